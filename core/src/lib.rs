@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: Apache-2.0
+//! # ferrostack-core: the vocabulary every Ferrostack crate shares
+//!
+//! Every service crate (identity, compute, scheduler, image, volume, network, objectstore) and
+//! every driver builds on the pieces in this crate:
+//!
+//! | module | what it gives |
+//! |---|---|
+//! | [`id`] | UUID newtype ids ([`id::ProjectId`], [`id::ServerId`], ...) and the [`id::define_id!`] macro |
+//! | [`context`] | [`RequestContext`]: who is calling, in which scope, with which roles |
+//! | [`error`] | [`ErrorKind`]: the eleven classes every crate error maps into, with HTTP status and OpenStack fault name |
+//! | [`pagination`] | marker/limit/sort parameters as every OpenStack list API takes them |
+//! | [`store`] | [`store::Store`]: the control plane's versioned key-value state with compare-and-swap transactions, the typed [`store::Collection`], and [`store::MemoryStore`] |
+//! | [`bus`] | [`bus::Bus`]: RPC between services (`call`, `cast`, `fanout`) and [`bus::LocalBus`] |
+//! | [`command`] | [`command::CommandRunner`]: how drivers run system tools (argv only, timeouts, privilege wrapper) |
+//! | [`policy`] | the oslo.policy rule language, compiled once and evaluated per request |
+//! | `http` (feature `http`) | axum plumbing: OpenStack error bodies, request ids, version documents, JSON extraction |
+//!
+//! ## Design
+//!
+//! * **Traits at the seams.** `Store`, `Bus` and `CommandRunner` are object-safe
+//!   `#[async_trait]` traits so that deployments pick implementations at run time
+//!   (`Arc<dyn Store>`). Each has an in-process implementation here and a public
+//!   conformance suite (feature `testing`) that every other implementation must pass.
+//! * **One error vocabulary.** Crates keep their own `thiserror` enums with the facts of each
+//!   failure and classify them with `fn kind(&self) -> ErrorKind`; the HTTP layer maps the kind
+//!   to a status and fault body exactly once.
+//! * **No I/O in types.** Ids, contexts, policy and pagination are plain data, usable from
+//!   synchronous hot paths (the scheduler, the ring).
+//!
+//! ## Example
+//!
+//! ```
+//! use ferrostack_core::store::{Collection, MemoryStore};
+//! use std::sync::Arc;
+//!
+//! #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! struct Counter { value: u64 }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let store = Arc::new(MemoryStore::new());
+//! let counters: Collection<Counter> = Collection::new(store, "demo/counters/");
+//! counters.create("hits", &Counter { value: 0 }).await.unwrap();
+//! // Optimistic read-modify-write: retried automatically when another writer wins the race.
+//! let updated = counters.update_with("hits", |c| { c.value += 1; Ok(()) }).await.unwrap();
+//! assert_eq!(updated.value.value, 1);
+//! # });
+//! ```
+//!
+//! ## Features
+//!
+//! | feature | default | what |
+//! |---|---|---|
+//! | `http` | no | axum plumbing for REST APIs |
+//! | `testing` | no | conformance suites (`store::conformance`, `bus::conformance`) |
+
+pub mod bus;
+pub mod command;
+pub mod context;
+pub mod error;
+#[cfg(feature = "http")]
+pub mod http;
+pub mod id;
+pub mod pagination;
+pub mod policy;
+pub mod store;
+pub mod time;
+
+pub use context::RequestContext;
+pub use error::{BoxError, ErrorKind};
