@@ -281,7 +281,8 @@ impl CommandRunner for SystemRunner {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         let started = Instant::now();
-        let mut child = child.spawn().map_err(|source| CommandError::Spawn { argv: shown.clone(), source })?;
+        let mut child =
+            child.spawn().map_err(|source| CommandError::Spawn { argv: shown.clone(), source })?;
         if let (Some(data), Some(mut stdin)) = (cmd.stdin.clone(), child.stdin.take()) {
             // Write concurrently with reading output so a chatty child cannot deadlock us.
             tokio::spawn(async move {
@@ -359,7 +360,10 @@ impl ScriptedRunner {
 
     fn push(&self, argv: &[&str], result: Result<Output, ScriptedFailure>) -> &Self {
         let argv = argv.iter().map(|s| s.to_string()).collect();
-        self.script.lock().unwrap_or_else(|p| p.into_inner()).push_back(Expectation { argv, result });
+        self.script
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(Expectation { argv, result });
         self
     }
 
@@ -385,18 +389,24 @@ impl CommandRunner for ScriptedRunner {
         let next = self.script.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
         let shown = cmd.display_argv();
         match next {
-            None => Err(CommandError::Unexpected { argv: shown, reason: "no more commands expected".into() }),
-            Some(e) if e.argv != argv => {
-                Err(CommandError::Unexpected { argv: shown, reason: format!("expected {:?}", e.argv) })
-            }
+            None => Err(CommandError::Unexpected {
+                argv: shown,
+                reason: "no more commands expected".into(),
+            }),
+            Some(e) if e.argv != argv => Err(CommandError::Unexpected {
+                argv: shown,
+                reason: format!("expected {:?}", e.argv),
+            }),
             Some(Expectation { result: Ok(out), .. }) => check(cmd, out),
             Some(Expectation { result: Err(ScriptedFailure::Timeout), .. }) => {
                 Err(CommandError::Timeout { argv: shown, timeout: cmd.timeout })
             }
-            Some(Expectation { result: Err(ScriptedFailure::NotFound), .. }) => Err(CommandError::Spawn {
-                argv: shown,
-                source: std::io::Error::from(std::io::ErrorKind::NotFound),
-            }),
+            Some(Expectation { result: Err(ScriptedFailure::NotFound), .. }) => {
+                Err(CommandError::Spawn {
+                    argv: shown,
+                    source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                })
+            }
         }
     }
 }
@@ -413,7 +423,8 @@ mod tests {
         assert_eq!(out.stdout_str(), "$HOME; rm -rf /\n");
         let out = r.run(&Command::new("cat").stdin(b"piped".to_vec())).await.unwrap();
         assert_eq!(out.stdout, b"piped");
-        let err = r.run(&Command::new("sh").args(["-c", "echo oops >&2; exit 3"])).await.unwrap_err();
+        let err =
+            r.run(&Command::new("sh").args(["-c", "echo oops >&2; exit 3"])).await.unwrap_err();
         match err {
             CommandError::Failed { code, stderr, .. } => {
                 assert_eq!(code, Some(3));
@@ -437,7 +448,10 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, CommandError::Timeout { .. }));
-        assert!(started.elapsed() < Duration::from_secs(25), "the child was waited for, not killed");
+        assert!(
+            started.elapsed() < Duration::from_secs(25),
+            "the child was waited for, not killed"
+        );
     }
 
     #[test]
@@ -464,9 +478,15 @@ mod tests {
         assert_eq!(v["report"], serde_json::json!([]));
         let err = r.run(&Command::new("lvremove").arg("vg/x")).await.unwrap_err();
         assert!(matches!(err, CommandError::Failed { code: Some(5), .. }));
-        assert!(matches!(r.run(&Command::new("rbd").arg("ls")).await, Err(CommandError::Timeout { .. })));
+        assert!(matches!(
+            r.run(&Command::new("rbd").arg("ls")).await,
+            Err(CommandError::Timeout { .. })
+        ));
         assert!(r.is_done());
-        assert!(matches!(r.run(&Command::new("extra")).await, Err(CommandError::Unexpected { .. })));
+        assert!(matches!(
+            r.run(&Command::new("extra")).await,
+            Err(CommandError::Unexpected { .. })
+        ));
         assert_eq!(r.seen().len(), 4);
     }
 }

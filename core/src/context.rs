@@ -148,26 +148,15 @@ impl RequestContext {
     pub fn policy_credentials(&self) -> serde_json::Value {
         use serde_json::{Value, json};
         let (project_id, project_name, project_domain_id) = match &self.scope {
-            Scope::Project {
-                id,
-                name,
-                domain_id,
-                ..
-            } => (
+            Scope::Project { id, name, domain_id, .. } => (
                 Value::from(id.as_str()),
                 Value::from(name.as_str()),
                 Value::from(domain_id.as_str()),
             ),
             _ => (Value::Null, Value::Null, Value::Null),
         };
-        let domain_id = self
-            .domain_id()
-            .map_or(Value::Null, |d| Value::from(d.as_str()));
-        let system_scope = if self.is_system_scoped() {
-            Value::from("all")
-        } else {
-            Value::Null
-        };
+        let domain_id = self.domain_id().map_or(Value::Null, |d| Value::from(d.as_str()));
+        let system_scope = if self.is_system_scoped() { Value::from("all") } else { Value::Null };
         let roles: Vec<String> = self.roles.clone();
         json!({
             "user_id": self.user_id.as_str(),

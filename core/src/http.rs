@@ -91,7 +91,10 @@ impl ApiError {
         let kind = e.kind();
         if kind == ErrorKind::Internal {
             tracing::error!(error = %error_chain(e), "internal error");
-            Self::new(kind, "The server has either erred or is incapable of performing the requested operation.")
+            Self::new(
+                kind,
+                "The server has either erred or is incapable of performing the requested operation.",
+            )
         } else {
             Self::new(kind, e.to_string())
         }
@@ -101,7 +104,9 @@ impl ApiError {
     pub fn body(&self, style: ErrorStyle) -> Value {
         let code = self.kind.http_status();
         match style {
-            ErrorStyle::Nova => json!({ self.kind.fault_name(): { "code": code, "message": self.message } }),
+            ErrorStyle::Nova => {
+                json!({ self.kind.fault_name(): { "code": code, "message": self.message } })
+            }
             ErrorStyle::Keystone => {
                 json!({ "error": { "code": code, "title": self.kind.title(), "message": self.message } })
             }
@@ -121,10 +126,15 @@ impl ApiError {
 
     /// The full response in `style`.
     pub fn to_response(&self, style: ErrorStyle) -> Response {
-        let status = StatusCode::from_u16(self.kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(self.kind.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         match self.body(style) {
             Value::String(text) => {
-                let html = format!("<html><h1>{}</h1><p>{}</p></html>", self.kind.title(), html_escape(&text));
+                let html = format!(
+                    "<html><h1>{}</h1><p>{}</p></html>",
+                    self.kind.title(),
+                    html_escape(&text)
+                );
                 (status, [(header::CONTENT_TYPE, "text/html; charset=UTF-8")], html).into_response()
             }
             body => (status, axum::Json(body)).into_response(),
@@ -201,7 +211,9 @@ pub fn with_error_style<S: Clone + Send + Sync + 'static>(
     router: axum::Router<S>,
     style: ErrorStyle,
 ) -> axum::Router<S> {
-    router.layer(axum::middleware::from_fn(move |req: Request, next: Next| error_style(style, req, next)))
+    router.layer(axum::middleware::from_fn(move |req: Request, next: Next| {
+        error_style(style, req, next)
+    }))
 }
 
 /// The request id of the current request, set by [`request_id`].
@@ -251,7 +263,10 @@ where
                 return Err(if status == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::new(ErrorKind::QuotaExceeded, "Request is too large.")
                 } else {
-                    ApiError::bad_request(format!("Could not read the request body: {}", rejection.body_text()))
+                    ApiError::bad_request(format!(
+                        "Could not read the request body: {}",
+                        rejection.body_text()
+                    ))
                 });
             }
         };
@@ -262,12 +277,16 @@ where
 /// Parses `bytes` as `T` with the error messages of [`JsonBody`].
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {
-        return Err(ApiError::bad_request("The request body is empty; a JSON document is required."));
+        return Err(ApiError::bad_request(
+            "The request body is empty; a JSON document is required.",
+        ));
     }
     // serde_json refuses nesting deeper than 128 levels, so hostile input cannot overflow
     // the stack; its messages name the position and never echo more than a token.
     serde_json::from_slice(bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => ApiError::bad_request(format!("Invalid input for the request body: {e}")),
+        serde_json::error::Category::Data => {
+            ApiError::bad_request(format!("Invalid input for the request body: {e}"))
+        }
         _ => ApiError::bad_request(format!("Malformed JSON in the request body: {e}")),
     })
 }
@@ -320,7 +339,11 @@ impl VersionDoc {
 /// `{"versions": {"values": [...]}}` over the `{"versions": [...]}` of the others.
 pub fn multiple_choices(docs: &[VersionDoc], wrapped: bool) -> Response {
     let list: Vec<Value> = docs.iter().map(VersionDoc::to_json).collect();
-    let body = if wrapped { json!({ "versions": { "values": list } }) } else { json!({ "versions": list }) };
+    let body = if wrapped {
+        json!({ "versions": { "values": list } })
+    } else {
+        json!({ "versions": list })
+    };
     (StatusCode::MULTIPLE_CHOICES, axum::Json(body)).into_response()
 }
 
@@ -355,10 +378,14 @@ mod tests {
     }
 
     async fn send(style: ErrorStyle, body: &'static str) -> (StatusCode, Value, Option<String>) {
-        let req = Request::post("/things").header("content-type", "application/json").body(Body::from(body)).unwrap();
+        let req = Request::post("/things")
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .unwrap();
         let resp = app(style).oneshot(req).await.unwrap();
         let status = resp.status();
-        let rid = resp.headers().get(&X_OPENSTACK_REQUEST_ID).map(|v| v.to_str().unwrap().to_owned());
+        let rid =
+            resp.headers().get(&X_OPENSTACK_REQUEST_ID).map(|v| v.to_str().unwrap().to_owned());
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null), rid)
     }
@@ -378,7 +405,9 @@ mod tests {
 
     #[tokio::test]
     async fn oversized_bodies_are_413() {
-        let big: &'static str = Box::leak(format!("{{\"name\": \"{}\", \"size\": 1}}", "x".repeat(100)).into_boxed_str());
+        let big: &'static str = Box::leak(
+            format!("{{\"name\": \"{}\", \"size\": 1}}", "x".repeat(100)).into_boxed_str(),
+        );
         let (status, body, _) = send(ErrorStyle::Keystone, big).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(body["error"]["code"], 413);
@@ -399,7 +428,10 @@ mod tests {
 
     #[test]
     fn internal_errors_do_not_leak_details() {
-        let e = crate::store::StoreError::Backend { store: "sqlite", source: "disk /var/secret full".into() };
+        let e = crate::store::StoreError::Backend {
+            store: "sqlite",
+            source: "disk /var/secret full".into(),
+        };
         let api = ApiError::from(e);
         assert_eq!(api.kind, ErrorKind::Internal);
         assert!(!api.message.contains("secret"));
@@ -418,7 +450,10 @@ mod tests {
         };
         let v = doc.single();
         assert_eq!(v["version"]["links"][0]["rel"], "self");
-        assert_eq!(v["version"]["media-types"][0]["type"], "application/vnd.openstack.compute+json;version=2");
+        assert_eq!(
+            v["version"]["media-types"][0]["type"],
+            "application/vnd.openstack.compute+json;version=2"
+        );
         assert_eq!(multiple_choices(&[doc], true).status(), StatusCode::MULTIPLE_CHOICES);
     }
 }

@@ -52,7 +52,7 @@
 //! | feature | default | what |
 //! |---|---|---|
 //! | `http` | no | axum plumbing for REST APIs |
-//! | `testing` | no | conformance suites (`store::conformance`, `bus::conformance`) |
+//! | `testing` | no | conformance suites (`store::conformance`, `bus::conformance`) and [`testing`] helpers |
 
 pub mod bus;
 pub mod command;
@@ -64,6 +64,8 @@ pub mod id;
 pub mod pagination;
 pub mod policy;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod time;
 
 pub use context::RequestContext;

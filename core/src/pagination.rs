@@ -89,9 +89,9 @@ impl PageRequest {
         for (k, v) in pairs {
             match k {
                 "limit" => {
-                    let n: usize = v
-                        .parse()
-                        .map_err(|_| PaginationError::InvalidLimit(crate::id::truncate_for_message(v)))?;
+                    let n: usize = v.parse().map_err(|_| {
+                        PaginationError::InvalidLimit(crate::id::truncate_for_message(v))
+                    })?;
                     req.limit = Some(n.min(max_limit));
                 }
                 "marker" => req.marker = Some(v.to_owned()),
@@ -145,11 +145,9 @@ pub fn paginate<T>(
 ) -> Result<Page<T>, PaginationError> {
     let start = match &req.marker {
         Some(m) => {
-            items
-                .iter()
-                .position(|i| id_of(i) == m)
-                .ok_or_else(|| PaginationError::MarkerNotFound(crate::id::truncate_for_message(m)))?
-                + 1
+            items.iter().position(|i| id_of(i) == m).ok_or_else(|| {
+                PaginationError::MarkerNotFound(crate::id::truncate_for_message(m))
+            })? + 1
         }
         None => 0,
     };
@@ -157,11 +155,8 @@ pub fn paginate<T>(
     let total = items.len();
     let end = start.saturating_add(limit).min(total);
     let items: Vec<T> = items.into_iter().skip(start).take(end - start).collect();
-    let next_marker = if end < total && limit > 0 {
-        items.last().map(|i| id_of(i).to_owned())
-    } else {
-        None
-    };
+    let next_marker =
+        if end < total && limit > 0 { items.last().map(|i| id_of(i).to_owned()) } else { None };
     Ok(Page { items, next_marker })
 }
 

@@ -128,10 +128,7 @@ pub async fn dead_subscriber_is_a_clean_error(bus: &dyn Bus) {
     dropper.await.unwrap();
     // The subscriber is gone: later calls do not reach it.
     let err = bus.call(&t, msg("ping", 2), Duration::from_secs(5)).await.unwrap_err();
-    assert!(
-        matches!(err, BusError::NoSubscribers(_) | BusError::Timeout { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, BusError::NoSubscribers(_) | BusError::Timeout { .. }), "{err:?}");
 }
 
 /// Casts from one sender reach a single subscriber in order.
@@ -169,11 +166,15 @@ pub async fn casts_are_shared_between_subscribers(bus: &dyn Bus) {
     }
     let mut seen = Vec::new();
     while seen.len() < N as usize {
-        let n = tokio::time::timeout(PATIENCE, rx.recv()).await.expect("casts went missing").unwrap();
+        let n =
+            tokio::time::timeout(PATIENCE, rx.recv()).await.expect("casts went missing").unwrap();
         seen.push(n);
     }
     // Nothing more arrives: no cast was delivered twice.
-    assert!(tokio::time::timeout(Duration::from_millis(300), rx.recv()).await.is_err(), "duplicate delivery");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), rx.recv()).await.is_err(),
+        "duplicate delivery"
+    );
     seen.sort_unstable();
     assert_eq!(seen, (0..N).collect::<Vec<_>>());
     for t in tasks {
@@ -206,6 +207,9 @@ pub async fn fanout_reaches_every_subscriber(bus: &dyn Bus) {
 pub async fn invalid_topics_are_refused(bus: &dyn Bus) {
     for bad in ["", "a b", "compute.*", "topic#", &"x".repeat(256)] {
         assert!(matches!(bus.subscribe(bad).await, Err(BusError::InvalidTopic(_))), "{bad:?}");
-        assert!(matches!(bus.cast(bad, msg("m", 0)).await, Err(BusError::InvalidTopic(_))), "{bad:?}");
+        assert!(
+            matches!(bus.cast(bad, msg("m", 0)).await, Err(BusError::InvalidTopic(_))),
+            "{bad:?}"
+        );
     }
 }

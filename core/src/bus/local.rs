@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 //! [`LocalBus`]: the in-process bus on tokio channels.
 
-use super::{Bus, BusError, Delivery, DeliveryKind, Message, Replier, Reply, Subscription, validate_topic};
+use super::{
+    Bus, BusError, Delivery, DeliveryKind, Message, Replier, Reply, Subscription, validate_topic,
+};
 use futures::Stream;
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -117,7 +119,12 @@ impl Bus for LocalBus {
         "local"
     }
 
-    async fn call(&self, topic: &str, msg: Message, timeout: Duration) -> Result<serde_json::Value, BusError> {
+    async fn call(
+        &self,
+        topic: &str,
+        msg: Message,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, BusError> {
         validate_topic(topic)?;
         let method = msg.method.clone();
         let (tx, rx) = oneshot::channel();
@@ -140,8 +147,9 @@ impl Bus for LocalBus {
         validate_topic(topic)?;
         let mut reg = self.lock();
         if let Some(t) = reg.topics.get_mut(topic) {
-            t.subscribers
-                .retain(|s| s.tx.send(Delivery::new(msg.clone(), DeliveryKind::Fanout, None)).is_ok());
+            t.subscribers.retain(|s| {
+                s.tx.send(Delivery::new(msg.clone(), DeliveryKind::Fanout, None)).is_ok()
+            });
             if t.subscribers.is_empty() {
                 reg.topics.remove(topic);
             }

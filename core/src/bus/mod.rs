@@ -145,7 +145,10 @@ impl fmt::Debug for Subscription {
 
 impl Subscription {
     /// Wraps a bus's delivery stream.
-    pub fn new(topic: impl Into<String>, inner: impl Stream<Item = Delivery> + Send + 'static) -> Self {
+    pub fn new(
+        topic: impl Into<String>,
+        inner: impl Stream<Item = Delivery> + Send + 'static,
+    ) -> Self {
         Subscription { topic: topic.into(), inner: Box::pin(inner) }
     }
 
@@ -215,9 +218,9 @@ pub enum BusError {
 impl Classify for BusError {
     fn kind(&self) -> ErrorKind {
         match self {
-            BusError::NoSubscribers(_) | BusError::NoReply { .. } | BusError::Unavailable { .. } => {
-                ErrorKind::Unavailable
-            }
+            BusError::NoSubscribers(_)
+            | BusError::NoReply { .. }
+            | BusError::Unavailable { .. } => ErrorKind::Unavailable,
             BusError::Timeout { .. } => ErrorKind::Timeout,
             BusError::Remote(e) => e.kind,
             BusError::InvalidTopic(_) => ErrorKind::InvalidInput,
@@ -262,7 +265,12 @@ pub trait Bus: Send + Sync + fmt::Debug + 'static {
     fn name(&self) -> &'static str;
 
     /// Sends `msg` to one subscriber of `topic` and waits up to `timeout` for the reply.
-    async fn call(&self, topic: &str, msg: Message, timeout: Duration) -> Result<serde_json::Value, BusError>;
+    async fn call(
+        &self,
+        topic: &str,
+        msg: Message,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, BusError>;
 
     /// Sends `msg` to one subscriber of `topic` without waiting for it to be handled.
     async fn cast(&self, topic: &str, msg: Message) -> Result<(), BusError>;
@@ -278,7 +286,13 @@ pub trait Bus: Send + Sync + fmt::Debug + 'static {
 #[async_trait::async_trait]
 pub trait BusExt: Bus {
     /// Calls `method` with `request` serialized as JSON and decodes the reply as `R`.
-    async fn call_typed<Q, R>(&self, topic: &str, method: &str, request: &Q, timeout: Duration) -> Result<R, BusError>
+    async fn call_typed<Q, R>(
+        &self,
+        topic: &str,
+        method: &str,
+        request: &Q,
+        timeout: Duration,
+    ) -> Result<R, BusError>
     where
         Q: Serialize + Sync,
         R: DeserializeOwned,
@@ -288,7 +302,12 @@ pub trait BusExt: Bus {
     }
 
     /// Casts `method` with `request` serialized as JSON.
-    async fn cast_typed<Q: Serialize + Sync>(&self, topic: &str, method: &str, request: &Q) -> Result<(), BusError> {
+    async fn cast_typed<Q: Serialize + Sync>(
+        &self,
+        topic: &str,
+        method: &str,
+        request: &Q,
+    ) -> Result<(), BusError> {
         self.cast(topic, Message::new(method, request)?).await
     }
 }

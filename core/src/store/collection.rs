@@ -1,9 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //! [`Collection`]: typed JSON documents in a [`Store`] with optimistic concurrency.
 
-use super::{
-    Condition, KeyValue, ListOptions, Op, Revision, Store, StoreError, Txn, TxnOutcome,
-};
+use super::{Condition, KeyValue, ListOptions, Op, Revision, Store, StoreError, Txn, TxnOutcome};
 use serde::{Serialize, de::DeserializeOwned};
 use std::fmt;
 use std::marker::PhantomData;
@@ -105,7 +103,12 @@ where
 
     /// Writes `value` over document `id` only if it is still at `expected` revision.
     /// [`StoreError::Conflict`] if someone else wrote it, [`StoreError::NotFound`] if it is gone.
-    pub async fn update(&self, id: &str, expected: Revision, value: &T) -> Result<Revision, StoreError> {
+    pub async fn update(
+        &self,
+        id: &str,
+        expected: Revision,
+        value: &T,
+    ) -> Result<Revision, StoreError> {
         let key = self.key(id);
         let txn = Txn::new()
             .when(Condition::mod_revision(&key, expected))

@@ -52,7 +52,11 @@ pub async fn basic_crud(store: &dyn Store) {
     assert!(!store.delete(&k).await.unwrap(), "delete of an absent key reports it did not");
     assert_eq!(store.get(&k).await.unwrap(), None);
     store.create(&k, Vec::new()).await.unwrap();
-    assert_eq!(store.get(&k).await.unwrap().unwrap().value, Vec::<u8>::new(), "empty values are values");
+    assert_eq!(
+        store.get(&k).await.unwrap().unwrap().value,
+        Vec::<u8>::new(),
+        "empty values are values"
+    );
 }
 
 /// Store and key revisions follow the contract.
@@ -61,7 +65,9 @@ pub async fn revisions(store: &dyn Store) {
     let (a, b) = (format!("{p}a"), format!("{p}b"));
     let before = store.revision().await.unwrap();
     let out = store.txn(Txn::new().put(&a, b"1".to_vec()).put(&b, b"1".to_vec())).await.unwrap();
-    let TxnOutcome::Committed { revision: r1 } = out else { panic!("unconditional txn must commit") };
+    let TxnOutcome::Committed { revision: r1 } = out else {
+        panic!("unconditional txn must commit")
+    };
     assert!(r1 > before);
     let ka = store.get(&a).await.unwrap().unwrap();
     let kb = store.get(&b).await.unwrap().unwrap();
@@ -107,7 +113,8 @@ pub async fn conditions(store: &dyn Store) {
     ];
     for (i, (cond, expect)) in cases.into_iter().enumerate() {
         let marker = format!("{p}marker{i}");
-        let out = store.txn(Txn::new().when(cond.clone()).put(&marker, b"x".to_vec())).await.unwrap();
+        let out =
+            store.txn(Txn::new().when(cond.clone()).put(&marker, b"x".to_vec())).await.unwrap();
         assert_eq!(out.is_committed(), expect, "condition {cond:?}");
         assert_eq!(store.get(&marker).await.unwrap().is_some(), expect, "write of {cond:?}");
     }
@@ -195,13 +202,23 @@ pub async fn listing_and_pagination(store: &dyn Store) {
         store.list(&dir, &ListOptions { start_after: Some(p.clone()), limit: None }).await.unwrap();
     assert_eq!(from_before.items.len(), expected.len());
     let past_end = format!("{dir}\u{10FFFF}");
-    let none = store.list(&dir, &ListOptions { start_after: Some(past_end), limit: None }).await.unwrap();
+    let none =
+        store.list(&dir, &ListOptions { start_after: Some(past_end), limit: None }).await.unwrap();
     assert!(none.items.is_empty() && !none.more);
-    assert!(store.list(&format!("{p}nothing/"), &ListOptions::default()).await.unwrap().items.is_empty());
+    assert!(
+        store
+            .list(&format!("{p}nothing/"), &ListOptions::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
     // LIKE/GLOB metacharacters in a prefix are literal.
     let meta = store.list(&format!("{dir}zz%"), &ListOptions::default()).await.unwrap();
     assert_eq!(meta.items.len(), 1);
-    assert!(store.list(&format!("{dir}z_"), &ListOptions::default()).await.unwrap().items.is_empty());
+    assert!(
+        store.list(&format!("{dir}z_"), &ListOptions::default()).await.unwrap().items.is_empty()
+    );
     assert_eq!(store.list_all(&dir).await.unwrap().len(), expected.len());
 }
 

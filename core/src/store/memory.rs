@@ -60,7 +60,13 @@ pub(crate) fn apply_txn(
                 None => {
                     data.insert(
                         key.clone(),
-                        KeyValue { key, value, create_revision: rev, mod_revision: rev, version: 1 },
+                        KeyValue {
+                            key,
+                            value,
+                            create_revision: rev,
+                            mod_revision: rev,
+                            version: 1,
+                        },
                     );
                 }
             },
@@ -90,10 +96,8 @@ impl Store for MemoryStore {
             _ => Bound::Included(prefix.to_owned()),
         };
         let limit = opts.limit.unwrap_or(usize::MAX);
-        let mut iter = state
-            .data
-            .range((lower, Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(prefix));
+        let mut iter =
+            state.data.range((lower, Bound::Unbounded)).take_while(|(k, _)| k.starts_with(prefix));
         let items: Vec<KeyValue> = iter.by_ref().take(limit).map(|(_, v)| v.clone()).collect();
         let more = iter.next().is_some();
         Ok(ListPage { items, more, revision: state.revision })
