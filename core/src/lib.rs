@@ -31,7 +31,7 @@
 //! ## Example
 //!
 //! ```
-//! use ferrostack_core::store::{Collection, MemoryStore};
+//! use ferrostack_core::store::{Collection, MemoryStore, StoreError};
 //! use std::sync::Arc;
 //!
 //! #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
@@ -42,7 +42,10 @@
 //! let counters: Collection<Counter> = Collection::new(store, "demo/counters/");
 //! counters.create("hits", &Counter { value: 0 }).await.unwrap();
 //! // Optimistic read-modify-write: retried automatically when another writer wins the race.
-//! let updated = counters.update_with("hits", |c| { c.value += 1; Ok(()) }).await.unwrap();
+//! let updated = counters
+//!     .update_with::<StoreError, _>("hits", |c| { c.value += 1; Ok(()) })
+//!     .await
+//!     .unwrap();
 //! assert_eq!(updated.value.value, 1);
 //! # });
 //! ```

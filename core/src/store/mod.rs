@@ -192,10 +192,10 @@ impl Txn {
         }
         for op in &self.ops {
             validate_key(op.key())?;
-            if let Op::Put { key, value } = op {
-                if value.len() > MAX_VALUE_LEN {
-                    return Err(StoreError::ValueTooLarge { key: key.clone(), size: value.len() });
-                }
+            if let Op::Put { key, value } = op
+                && value.len() > MAX_VALUE_LEN
+            {
+                return Err(StoreError::ValueTooLarge { key: key.clone(), size: value.len() });
             }
         }
         Ok(())
