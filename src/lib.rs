@@ -1,2 +1,71 @@
 // SPDX-License-Identifier: Apache-2.0
-//! Placeholder; replaced below.
+//! # Ferrostack
+//!
+//! A Rust toolkit for building clouds: OpenStack's services (Keystone, Nova and its scheduler,
+//! Glance, Cinder, Swift, Neutron) as reusable library crates with pluggable drivers. This
+//! facade crate re-exports them and assembles a control plane from a typed configuration
+//! ([`Cloud`], [`CloudConfig`]); `cargo run --example minicloud` runs one on a laptop.
+//!
+//! | crate | role |
+//! |---|---|
+//! | [`core`] | ids, `RequestContext`, errors, `Store`, `Bus`, `CommandRunner`, policy, HTTP plumbing |
+//! | [`identity`] | Keystone v3 |
+//! | [`compute`] | Nova: lifecycle, host manager, `Hypervisor` trait |
+//! | [`scheduler`] | Nova's filter scheduler |
+//! | [`image`] | Glance v2 |
+//! | [`volume`] | Cinder |
+//! | [`network`] | Neutron |
+//! | [`objectstore`] | Swift: ring, storage servers, proxy |
+//!
+//! Drivers are behind cargo features: `sqlite` (default), `postgres`, `amqp`, `kvm`, `xen`,
+//! `lvm`, `ceph`, `ovs`, `linuxnet`.
+//!
+//! ## Example
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let dir = tempfile::tempdir().unwrap();
+//! let cloud = ferrostack::Cloud::open(ferrostack::CloudConfig::default(), dir.path())
+//!     .await
+//!     .unwrap();
+//! let admin = cloud.bootstrap_admin(None).await.unwrap();
+//! let files = cloud.write_client_files(&admin).unwrap();
+//! assert!(files.clouds_yaml.exists());
+//! let app: axum::Router = cloud.router(); // serve with axum::serve
+//! # let _ = app;
+//! # });
+//! ```
+
+pub mod cloud;
+pub mod config;
+
+pub use cloud::{AdminCredentials, ClientFiles, Cloud, CloudError, ServiceMount};
+pub use config::{BusConfig, CloudConfig, ConfigError, StoreConfig};
+
+pub use ferrostack_compute as compute;
+pub use ferrostack_core as core;
+pub use ferrostack_identity as identity;
+pub use ferrostack_image as image;
+pub use ferrostack_network as network;
+pub use ferrostack_objectstore as objectstore;
+pub use ferrostack_scheduler as scheduler;
+pub use ferrostack_volume as volume;
+
+#[cfg(feature = "amqp")]
+pub use ferrostack_amqp as amqp;
+#[cfg(feature = "ceph")]
+pub use ferrostack_ceph as ceph;
+#[cfg(feature = "kvm")]
+pub use ferrostack_kvm as kvm;
+#[cfg(feature = "linuxnet")]
+pub use ferrostack_linuxnet as linuxnet;
+#[cfg(feature = "lvm")]
+pub use ferrostack_lvm as lvm;
+#[cfg(feature = "ovs")]
+pub use ferrostack_ovs as ovs;
+#[cfg(feature = "postgres")]
+pub use ferrostack_postgres as postgres;
+#[cfg(feature = "sqlite")]
+pub use ferrostack_sqlite as sqlite;
+#[cfg(feature = "xen")]
+pub use ferrostack_xen as xen;

@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: Apache-2.0
+//! The typed configuration of a [`crate::Cloud`], with embedded defaults.
+//!
+//! Everything has a default, so an empty file (or no file) gives a working single-host cloud:
+//! SQLite state in the data directory, the in-process bus, the API on `127.0.0.1:8770`.
+//!
+//! ```toml
+//! # minicloud.toml: every key is optional
+//! listen = "127.0.0.1:8770"
+//! public_url = "http://127.0.0.1:8770"   # what the catalog advertises; default from `listen`
+//! region = "RegionOne"
+//! store = "sqlite"                       # "sqlite", "sqlite:///path/state.db", "memory",
+//!                                        # or "postgres://user@host/db" (feature `postgres`)
+//! bus = "local"                          # "local" or "amqp://host:5672/%2f" (feature `amqp`)
+//! ```
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// Where the control plane keeps its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// `MemoryStore`: nothing survives a restart (tests, demos).
+    Memory,
+    /// `SqliteStore` at this path; relative paths are relative to the data directory.
+    Sqlite(String),
+    /// `PostgresStore` at this URL (feature `postgres`).
+    Postgres(String),
+}
+
+/// How services talk to each other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BusConfig {
+    /// The in-process bus: every service in this process.
+    Local,
+    /// RabbitMQ at this URL (feature `amqp`).
+    Amqp(String),
+}
+
+/// A configuration value that is not acceptable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The TOML could not be parsed or has unknown keys.
+    #[error("invalid configuration")]
+    Parse(#[source] toml::de::Error),
+    /// The file could not be read.
+    #[error("could not read {path}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A value has the right type but is not acceptable.
+    #[error("invalid value for `{key}`: {reason}")]
+    Invalid {
+        /// The key.
+        key: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<String>,
+    public_url: Option<String>,
+    region: Option<String>,
+    store: Option<String>,
+    bus: Option<String>,
+}
+
+/// The configuration of a [`crate::Cloud`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudConfig {
+    /// The address the API listens on.
+    pub listen: SocketAddr,
+    /// The base URL clients reach the API at, without a trailing slash.
+    pub public_url: String,
+    /// The region name in the catalog.
+    pub region: String,
+    /// The state store.
+    pub store: StoreConfig,
+    /// The message bus.
+    pub bus: BusConfig,
+}
+
+/// The default listen address of minicloud.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8770";
+
+impl Default for CloudConfig {
+    fn default() -> Self {
+        let listen: SocketAddr = DEFAULT_LISTEN.parse().expect("the default address is valid");
+        CloudConfig {
+            public_url: format!("http://{listen}"),
+            listen,
+            region: "RegionOne".into(),
+            store: StoreConfig::Sqlite("state.db".into()),
+            bus: BusConfig::Local,
+        }
+    }
+}
+
+impl CloudConfig {
+    /// Parses a TOML document; absent keys take their defaults.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(ConfigError::Parse)?;
+        let mut cfg = CloudConfig::default();
+        if let Some(listen) = raw.listen {
+            cfg.set_listen(&listen)?;
+        }
+        if let Some(url) = raw.public_url {
+            cfg.set_public_url(&url)?;
+        }
+        if let Some(region) = raw.region {
+            if region.is_empty() || region.len() > 255 {
+                return Err(ConfigError::Invalid {
+                    key: "region",
+                    reason: "must be 1 to 255 characters".into(),
+                });
+            }
+            cfg.region = region;
+        }
+        if let Some(store) = raw.store {
+            cfg.store = parse_store(&store)?;
+        }
+        if let Some(bus) = raw.bus {
+            cfg.bus = parse_bus(&bus)?;
+        }
+        Ok(cfg)
+    }
+
+    /// Reads and parses a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        Self::from_toml(&text)
+    }
+
+    /// Sets the listen address; the public URL follows it unless it was set explicitly to
+    /// something else.
+    pub fn set_listen(&mut self, listen: &str) -> Result<(), ConfigError> {
+        let addr: SocketAddr = listen.parse().map_err(|e| ConfigError::Invalid {
+            key: "listen",
+            reason: format!("{listen:?} is not an address:port ({e})"),
+        })?;
+        if self.public_url == format!("http://{}", self.listen) {
+            self.public_url = format!("http://{addr}");
+        }
+        self.listen = addr;
+        Ok(())
+    }
+
+    /// Sets the public URL.
+    pub fn set_public_url(&mut self, url: &str) -> Result<(), ConfigError> {
+        let trimmed = url.trim_end_matches('/');
+        if !(trimmed.starts_with("http://") || trimmed.starts_with("https://"))
+            || trimmed.len() <= "https://".len()
+        {
+            return Err(ConfigError::Invalid {
+                key: "public_url",
+                reason: format!("{url:?} is not an http(s) URL"),
+            });
+        }
+        self.public_url = trimmed.to_owned();
+        Ok(())
+    }
+}
+
+fn parse_store(s: &str) -> Result<StoreConfig, ConfigError> {
+    match s {
+        "memory" => Ok(StoreConfig::Memory),
+        "sqlite" => Ok(StoreConfig::Sqlite("state.db".into())),
+        _ if s.starts_with("sqlite://") => {
+            let path = &s["sqlite://".len()..];
+            if path.is_empty() {
+                return Err(ConfigError::Invalid {
+                    key: "store",
+                    reason: "empty sqlite path".into(),
+                });
+            }
+            Ok(StoreConfig::Sqlite(path.to_owned()))
+        }
+        _ if s.starts_with("postgres://") || s.starts_with("postgresql://") => {
+            Ok(StoreConfig::Postgres(s.to_owned()))
+        }
+        _ => Err(ConfigError::Invalid {
+            key: "store",
+            reason: format!(
+                "{s:?}: expected \"sqlite\", \"sqlite://PATH\", \"memory\" or \"postgres://...\""
+            ),
+        }),
+    }
+}
+
+fn parse_bus(s: &str) -> Result<BusConfig, ConfigError> {
+    match s {
+        "local" => Ok(BusConfig::Local),
+        _ if s.starts_with("amqp://") || s.starts_with("amqps://") => {
+            Ok(BusConfig::Amqp(s.to_owned()))
+        }
+        _ => Err(ConfigError::Invalid {
+            key: "bus",
+            reason: format!("{s:?}: expected \"local\" or \"amqp://...\""),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_gives_the_embedded_defaults() {
+        let cfg = CloudConfig::from_toml("").unwrap();
+        assert_eq!(cfg, CloudConfig::default());
+        assert_eq!(cfg.public_url, "http://127.0.0.1:8770");
+        assert_eq!(cfg.store, StoreConfig::Sqlite("state.db".into()));
+    }
+
+    #[test]
+    fn parses_drivers_and_refuses_junk() {
+        let cfg = CloudConfig::from_toml(
+            "listen = \"127.0.0.1:9000\"\nstore = \"postgres://u@localhost/fs\"\nbus = \"amqp://localhost\"",
+        )
+        .unwrap();
+        assert_eq!(cfg.public_url, "http://127.0.0.1:9000");
+        assert_eq!(cfg.store, StoreConfig::Postgres("postgres://u@localhost/fs".into()));
+        assert_eq!(cfg.bus, BusConfig::Amqp("amqp://localhost".into()));
+        assert!(CloudConfig::from_toml("stor = \"memory\"").is_err(), "unknown keys are errors");
+        assert!(CloudConfig::from_toml("store = \"mysql://x\"").is_err());
+        assert!(CloudConfig::from_toml("listen = \"nowhere\"").is_err());
+        assert!(CloudConfig::from_toml("public_url = \"ftp://x\"").is_err());
+        assert!(CloudConfig::from_toml("region = \"\"").is_err());
+    }
+
+    #[test]
+    fn explicit_public_url_is_kept_when_listen_changes() {
+        let cfg = CloudConfig::from_toml(
+            "public_url = \"https://cloud.example/\"\nlisten = \"127.0.0.1:9000\"",
+        )
+        .unwrap();
+        assert_eq!(cfg.public_url, "https://cloud.example");
+    }
+}
