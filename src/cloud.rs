@@ -97,6 +97,7 @@ pub struct Cloud {
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
     mounts: Vec<ServiceMount>,
+    routers: Vec<(&'static str, Router)>,
 }
 
 impl Cloud {
@@ -108,7 +109,7 @@ impl Cloud {
             .map_err(|source| CloudError::Io { path: data_dir.clone(), source })?;
         let store = open_store(&config.store, &data_dir).await?;
         let bus = open_bus(&config.bus).await?;
-        Ok(Cloud { config, data_dir, store, bus, mounts: Vec::new() })
+        Ok(Cloud { config, data_dir, store, bus, mounts: Vec::new(), routers: Vec::new() })
     }
 
     /// The configuration.
@@ -134,6 +135,13 @@ impl Cloud {
     /// The services mounted so far.
     pub fn mounts(&self) -> &[ServiceMount] {
         &self.mounts
+    }
+
+    /// Serves `router` under `mount.path` and lists it in the index (and, once identity is
+    /// mounted, in the catalog). The router sees paths relative to the mount point.
+    pub fn mount(&mut self, mount: ServiceMount, router: Router) {
+        self.routers.push((mount.path, router));
+        self.mounts.push(mount);
     }
 
     /// The URL of a mounted service's endpoint, as the catalog advertises it.
@@ -217,7 +225,10 @@ impl Cloud {
     /// The HTTP router serving every mounted service, plus `/` listing them.
     pub fn router(&self) -> Router {
         let index = self.index_document();
-        let router = Router::new().route("/", get(move || async move { axum::Json(index) }));
+        let mut router = Router::new().route("/", get(move || async move { axum::Json(index) }));
+        for (path, service) in &self.routers {
+            router = router.nest(path, service.clone());
+        }
         router
             .fallback(|| async {
                 ferrostack_core::http::ApiError::not_found("The resource could not be found.")
