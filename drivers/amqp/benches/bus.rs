@@ -1,0 +1,2 @@
+//! Bus bench.
+fn main() {}
