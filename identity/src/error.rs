@@ -60,6 +60,10 @@ pub enum IdentityError {
     /// a project that has children, ...).
     #[error("{0}")]
     Conflict(String),
+    /// Keystone's `ForbiddenNotSecurity`: the operation is refused for a reason that is not
+    /// about the caller's rights (deleting an enabled domain, a project with children).
+    #[error("{0}")]
+    NotAllowed(String),
     /// The operation is not implemented.
     #[error("{0} is not implemented")]
     NotImplemented(&'static str),
@@ -116,7 +120,7 @@ impl Classify for IdentityError {
             IdentityError::Unauthorized { .. } | IdentityError::InvalidToken { .. } => {
                 ErrorKind::Unauthenticated
             }
-            IdentityError::Forbidden { .. } => ErrorKind::Forbidden,
+            IdentityError::Forbidden { .. } | IdentityError::NotAllowed(_) => ErrorKind::Forbidden,
             IdentityError::NotImplemented(_) => ErrorKind::NotSupported,
             IdentityError::Store(e) => e.kind(),
             IdentityError::Remote(_) => ErrorKind::Unavailable,

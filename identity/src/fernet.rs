@@ -232,10 +232,10 @@ impl KeyRepository {
         let mut out = Vec::new();
         for entry in std::fs::read_dir(&self.dir)? {
             let entry = entry?;
-            if let Some(n) = entry.file_name().to_str().and_then(|s| s.parse::<u64>().ok()) {
-                if entry.file_type()?.is_file() {
-                    out.push(n);
-                }
+            if let Some(n) = entry.file_name().to_str().and_then(|s| s.parse::<u64>().ok())
+                && entry.file_type()?.is_file()
+            {
+                out.push(n);
             }
         }
         out.sort_unstable();

@@ -1,13 +1,108 @@
 // SPDX-License-Identifier: Apache-2.0
 //! # ferrostack-identity: Keystone v3
 //!
-//! (crate documentation is written at the end of this file's module list)
+//! Domains, projects (with hierarchy), users (password expiry, lockout), groups, roles (with
+//! implied roles), role assignments on projects, domains and the system (direct, through
+//! groups, inherited), regions, services and endpoints, kept in any
+//! [`ferrostack_core::store::Store`]; Fernet tokens byte-compatible with Keystone's; the
+//! Keystone v3 REST API; and the middleware that turns `X-Auth-Token` into a
+//! [`ferrostack_core::RequestContext`] for every other service's router.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`api`] | [`IdentityApi`]: every operation, object-safe, each taking the caller's context |
+//! | [`service`] | [`IdentityService`]: the local implementation over a `Store` |
+//! | [`types`] | the stored resources |
+//! | [`token`], [`fernet`], [`msgpack`] | Keystone's Fernet token format and key repository |
+//! | [`password`] | bcrypt (default), bcrypt_sha256, pbkdf2_sha512 and scrypt in passlib's formats |
+//! | [`policy`] | Keystone's default policies and the one `authorize` every operation calls |
+//! | [`bootstrap`] | `keystone-manage bootstrap` and catalog registration for the facade |
+//! | [`http`] | the REST API ([`http::router`]) and the auth layer ([`http::require_auth`]) |
+//!
+//! ## Design
+//!
+//! * **Tokens are validated without the store.** A Fernet token carries the user, scope,
+//!   methods, expiry and audit ids; validation is an HMAC check, an AES decryption, an expiry
+//!   check and a scan of the in-memory revocation events. The roles of a (user, scope) pair are
+//!   resolved once and cached until any identity write (a generation counter), so the auth
+//!   layer in front of compute or storage reads nothing on the hot path. In a multi-process
+//!   deployment call [`IdentityService::refresh_revocations`] periodically; revocation is
+//!   Keystone's model (events matched against the token's issue time, in whole seconds, so a
+//!   token issued in the same second as a revocation that matches it is revoked too).
+//! * **Keystone's bytes.** Payloads are msgpack arrays as Python's `msgpack.packb` writes them,
+//!   UUID ids packed as 16 raw bytes, the `=` padding stripped, the key repository laid out as
+//!   `keystone-manage fernet_setup/fernet_rotate` lays it out: one repository can serve
+//!   Keystone and Ferrostack side by side.
+//! * **Atomic writes.** A resource and its unique-name index are written in one store
+//!   transaction with compare-and-swap conditions, so concurrent creates of the same name
+//!   cannot both succeed.
+//! * **Errors.** One [`IdentityError`] classified into `ErrorKind`; authentication failures
+//!   never say whether the user, the password or the scope was wrong.
+//! * **Policy.** Every operation calls one `authorize(rule, ctx, target)` with Keystone's 2024
+//!   default rules ([`policy::DEFAULT_RULES`]), overridable by configuration.
+//!
+//! ## Example
+//!
+//! ```
+//! use ferrostack_core::store::MemoryStore;
+//! use ferrostack_identity::api::{AuthMethod, AuthRequest, DomainRef, ProjectRef, ScopeRequest, UserRef};
+//! use ferrostack_identity::password::HashParams;
+//! use ferrostack_identity::{BootstrapOptions, IdentityApi, IdentityConfig, IdentityService};
+//! use std::sync::Arc;
+//!
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! let keys = tempfile::tempdir().unwrap();
+//! let config = IdentityConfig {
+//!     key_repository: keys.path().join("fernet-keys"),
+//!     public_url: "http://127.0.0.1:8770/identity".into(),
+//!     password_hashing: HashParams { bcrypt_cost: 4, ..HashParams::default() },
+//!     ..IdentityConfig::default()
+//! };
+//! let identity = IdentityService::new(Arc::new(MemoryStore::new()), config).await.unwrap();
+//! identity.bootstrap(&BootstrapOptions {
+//!     admin_username: "admin".into(),
+//!     admin_password: "secret".into(),
+//!     admin_project: "admin".into(),
+//!     region: "RegionOne".into(),
+//!     identity_url: "http://127.0.0.1:8770/identity/v3".into(),
+//! }).await.unwrap();
+//!
+//! // Authenticate as Keystone's POST /v3/auth/tokens does, then validate the token as the
+//! // auth layer in front of another service would.
+//! let default = || DomainRef::Id("default".into());
+//! let token = identity.authenticate(AuthRequest {
+//!     method: AuthMethod::Password {
+//!         user: UserRef::Name { name: "admin".into(), domain: default() },
+//!         password: "secret".into(),
+//!     },
+//!     scope: ScopeRequest::Project(ProjectRef::Name { name: "admin".into(), domain: default() }),
+//! }).await.unwrap();
+//! let ctx = identity.context_for_token(&token.token, "req-1").await.unwrap();
+//! assert!(ctx.has_role("admin") && ctx.has_role("reader"));
+//! assert_eq!(ctx.project_id(), Some(&token.payload_project_id().unwrap()));
+//! # });
+//! ```
+//!
+//! ## Not yet built
+//!
+//! Application credentials and EC2 credentials, trusts, federation, the LDAP backend, the
+//! remote `http::Client`; see the issue.
 
+pub mod api;
+pub mod bootstrap;
+pub mod config;
 pub mod error;
 pub mod fernet;
+pub mod http;
 pub mod msgpack;
 pub mod password;
+pub mod policy;
+pub mod service;
 pub mod token;
 pub mod types;
 
+pub use api::IdentityApi;
+pub use bootstrap::{BootstrapOptions, BootstrapReport};
+pub use config::IdentityConfig;
 pub use error::IdentityError;
+pub use service::IdentityService;

@@ -193,7 +193,7 @@ impl Reader<'_> {
             0xc0 => Value::Nil,
             0xc2 => Value::Bool(false),
             0xc3 => Value::Bool(true),
-            0xc4 | 0xc5 | 0xc6 => {
+            0xc4..=0xc6 => {
                 let n = self.len(1 << (t - 0xc4))?;
                 Value::Bin(self.take(n)?.to_vec())
             }
@@ -207,7 +207,7 @@ impl Reader<'_> {
             0xd1 => Value::Int(i16::from_be_bytes(self.be()?) as i128),
             0xd2 => Value::Int(i32::from_be_bytes(self.be()?) as i128),
             0xd3 => Value::Int(i64::from_be_bytes(self.be()?) as i128),
-            0xd9 | 0xda | 0xdb => {
+            0xd9..=0xdb => {
                 let n = self.len(1 << (t - 0xd9))?;
                 return self.str(n);
             }

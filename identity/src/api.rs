@@ -1,0 +1,496 @@
+// SPDX-License-Identifier: Apache-2.0
+//! [`IdentityApi`]: every identity operation, implemented locally by
+//! [`crate::IdentityService`] and served over HTTP by [`crate::http::router`].
+
+use crate::error::Result;
+use crate::token::TokenPayload;
+use crate::types::*;
+use ferrostack_core::RequestContext;
+use ferrostack_core::id::{DomainId, GroupId, ProjectId, RoleId, UserId};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A domain named by id or by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DomainRef {
+    /// By id.
+    Id(String),
+    /// By name.
+    Name(String),
+}
+
+/// A user named by id, or by name within a domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserRef {
+    /// By id.
+    Id(String),
+    /// By name in a domain.
+    Name {
+        /// The name.
+        name: String,
+        /// The domain.
+        domain: DomainRef,
+    },
+}
+
+/// A project named by id, or by name within a domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectRef {
+    /// By id.
+    Id(String),
+    /// By name in a domain.
+    Name {
+        /// The name.
+        name: String,
+        /// The domain.
+        domain: DomainRef,
+    },
+}
+
+/// The scope an authentication request asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ScopeRequest {
+    /// No scope given: the user's default project if usable, else unscoped.
+    #[default]
+    Default,
+    /// Explicitly unscoped (`"scope": "unscoped"`).
+    Unscoped,
+    /// A project.
+    Project(ProjectRef),
+    /// A domain.
+    Domain(DomainRef),
+    /// The system (`{"system": {"all": true}}`).
+    System,
+}
+
+/// How the caller proves who they are.
+#[derive(Clone, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// `password`.
+    Password {
+        /// The user.
+        user: UserRef,
+        /// The password (never printed by `Debug`).
+        password: String,
+    },
+    /// `token`: an existing token, re-scoped.
+    Token(String),
+}
+
+impl fmt::Debug for AuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthMethod::Password { user, .. } => f
+                .debug_struct("Password")
+                .field("user", user)
+                .field("password", &"<redacted>")
+                .finish(),
+            AuthMethod::Token(_) => f.write_str("Token(<redacted>)"),
+        }
+    }
+}
+
+/// `POST /v3/auth/tokens`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthRequest {
+    /// The proof.
+    pub method: AuthMethod,
+    /// The scope.
+    pub scope: ScopeRequest,
+}
+
+/// What a validated token is scoped to, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenScope {
+    /// Unscoped.
+    Unscoped,
+    /// A project (and its domain).
+    Project {
+        /// The project.
+        project: Project,
+        /// Its domain.
+        domain: Domain,
+    },
+    /// A domain.
+    Domain(Domain),
+    /// The system.
+    System,
+}
+
+/// A token with everything Keystone renders about it.
+#[derive(Clone, PartialEq)]
+pub struct TokenInfo {
+    /// The token itself (never printed by `Debug`).
+    pub token: String,
+    /// The payload.
+    pub payload: TokenPayload,
+    /// The user.
+    pub user: User,
+    /// The user's domain.
+    pub user_domain: Domain,
+    /// The scope.
+    pub scope: TokenScope,
+    /// The effective roles (implied roles included).
+    pub roles: Vec<Role>,
+    /// The catalog for this scope (empty for unscoped tokens).
+    pub catalog: Vec<CatalogEntry>,
+}
+
+impl fmt::Debug for TokenInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenInfo")
+            .field("token", &"<redacted>")
+            .field("payload", &self.payload)
+            .field("user", &self.user.id)
+            .field("scope", &self.scope)
+            .field("roles", &self.roles.iter().map(|r| &r.name).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl TokenInfo {
+    /// The project id of a project-scoped token.
+    pub fn payload_project_id(&self) -> Option<ProjectId> {
+        match &self.scope {
+            TokenScope::Project { project, .. } => Some(project.id.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// Filters of list operations (`?name=`, `?domain_id=`, `?enabled=`, `?parent_id=`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListFilter {
+    /// Exact name.
+    pub name: Option<String>,
+    /// Owning domain.
+    pub domain_id: Option<String>,
+    /// Enabled state.
+    pub enabled: Option<bool>,
+    /// Parent project.
+    pub parent_id: Option<String>,
+}
+
+/// Changes to a domain; `None` keeps the field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DomainPatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New enabled state.
+    pub enabled: Option<bool>,
+    /// New tags.
+    pub tags: Option<Vec<String>>,
+}
+
+/// Changes to a project; `None` keeps the field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProjectPatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New enabled state.
+    pub enabled: Option<bool>,
+    /// New tags.
+    pub tags: Option<Vec<String>>,
+}
+
+/// Changes to a user; `None` keeps the field.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct UserPatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New enabled state.
+    pub enabled: Option<bool>,
+    /// New default project (`Some(None)` clears it).
+    pub default_project_id: Option<Option<ProjectId>>,
+    /// New email.
+    pub email: Option<Option<String>>,
+    /// New password (an administrator reset).
+    pub password: Option<String>,
+}
+
+impl fmt::Debug for UserPatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserPatch")
+            .field("name", &self.name)
+            .field("enabled", &self.enabled)
+            .field("default_project_id", &self.default_project_id)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// Changes to a group or role: name and description.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamePatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+}
+
+/// Changes to a region.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegionPatch {
+    /// New description.
+    pub description: Option<String>,
+    /// New parent (`Some(None)` clears it).
+    pub parent_region_id: Option<Option<String>>,
+}
+
+/// Changes to a service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServicePatch {
+    /// New type.
+    pub service_type: Option<String>,
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New enabled state.
+    pub enabled: Option<bool>,
+}
+
+/// Changes to an endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointPatch {
+    /// New service.
+    pub service_id: Option<String>,
+    /// New interface.
+    pub interface: Option<Interface>,
+    /// New URL.
+    pub url: Option<String>,
+    /// New region (`Some(None)` clears it).
+    pub region_id: Option<Option<String>>,
+    /// New enabled state.
+    pub enabled: Option<bool>,
+}
+
+/// Filters of `GET /v3/role_assignments`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssignmentQuery {
+    /// `user.id`.
+    pub user_id: Option<UserId>,
+    /// `group.id`.
+    pub group_id: Option<GroupId>,
+    /// `scope.project.id`.
+    pub project_id: Option<ProjectId>,
+    /// `scope.domain.id`.
+    pub domain_id: Option<DomainId>,
+    /// `scope.system`.
+    pub system: bool,
+    /// `role.id`.
+    pub role_id: Option<RoleId>,
+    /// `scope.OS-INHERIT:inherited_to`.
+    pub inherited: Option<bool>,
+    /// `effective`: expand groups into users and inherited assignments onto projects.
+    pub effective: bool,
+}
+
+/// One row of `GET /v3/role_assignments`, with the names `include_names` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssignmentView {
+    /// The assignment (for effective listings, as it applies to the user and target).
+    pub assignment: Assignment,
+    /// The role's name.
+    pub role_name: String,
+    /// The actor's name and domain (id, name).
+    pub actor_name: String,
+    /// The actor's domain (id, name).
+    pub actor_domain: (String, String),
+    /// The target's name and domain (for projects) (id, name).
+    pub target_name: String,
+    /// The target's domain, for projects.
+    pub target_domain: Option<(String, String)>,
+    /// For effective listings through a group: that group.
+    pub via_group: Option<GroupId>,
+}
+
+/// The identity service's operations. Each takes the caller's [`RequestContext`] (except
+/// [`IdentityApi::authenticate`] and [`IdentityApi::context_for_token`], which establish one)
+/// and is authorised by Keystone's default policy for its rule.
+///
+/// # Contract
+///
+/// * Unknown ids are [`crate::IdentityError::NotFound`] (404), duplicate names
+///   [`crate::IdentityError::Duplicate`] (409), policy denials `Forbidden` (403), failed
+///   authentication `Unauthorized` (401) without saying which part failed.
+/// * Writes are atomic in the store (a resource and its name index change together) and revoke
+///   the tokens they invalidate (disabling a user revokes the user's tokens, removing a grant
+///   revokes the user's tokens on that project) before returning.
+/// * `context_for_token` checks the signature, expiry and revocation of a token without reading
+///   the store when the scope's roles are cached; it never calls policy.
+///
+/// # Cancellation
+///
+/// Dropping a future leaves the store either before or after the write, never in between.
+#[async_trait::async_trait]
+#[allow(missing_docs)]
+pub trait IdentityApi: Send + Sync + fmt::Debug + 'static {
+    /// `POST /v3/auth/tokens`: authenticates and issues a token.
+    async fn authenticate(&self, req: AuthRequest) -> Result<TokenInfo>;
+    /// The caller's context from its `X-Auth-Token`.
+    async fn context_for_token(&self, token: &str, request_id: &str) -> Result<RequestContext>;
+    /// `GET /v3/auth/tokens`: validates `subject`; 404 if invalid.
+    async fn validate_token(
+        &self,
+        ctx: &RequestContext,
+        subject: &str,
+        allow_expired: bool,
+    ) -> Result<TokenInfo>;
+    /// `DELETE /v3/auth/tokens`.
+    async fn revoke_token(&self, ctx: &RequestContext, subject: &str) -> Result<()>;
+    /// `GET /v3/auth/catalog`.
+    async fn auth_catalog(&self, ctx: &RequestContext) -> Result<Vec<CatalogEntry>>;
+    /// `GET /v3/auth/projects`.
+    async fn auth_projects(&self, ctx: &RequestContext) -> Result<Vec<Project>>;
+    /// `GET /v3/auth/domains`.
+    async fn auth_domains(&self, ctx: &RequestContext) -> Result<Vec<Domain>>;
+    /// `GET /v3/auth/system`: whether the caller has roles on the system.
+    async fn auth_system(&self, ctx: &RequestContext) -> Result<bool>;
+
+    async fn create_domain(&self, ctx: &RequestContext, domain: Domain) -> Result<Domain>;
+    async fn get_domain(&self, ctx: &RequestContext, id: &str) -> Result<Domain>;
+    async fn list_domains(&self, ctx: &RequestContext, filter: &ListFilter) -> Result<Vec<Domain>>;
+    async fn update_domain(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        patch: DomainPatch,
+    ) -> Result<Domain>;
+    async fn delete_domain(&self, ctx: &RequestContext, id: &str) -> Result<()>;
+
+    async fn create_project(&self, ctx: &RequestContext, project: Project) -> Result<Project>;
+    async fn get_project(&self, ctx: &RequestContext, id: &str) -> Result<Project>;
+    async fn list_projects(
+        &self,
+        ctx: &RequestContext,
+        filter: &ListFilter,
+    ) -> Result<Vec<Project>>;
+    async fn update_project(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        patch: ProjectPatch,
+    ) -> Result<Project>;
+    async fn delete_project(&self, ctx: &RequestContext, id: &str) -> Result<()>;
+    async fn list_user_projects(&self, ctx: &RequestContext, user_id: &str)
+    -> Result<Vec<Project>>;
+
+    async fn create_user(
+        &self,
+        ctx: &RequestContext,
+        user: User,
+        password: Option<String>,
+    ) -> Result<User>;
+    async fn get_user(&self, ctx: &RequestContext, id: &str) -> Result<User>;
+    async fn list_users(&self, ctx: &RequestContext, filter: &ListFilter) -> Result<Vec<User>>;
+    async fn update_user(&self, ctx: &RequestContext, id: &str, patch: UserPatch) -> Result<User>;
+    async fn delete_user(&self, ctx: &RequestContext, id: &str) -> Result<()>;
+    async fn change_password(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        original: &str,
+        new: &str,
+    ) -> Result<()>;
+
+    async fn create_group(&self, ctx: &RequestContext, group: Group) -> Result<Group>;
+    async fn get_group(&self, ctx: &RequestContext, id: &str) -> Result<Group>;
+    async fn list_groups(&self, ctx: &RequestContext, filter: &ListFilter) -> Result<Vec<Group>>;
+    async fn update_group(&self, ctx: &RequestContext, id: &str, patch: NamePatch)
+    -> Result<Group>;
+    async fn delete_group(&self, ctx: &RequestContext, id: &str) -> Result<()>;
+    async fn add_user_to_group(&self, ctx: &RequestContext, group: &str, user: &str) -> Result<()>;
+    async fn remove_user_from_group(
+        &self,
+        ctx: &RequestContext,
+        group: &str,
+        user: &str,
+    ) -> Result<()>;
+    async fn check_user_in_group(
+        &self,
+        ctx: &RequestContext,
+        group: &str,
+        user: &str,
+    ) -> Result<()>;
+    async fn list_users_in_group(&self, ctx: &RequestContext, group: &str) -> Result<Vec<User>>;
+    async fn list_groups_for_user(&self, ctx: &RequestContext, user: &str) -> Result<Vec<Group>>;
+
+    async fn create_role(&self, ctx: &RequestContext, role: Role) -> Result<Role>;
+    async fn get_role(&self, ctx: &RequestContext, id: &str) -> Result<Role>;
+    async fn list_roles(&self, ctx: &RequestContext, filter: &ListFilter) -> Result<Vec<Role>>;
+    async fn update_role(&self, ctx: &RequestContext, id: &str, patch: NamePatch) -> Result<Role>;
+    async fn delete_role(&self, ctx: &RequestContext, id: &str) -> Result<()>;
+    async fn create_implied_role(
+        &self,
+        ctx: &RequestContext,
+        prior: &str,
+        implied: &str,
+    ) -> Result<ImpliedRole>;
+    async fn delete_implied_role(
+        &self,
+        ctx: &RequestContext,
+        prior: &str,
+        implied: &str,
+    ) -> Result<()>;
+    async fn list_implied_roles(&self, ctx: &RequestContext) -> Result<Vec<ImpliedRole>>;
+
+    async fn create_grant(&self, ctx: &RequestContext, grant: Assignment) -> Result<()>;
+    async fn revoke_grant(&self, ctx: &RequestContext, grant: Assignment) -> Result<()>;
+    async fn check_grant(&self, ctx: &RequestContext, grant: Assignment) -> Result<()>;
+    async fn list_grants(
+        &self,
+        ctx: &RequestContext,
+        actor: Actor,
+        target: Target,
+        inherited: bool,
+    ) -> Result<Vec<Role>>;
+    async fn list_role_assignments(
+        &self,
+        ctx: &RequestContext,
+        query: &AssignmentQuery,
+    ) -> Result<Vec<AssignmentView>>;
+
+    async fn create_region(&self, ctx: &RequestContext, region: Region) -> Result<Region>;
+    async fn get_region(&self, ctx: &RequestContext, id: &str) -> Result<Region>;
+    async fn list_regions(&self, ctx: &RequestContext) -> Result<Vec<Region>>;
+    async fn update_region(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        patch: RegionPatch,
+    ) -> Result<Region>;
+    async fn delete_region(&self, ctx: &RequestContext, id: &str) -> Result<()>;
+
+    async fn create_service(&self, ctx: &RequestContext, service: Service) -> Result<Service>;
+    async fn get_service(&self, ctx: &RequestContext, id: &str) -> Result<Service>;
+    async fn list_services(
+        &self,
+        ctx: &RequestContext,
+        filter: &ListFilter,
+    ) -> Result<Vec<Service>>;
+    async fn update_service(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        patch: ServicePatch,
+    ) -> Result<Service>;
+    async fn delete_service(&self, ctx: &RequestContext, id: &str) -> Result<()>;
+
+    async fn create_endpoint(&self, ctx: &RequestContext, endpoint: Endpoint) -> Result<Endpoint>;
+    async fn get_endpoint(&self, ctx: &RequestContext, id: &str) -> Result<Endpoint>;
+    async fn list_endpoints(&self, ctx: &RequestContext) -> Result<Vec<Endpoint>>;
+    async fn update_endpoint(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        patch: EndpointPatch,
+    ) -> Result<Endpoint>;
+    async fn delete_endpoint(&self, ctx: &RequestContext, id: &str) -> Result<()>;
+}
