@@ -894,14 +894,9 @@ impl IdentityApi for IdentityService {
                     .resolve(t, p, false)
                     .await
                     .map_err(|_| IdentityError::unauthorized("bad token"))?;
-                let mut methods: BTreeSet<usize> = BTreeSet::new();
-                for m in info.payload.methods.iter().map(String::as_str).chain(["token"]) {
-                    if let Some(i) = token::AUTH_METHODS.iter().position(|x| *x == m) {
-                        methods.insert(i);
-                    }
-                }
-                let methods =
-                    methods.into_iter().map(|i| token::AUTH_METHODS[i].to_owned()).collect();
+                let mut methods = info.payload.methods.clone();
+                methods.push("token".to_owned());
+                let methods = token::int_to_methods(token::methods_to_int(&methods).unwrap_or(4));
                 let chain =
                     info.payload.audit_ids.get(1).or(info.payload.audit_ids.first()).cloned();
                 let audits = std::iter::once(token::new_audit_id()).chain(chain).collect();
@@ -917,9 +912,8 @@ impl IdentityApi for IdentityService {
             user_id: user.id.to_string(),
             methods,
             scope,
-            expires_at: expires_at
-                .replace_nanosecond(expires_at.microsecond() * 1000)
-                .unwrap_or(expires_at),
+            // Keystone issues whole-second expiries.
+            expires_at: expires_at.replace_nanosecond(0).unwrap_or(expires_at),
             audit_ids,
             issued_at: now,
         };

@@ -53,11 +53,12 @@ pub enum PayloadScope {
 pub struct TokenPayload {
     /// The user id.
     pub user_id: String,
-    /// Authentication methods (`"password"`, `"token"`, ...), in Keystone's bit order.
+    /// Authentication methods (`"password"`, `"token"`, ...), highest bit first.
     pub methods: Vec<String>,
     /// The scope.
     pub scope: PayloadScope,
-    /// When the token expires (microsecond precision, as Keystone keeps it).
+    /// When the token expires. Keystone issues whole seconds and reads back whole seconds
+    /// (its `isotime(subsecond=True)` truncates), so [`disassemble`] truncates too.
     pub expires_at: OffsetDateTime,
     /// Audit ids: the token's own first, then its chain's.
     pub audit_ids: Vec<String>,
@@ -93,11 +94,13 @@ pub fn methods_to_int(methods: &[String]) -> Result<i128, TokenError> {
     Ok(n)
 }
 
-/// The methods of bitmask `n`, in bit order.
+/// The methods of bitmask `n`, highest bit first (the order Keystone's
+/// `convert_integer_to_method_list` returns and its API shows).
 pub fn int_to_methods(n: i128) -> Vec<String> {
     AUTH_METHODS
         .iter()
         .enumerate()
+        .rev()
         .filter(|(i, _)| n & (1 << i) != 0)
         .map(|(_, m)| (*m).to_owned())
         .collect()
@@ -244,7 +247,9 @@ pub fn disassemble(
         _ => Err(TokenError::BadPayload),
     };
     let expires = |v: &Value| match v {
-        Value::Float(f) => float_to_time(*f).ok_or(TokenError::BadPayload),
+        Value::Float(f) => float_to_time(*f)
+            .and_then(|t| t.replace_nanosecond(0).ok())
+            .ok_or(TokenError::BadPayload),
         Value::Int(i) => float_to_time(*i as f64).ok_or(TokenError::BadPayload),
         _ => Err(TokenError::BadPayload),
     };
@@ -351,9 +356,9 @@ mod tests {
     fn payload(scope: PayloadScope) -> TokenPayload {
         TokenPayload {
             user_id: "0123456789abcdef0123456789abcdef".into(),
-            methods: vec!["password".into(), "token".into()],
+            methods: vec!["token".into(), "password".into()],
             scope,
-            expires_at: datetime!(2030-01-02 03:04:05.678901 UTC),
+            expires_at: datetime!(2030-01-02 03:04:05 UTC),
             audit_ids: vec![new_audit_id(), new_audit_id()],
             issued_at: datetime!(2030-01-01 00:00:00 UTC),
         }
@@ -395,7 +400,12 @@ mod tests {
         assert_eq!(bytes[4..6], [0xc4, 16]);
         assert_eq!(bytes[22], 0x06);
         let Value::Array(items) = msgpack::decode(&bytes).unwrap() else { panic!() };
-        assert_eq!(items[4], Value::Float(1_893_553_445.678901));
+        assert_eq!(items[4], Value::Float(1_893_553_445.0));
+        // Sub-second expiries (from other issuers) read back truncated, as Keystone shows them.
+        let mut p2 = p.clone();
+        p2.expires_at = datetime!(2030-01-02 03:04:05.678901 UTC);
+        let back = disassemble(&assemble(&p2, "default").unwrap(), p.issued_at, "default").unwrap();
+        assert_eq!(back.expires_at, datetime!(2030-01-02 03:04:05 UTC));
     }
 
     #[test]
@@ -411,7 +421,7 @@ mod tests {
         assert_eq!(float_to_time(0.5), Some(datetime!(1970-01-01 00:00:00.5 UTC)));
         assert_eq!(float_to_time(f64::NAN), None);
         assert_eq!(methods_to_int(&["password".into()]), Ok(2));
-        assert_eq!(int_to_methods(6), vec!["password".to_owned(), "token".to_owned()]);
+        assert_eq!(int_to_methods(6), vec!["token".to_owned(), "password".to_owned()]);
     }
 
     #[test]

@@ -191,7 +191,7 @@ async fn every_scope_form() {
     let body = json!({"auth": {"identity": {"methods": ["token"], "token": {"id": unscoped}}, "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}});
     let r = api.call(Method::POST, "/v3/auth/tokens", None, None, Some(body)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    assert_eq!(r.body["token"]["methods"], json!(["password", "token"]));
+    assert_eq!(r.body["token"]["methods"], json!(["token", "password"]));
     assert_eq!(r.body["token"]["audit_ids"].as_array().unwrap().len(), 2);
     let r = api.call(Method::GET, "/v3/auth/projects", Some(&unscoped), None, None).await;
     assert_eq!(r.body["projects"][0]["name"], "admin");
