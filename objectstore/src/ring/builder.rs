@@ -1,0 +1,992 @@
+// SPDX-License-Identifier: Apache-2.0
+//! The mutable side of the ring: devices, weights, and the rebalance that computes the
+//! replica → partition → device table.
+//!
+//! # Algorithm
+//!
+//! 1. **Plan.** Swift's replica plan gives every tier (region, zone, server, device) a target
+//!    in replicanths from weights, full dispersion and `overload` ([`plan`](super::plan)).
+//! 2. **Integer targets.** Targets become integer part-replica counts top-down: each tier's
+//!    integer is split among its children as `floor` or `ceil` of their share, so every device
+//!    ends within one part-replica of its target, and the rounding is *sticky*: children that
+//!    already hold the `ceil` keep it, so a rebalance moves as little as possible.
+//! 3. **Per-partition limits.** A tier holding `N` part-replicas over `P` partitions may hold at
+//!    most `ceil(N / P)` replicas of one partition: full dispersion whenever the plan allows it.
+//! 4. **Gather** part-replicas that must move: new replica slots, slots on removed devices, and
+//!    partitions over a tier limit.
+//! 5. **Place** them greedily: walk down the tier tree, always into the child with the most
+//!    unfilled part-replicas that the partition may still use.
+//! 6. **Balance** with direct moves from over-target devices to under-target devices, so the
+//!    number of moves is the sum of the excesses: the minimum.
+//!
+//! As in Swift, a partition moves at most one replica per rebalance (except replicas on
+//! removed devices) and only after `min_part_hours`.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+
+use super::device::{Device, NewDevice};
+use super::format::RingData;
+use super::lookup::{PathHasher, Ring};
+use super::plan::{LEVELS, Plan};
+use crate::error::{ObjectStoreError, Result};
+
+const NONE: u32 = u32::MAX;
+
+/// Progress of a rebalance, reported to the callback of [`RingBuilder::rebalance_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// What is being done.
+    pub stage: &'static str,
+    /// Work done in this stage.
+    pub done: u64,
+    /// Total work in this stage.
+    pub total: u64,
+}
+
+/// What a rebalance did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RebalanceReport {
+    /// Part-replicas whose device changed (slots that appeared or disappeared not included).
+    pub moved: usize,
+    /// Replica slots that were created or dropped by a replica count change.
+    pub resized: usize,
+    /// Swift's balance: max |parts / weight target − 1| over devices, in percent.
+    pub balance: f64,
+    /// Devices removed from the builder by this rebalance.
+    pub removed_devices: usize,
+    /// Part-replicas that could not reach their target because of `min_part_hours` or the
+    /// one-replica-per-partition rule; another rebalance after `min_part_hours` finishes.
+    pub unfinished: usize,
+}
+
+/// Dispersion of the current assignment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DispersionReport {
+    /// Percentage of partitions whose replicas are in distinct regions (as far as the number
+    /// of regions allows), then zones, servers and devices.
+    pub distinct_pct: [f64; LEVELS],
+    /// Part-replicas in a tier above the plan's per-partition maximum (Swift's "at risk").
+    pub at_risk: usize,
+}
+
+/// Balance by weight versus full dispersion, as two plans an operator can choose from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanReport {
+    /// The smallest overload that gives full dispersion (Swift's `get_required_overload`).
+    pub required_overload: f64,
+    /// The overload in effect (`min(overload, required_overload)`).
+    pub effective_overload: f64,
+    /// Whether weights and dispersion conflict (`required_overload > 0`).
+    pub conflict: bool,
+    /// With `overload = 0`: the worst device's deviation from its weight share (0) and the
+    /// share of partitions that cannot have one replica per region/zone/server.
+    pub weight_plan_undispersed_pct: f64,
+    /// With `overload = required_overload`: the worst device's deviation from its weight
+    /// share, in percent (the price of full dispersion).
+    pub dispersed_plan_max_overweight_pct: f64,
+}
+
+/// A mutable ring builder compatible with Swift's `RingBuilder` semantics.
+#[derive(Debug, Clone)]
+pub struct RingBuilder {
+    part_power: u32,
+    replicas: f64,
+    min_part_hours: u8,
+    overload: f64,
+    devs: Vec<Option<Device>>,
+    removed: Vec<u32>,
+    r2p2d: Vec<Vec<u32>>,
+    last_part_moves: Vec<u8>,
+    last_part_moves_epoch: u64,
+    version: u64,
+    next_part_power: Option<u32>,
+    seed: u64,
+    dev_id_bytes: u8,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+impl RingBuilder {
+    /// A new builder with `2^part_power` partitions (`0..=32`; at most 26 is practical here),
+    /// `replicas >= 1` (fractional allowed) and `min_part_hours`.
+    pub fn new(part_power: u32, replicas: f64, min_part_hours: u8) -> Result<RingBuilder> {
+        if part_power > 32 {
+            return Err(ObjectStoreError::invalid_input("part_power must be at most 32"));
+        }
+        if !(replicas.is_finite() && replicas >= 1.0) {
+            return Err(ObjectStoreError::invalid_input("replicas must be >= 1"));
+        }
+        Ok(RingBuilder {
+            part_power,
+            replicas,
+            min_part_hours,
+            overload: 0.0,
+            devs: vec![],
+            removed: vec![],
+            r2p2d: vec![],
+            last_part_moves: vec![],
+            last_part_moves_epoch: 0,
+            version: 0,
+            next_part_power: None,
+            seed: 1,
+            dev_id_bytes: 2,
+        })
+    }
+
+    /// Partition power.
+    pub fn part_power(&self) -> u32 {
+        self.part_power
+    }
+
+    /// Number of partitions.
+    pub fn parts(&self) -> usize {
+        1usize << self.part_power
+    }
+
+    /// Replica count.
+    pub fn replicas(&self) -> f64 {
+        self.replicas
+    }
+
+    /// `min_part_hours`.
+    pub fn min_part_hours(&self) -> u8 {
+        self.min_part_hours
+    }
+
+    /// The overload factor (0.1 = 10 %).
+    pub fn overload(&self) -> f64 {
+        self.overload
+    }
+
+    /// The change counter.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Devices by id (holes are `None`).
+    pub fn devices(&self) -> &[Option<Device>] {
+        &self.devs
+    }
+
+    /// The replica → partition → device table (`u32::MAX` marks an unassigned slot, which a
+    /// rebalanced builder never has).
+    pub fn table(&self) -> &[Vec<u32>] {
+        &self.r2p2d
+    }
+
+    /// Seed of the random choices of the next rebalance (default 1; deterministic).
+    pub fn set_seed(&mut self, seed: u64) {
+        self.seed = seed;
+    }
+
+    /// Changes `min_part_hours`.
+    pub fn set_min_part_hours(&mut self, hours: u8) {
+        self.min_part_hours = hours;
+    }
+
+    /// Sets the overload: how much more than its weight share a device may get so that
+    /// partitions are dispersed over failure domains (Swift's `set_overload`).
+    pub fn set_overload(&mut self, overload: f64) -> Result<()> {
+        if !(overload.is_finite() && overload >= 0.0) {
+            return Err(ObjectStoreError::invalid_input("overload must be >= 0"));
+        }
+        self.overload = overload;
+        Ok(())
+    }
+
+    /// Changes the replica count (fractional allowed); the next rebalance resizes the table.
+    pub fn set_replicas(&mut self, replicas: f64) -> Result<()> {
+        if !(replicas.is_finite() && replicas >= 1.0) {
+            return Err(ObjectStoreError::invalid_input("replicas must be >= 1"));
+        }
+        self.replicas = replicas;
+        self.version += 1;
+        Ok(())
+    }
+
+    /// Adds a device; returns its id (the lowest free id unless one is given).
+    pub fn add_dev(&mut self, dev: NewDevice) -> Result<u32> {
+        if !(dev.weight.is_finite() && dev.weight >= 0.0) {
+            return Err(ObjectStoreError::invalid_input("weight must be finite and >= 0"));
+        }
+        let id = match dev.id {
+            Some(id) => id,
+            None => self.devs.iter().position(Option::is_none).unwrap_or(self.devs.len()) as u32,
+        };
+        if id == u32::MAX || id as usize > (1 << 24) {
+            return Err(ObjectStoreError::invalid_input(format!("device id {id} too large")));
+        }
+        if self.devs.get(id as usize).is_some_and(Option::is_some) {
+            return Err(ObjectStoreError::Conflict(format!("duplicate device id {id}")));
+        }
+        if self.removed.contains(&id) {
+            return Err(ObjectStoreError::Conflict(format!(
+                "device id {id} is being removed; rebalance first"
+            )));
+        }
+        while self.devs.len() <= id as usize {
+            self.devs.push(None);
+        }
+        if id >= 0xffff {
+            self.dev_id_bytes = 4;
+        }
+        self.devs[id as usize] = Some(dev.into_device(id));
+        self.version += 1;
+        Ok(id)
+    }
+
+    fn dev_mut(&mut self, id: u32) -> Result<&mut Device> {
+        self.devs
+            .get_mut(id as usize)
+            .and_then(Option::as_mut)
+            .ok_or_else(|| ObjectStoreError::invalid_input(format!("no device {id}")))
+    }
+
+    /// Sets a device's weight.
+    pub fn set_dev_weight(&mut self, id: u32, weight: f64) -> Result<()> {
+        if !(weight.is_finite() && weight >= 0.0) {
+            return Err(ObjectStoreError::invalid_input("weight must be finite and >= 0"));
+        }
+        self.dev_mut(id)?.weight = weight;
+        self.version += 1;
+        Ok(())
+    }
+
+    /// Marks a device for removal: its weight becomes 0 and the next rebalance moves all its
+    /// part-replicas away (ignoring `min_part_hours`) and drops it.
+    pub fn remove_dev(&mut self, id: u32) -> Result<()> {
+        self.dev_mut(id)?.weight = 0.0;
+        if !self.removed.contains(&id) {
+            self.removed.push(id);
+        }
+        self.version += 1;
+        Ok(())
+    }
+
+    /// Marks every partition as movable now (Swift's `pretend_min_part_hours_passed`).
+    pub fn pretend_min_part_hours_passed(&mut self) {
+        self.last_part_moves.iter_mut().for_each(|h| *h = 0xff);
+        self.last_part_moves_epoch = 0;
+    }
+
+    /// Starts a partition power increase (Swift's `prepare_increase_partition_power`).
+    pub fn prepare_increase_partition_power(&mut self) -> Result<()> {
+        if self.part_power >= 32 {
+            return Err(ObjectStoreError::Conflict("part power is already 32".into()));
+        }
+        self.next_part_power = Some(self.part_power + 1);
+        self.version += 1;
+        Ok(())
+    }
+
+    /// Doubles the partitions: partition `p` becomes `2p` and `2p + 1` on the same devices,
+    /// so no data moves (Swift's `increase_partition_power`). Needs
+    /// [`RingBuilder::prepare_increase_partition_power`] first.
+    pub fn increase_partition_power(&mut self) -> Result<()> {
+        if self.next_part_power != Some(self.part_power + 1) {
+            return Err(ObjectStoreError::Conflict(
+                "prepare_increase_partition_power first".into(),
+            ));
+        }
+        for row in &mut self.r2p2d {
+            *row = row.iter().flat_map(|&d| [d, d]).collect();
+        }
+        self.last_part_moves = self.last_part_moves.iter().flat_map(|&h| [h, h]).collect();
+        self.part_power += 1;
+        self.version += 1;
+        Ok(())
+    }
+
+    /// Ends a partition power increase (clears `next_part_power`).
+    pub fn finish_increase_partition_power(&mut self) {
+        self.next_part_power = None;
+        self.version += 1;
+    }
+
+    /// The ring data as Swift's `get_ring` (without builder-only state).
+    pub fn ring_data(&self) -> RingData {
+        RingData {
+            devs: self.devs.clone(),
+            replica2part2dev: self.r2p2d.clone(),
+            part_shift: 32 - self.part_power,
+            next_part_power: self.next_part_power,
+            version: Some(self.version),
+            dev_id_bytes: self.dev_id_bytes,
+        }
+    }
+
+    /// An immutable [`Ring`] of the current assignment.
+    ///
+    /// # Panics
+    /// If the builder has never been rebalanced (there is no table yet).
+    pub fn ring(&self, hasher: PathHasher) -> Ring {
+        Ring::new(self.ring_data(), hasher).expect("a rebalanced builder yields a valid ring")
+    }
+
+    /// Rebuilds a builder from ring data (for example a Swift ring file), so that it can be
+    /// changed and rebalanced. `min_part_hours` starts as passed.
+    pub fn from_ring_data(data: &RingData, min_part_hours: u8) -> Result<RingBuilder> {
+        data.validate()?;
+        let mut b =
+            RingBuilder::new(data.part_power(), data.replica_count().max(1.0), min_part_hours)?;
+        b.devs = data.devs.clone();
+        b.r2p2d = data.replica2part2dev.clone();
+        b.last_part_moves = vec![0xff; data.partition_count()];
+        b.version = data.version.unwrap_or(0);
+        b.next_part_power = data.next_part_power;
+        b.dev_id_bytes = data.dev_id_bytes;
+        Ok(b)
+    }
+
+    /// Part-replica counts per device id.
+    pub fn part_counts(&self) -> Vec<usize> {
+        let mut c = vec![0usize; self.devs.len()];
+        for row in &self.r2p2d {
+            for &d in row {
+                if d != NONE {
+                    c[d as usize] += 1;
+                }
+            }
+        }
+        c
+    }
+
+    /// Fractional weight targets (part-replicas) per device id: `weight / Σ weight × slots`.
+    pub fn weight_targets(&self) -> Vec<f64> {
+        let total_w: f64 = self.devs.iter().flatten().map(|d| d.weight).sum();
+        let slots: usize = self.desired_lengths().iter().sum();
+        self.devs
+            .iter()
+            .map(|d| match d {
+                Some(d) if total_w > 0.0 => d.weight / total_w * slots as f64,
+                _ => 0.0,
+            })
+            .collect()
+    }
+
+    /// Swift's `get_balance`: the worst device's deviation from its weight share, in percent.
+    pub fn balance(&self) -> f64 {
+        let counts = self.part_counts();
+        let targets = self.weight_targets();
+        let mut worst = 0.0f64;
+        for d in self.devs.iter().flatten() {
+            let i = d.id as usize;
+            let b = if d.weight <= 0.0 {
+                if counts[i] > 0 { 999.99 } else { 0.0 }
+            } else {
+                100.0 * (counts[i] as f64 / targets[i] - 1.0)
+            };
+            worst = worst.max(b.abs());
+        }
+        worst
+    }
+
+    /// Swift's `get_required_overload`.
+    pub fn required_overload(&self) -> Result<f64> {
+        Ok(Plan::build(&self.devs, self.replicas, self.overload)?.required_overload)
+    }
+
+    /// The integer part-replica target of each device id for the current weights and
+    /// overload (what a rebalance aims for), given the current assignment.
+    pub fn targets(&self) -> Result<Vec<usize>> {
+        let plan = Plan::build(&self.devs, self.replicas, self.overload)?;
+        let t = Targets::new(
+            &plan,
+            &self.part_counts(),
+            self.desired_lengths().iter().sum(),
+            self.parts(),
+        );
+        Ok(self.devs.iter().enumerate().map(|(i, _)| t.dev_target(&plan, i)).collect())
+    }
+
+    /// Weight balance versus dispersion: whether they conflict and what each choice costs.
+    pub fn plan_report(&self) -> Result<PlanReport> {
+        let plan = Plan::build(&self.devs, self.replicas, self.overload)?;
+        let weighted = Plan::build(&self.devs, self.replicas, 0.0)?;
+        let dispersed = Plan::build(&self.devs, self.replicas, f64::INFINITY)?;
+        // Partitions that cannot be spread under the weight plan: for each tier, the share of
+        // partitions needing more replicas there than the dispersed plan's maximum allows.
+        let mut undispersed = 0.0f64;
+        for l in 0..LEVELS {
+            for &n in &weighted.levels[l] {
+                let t = weighted.nodes[n].weighted;
+                let max = dispersed.nodes[n].wanted.ceil();
+                if t > max + 1e-9 {
+                    undispersed = undispersed.max(t - max);
+                }
+            }
+        }
+        let mut over = 0.0f64;
+        for &n in &dispersed.levels[3] {
+            let node = &dispersed.nodes[n];
+            if node.weighted > 0.0 {
+                over = over.max(100.0 * (node.wanted / node.weighted - 1.0));
+            }
+        }
+        Ok(PlanReport {
+            required_overload: plan.required_overload,
+            effective_overload: plan.effective_overload,
+            conflict: plan.required_overload > 1e-9,
+            weight_plan_undispersed_pct: 100.0 * undispersed.min(1.0),
+            dispersed_plan_max_overweight_pct: over,
+        })
+    }
+
+    /// How well partitions are spread over failure domains.
+    pub fn dispersion(&self) -> Result<DispersionReport> {
+        let plan = Plan::build(&self.devs, self.replicas, self.overload)?;
+        let parts = self.parts();
+        let mut ok = [0usize; LEVELS];
+        let mut at_risk = 0usize;
+        let maxes = tier_maxes(
+            &plan,
+            &Targets::new(&plan, &self.part_counts(), self.desired_lengths().iter().sum(), parts),
+            parts,
+        );
+        let n_tiers = [
+            plan.levels[0].len(),
+            plan.levels[1].len(),
+            plan.levels[2].len(),
+            plan.levels[3].len(),
+        ];
+        let mut ids = Vec::with_capacity(self.r2p2d.len());
+        for p in 0..parts {
+            ids.clear();
+            ids.extend(self.r2p2d.iter().filter_map(|r| r.get(p)).copied().filter(|&d| d != NONE));
+            for l in 0..LEVELS {
+                let mut tiers: Vec<usize> = ids
+                    .iter()
+                    .map(|&d| {
+                        plan.dev_path.get(d as usize).map_or(usize::MAX - d as usize, |x| x[l])
+                    })
+                    .collect();
+                tiers.sort_unstable();
+                let distinct = {
+                    let mut t = tiers.clone();
+                    t.dedup();
+                    t.len()
+                };
+                if distinct >= ids.len().min(n_tiers[l]) {
+                    ok[l] += 1;
+                }
+                let mut i = 0;
+                while i < tiers.len() {
+                    let mut j = i;
+                    while j < tiers.len() && tiers[j] == tiers[i] {
+                        j += 1;
+                    }
+                    if tiers[i] < plan.nodes.len() {
+                        at_risk += (j - i).saturating_sub(maxes[tiers[i]] as usize);
+                    }
+                    i = j;
+                }
+            }
+        }
+        Ok(DispersionReport { distinct_pct: ok.map(|k| 100.0 * k as f64 / parts as f64), at_risk })
+    }
+
+    fn desired_lengths(&self) -> Vec<usize> {
+        let parts = self.parts();
+        let whole = self.replicas.trunc() as usize;
+        let frac = self.replicas.fract();
+        let mut v = vec![parts; whole];
+        let extra = (parts as f64 * frac) as usize;
+        if extra > 0 {
+            v.push(extra);
+        }
+        v
+    }
+
+    fn update_last_part_moves(&mut self) {
+        let now = now_secs();
+        let hours = now.saturating_sub(self.last_part_moves_epoch) / 3600;
+        if hours > 0 {
+            let h = hours.min(255) as u8;
+            for m in &mut self.last_part_moves {
+                *m = m.saturating_add(h);
+            }
+        }
+        self.last_part_moves_epoch = now;
+    }
+
+    /// Rebalances (see the module docs).
+    pub fn rebalance(&mut self) -> Result<RebalanceReport> {
+        self.rebalance_with(&mut |_| {})
+    }
+
+    /// [`RingBuilder::rebalance`] with a progress callback.
+    pub fn rebalance_with(
+        &mut self,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<RebalanceReport> {
+        let parts = self.parts();
+        // Removed devices: drop them from the tree before planning.
+        let mut devs_for_plan = self.devs.clone();
+        for &id in &self.removed {
+            devs_for_plan[id as usize] = None;
+        }
+        let plan = Plan::build(&devs_for_plan, self.replicas, self.overload)?;
+        let first = self.r2p2d.is_empty();
+        self.update_last_part_moves();
+        if self.last_part_moves.len() != parts {
+            self.last_part_moves = vec![0xff; parts];
+        }
+        let mut rng = rand::rngs::StdRng::seed_from_u64(self.seed);
+        let mut moved_now = vec![0u64; parts.div_ceil(64)];
+        let mut resized = 0usize;
+
+        // 1. Replica count changes.
+        let desired = self.desired_lengths();
+        while self.r2p2d.len() > desired.len() {
+            resized += self.r2p2d.pop().map_or(0, |r| r.len());
+        }
+        for (r, &len) in desired.iter().enumerate() {
+            if r == self.r2p2d.len() {
+                self.r2p2d.push(vec![]);
+            }
+            let row = &mut self.r2p2d[r];
+            if row.len() > len {
+                resized += row.len() - len;
+                row.truncate(len);
+            } else if row.len() < len {
+                resized += len - row.len();
+                row.resize(len, NONE);
+            }
+        }
+
+        // 2. Slots on removed devices.
+        let mut removed_mask = vec![false; self.devs.len()];
+        for &id in &self.removed {
+            removed_mask[id as usize] = true;
+        }
+        let mut unassigned: Vec<(u32, u8, u32)> = vec![]; // (part, replica, old dev)
+        let in_plan = |d: u32| plan.dev_path.get(d as usize).is_some_and(|x| x[3] != usize::MAX);
+        for (r, row) in self.r2p2d.iter_mut().enumerate() {
+            for (p, d) in row.iter_mut().enumerate() {
+                if *d == NONE {
+                    unassigned.push((p as u32, r as u8, NONE));
+                } else if removed_mask.get(*d as usize).copied().unwrap_or(true)
+                    || self.devs.get(*d as usize).is_none_or(|x| x.is_none())
+                {
+                    unassigned.push((p as u32, r as u8, *d));
+                    moved_now[p / 64] |= 1 << (p % 64);
+                    *d = NONE;
+                } else if !in_plan(*d)
+                    && moved_now[p / 64] & (1 << (p % 64)) == 0
+                    && self.last_part_moves[p] >= self.min_part_hours
+                {
+                    // A zero-weight device drains as fast as min_part_hours allows.
+                    unassigned.push((p as u32, r as u8, *d));
+                    moved_now[p / 64] |= 1 << (p % 64);
+                    *d = NONE;
+                }
+            }
+        }
+        let removed_devices = self.removed.len();
+        for id in std::mem::take(&mut self.removed) {
+            self.devs[id as usize] = None;
+        }
+
+        let mut st = State::new(&plan, &self.r2p2d, parts, desired.iter().sum());
+        progress(Progress { stage: "plan", done: 1, total: 1 });
+
+        // 3. Dispersion: partitions over a tier limit give up one replica (the one on the
+        //    most over-target device), if they may move.
+        if !first {
+            for p in 0..parts {
+                if moved_now[p / 64] & (1 << (p % 64)) != 0
+                    || self.last_part_moves[p] < self.min_part_hours
+                {
+                    continue;
+                }
+                let mut worst: Option<(i64, usize)> = None;
+                for r in 0..self.r2p2d.len() {
+                    let Some(&d) = self.r2p2d[r].get(p) else { continue };
+                    if d == NONE || !in_plan(d) {
+                        continue;
+                    }
+                    let path = plan.dev_path[d as usize];
+                    let over = (0..LEVELS).any(|l| {
+                        st.count_in_part(&plan, &self.r2p2d, p, l, path[l]) > st.max[path[l]]
+                    });
+                    if over {
+                        let excess = st.count[path[3]] as i64 - st.target[path[3]] as i64;
+                        if worst.is_none_or(|(e, _)| excess > e) {
+                            worst = Some((excess, r));
+                        }
+                    }
+                }
+                if let Some((_, r)) = worst {
+                    let d = self.r2p2d[r][p];
+                    st.remove(&plan, d);
+                    self.r2p2d[r][p] = NONE;
+                    unassigned.push((p as u32, r as u8, d));
+                    moved_now[p / 64] |= 1 << (p % 64);
+                }
+            }
+        }
+
+        // 4. Place unassigned slots.
+        unassigned.shuffle(&mut rng);
+        if first {
+            // All replicas of a partition together, partitions in random order: a table
+            // without periodic structure keeps Swift's handoff walk short.
+            let mut rank: Vec<u32> = (0..parts as u32).collect();
+            rank.shuffle(&mut rng);
+            unassigned.sort_unstable_by_key(|&(p, r, _)| (rank[p as usize], r));
+        }
+        let total = unassigned.len() as u64;
+        let mut moved = 0usize;
+        for (i, &(p, r, old)) in unassigned.iter().enumerate() {
+            let p = p as usize;
+            let d = match st.find(&plan, &self.r2p2d, p, true) {
+                Some(d) => d,
+                None => st.find_relaxed(&plan, &self.r2p2d, p),
+            };
+            self.r2p2d[r as usize][p] = d;
+            st.add(&plan, d);
+            if old != NONE && old != d {
+                moved += 1;
+            }
+            self.last_part_moves[p] = 0;
+            if i % 65536 == 0 {
+                progress(Progress { stage: "place", done: i as u64, total });
+            }
+        }
+        progress(Progress { stage: "place", done: total, total });
+
+        // 5. Balance: move excess part-replicas from over-target to under-target devices.
+        let mut unfinished = 0usize;
+        {
+            let mut donors: Vec<usize> =
+                plan.levels[3].iter().copied().filter(|&n| st.count[n] > st.target[n]).collect();
+            if !donors.is_empty() {
+                let mut slots_of: Vec<Vec<(u32, u8)>> = vec![vec![]; plan.nodes.len()];
+                for (r, row) in self.r2p2d.iter().enumerate() {
+                    for (p, &d) in row.iter().enumerate() {
+                        if d == NONE || !in_plan(d) {
+                            continue;
+                        }
+                        let n = plan.dev_path[d as usize][3];
+                        if st.count[n] > st.target[n] {
+                            slots_of[n].push((p as u32, r as u8));
+                        }
+                    }
+                }
+                donors.sort_by_key(|&n| std::cmp::Reverse(st.count[n] - st.target[n]));
+                let nd = donors.len() as u64;
+                for (k, &n) in donors.iter().enumerate() {
+                    let mut slots = std::mem::take(&mut slots_of[n]);
+                    slots.shuffle(&mut rng);
+                    let dev = plan.nodes[n].dev;
+                    for (p, r) in slots {
+                        if st.count[n] <= st.target[n] {
+                            break;
+                        }
+                        let (p, r) = (p as usize, r as usize);
+                        if !first
+                            && (moved_now[p / 64] & (1 << (p % 64)) != 0
+                                || self.last_part_moves[p] < self.min_part_hours)
+                        {
+                            continue;
+                        }
+                        self.r2p2d[r][p] = NONE;
+                        st.remove(&plan, dev);
+                        match st.find(&plan, &self.r2p2d, p, true) {
+                            Some(to) => {
+                                self.r2p2d[r][p] = to;
+                                st.add(&plan, to);
+                                moved += 1;
+                                self.last_part_moves[p] = 0;
+                                moved_now[p / 64] |= 1 << (p % 64);
+                            }
+                            None => {
+                                self.r2p2d[r][p] = dev;
+                                st.add(&plan, dev);
+                            }
+                        }
+                    }
+                    unfinished += st.count[n].saturating_sub(st.target[n]);
+                    if k % 16 == 0 {
+                        progress(Progress { stage: "balance", done: k as u64, total: nd });
+                    }
+                }
+                progress(Progress { stage: "balance", done: nd, total: nd });
+            }
+        }
+        self.version += 1;
+        let balance = self.balance();
+        Ok(RebalanceReport { moved, resized, balance, removed_devices, unfinished })
+    }
+}
+
+/// Integer targets per tier node.
+struct Targets {
+    target: Vec<usize>,
+}
+
+impl Targets {
+    fn new(plan: &Plan, dev_counts: &[usize], slots: usize, _parts: usize) -> Targets {
+        let n = plan.nodes.len();
+        // Current counts per node.
+        let mut cur = vec![0usize; n];
+        for &d in &plan.levels[3] {
+            let c = dev_counts.get(plan.nodes[d].dev as usize).copied().unwrap_or(0);
+            for &a in &plan.dev_path[plan.nodes[d].dev as usize] {
+                cur[a] += c;
+            }
+            cur[0] += c;
+        }
+        let total_target: f64 = plan.levels[0].iter().map(|&c| plan.nodes[c].target).sum();
+        let scale = if total_target > 0.0 { slots as f64 / total_target } else { 0.0 };
+        let mut target = vec![0usize; n];
+        target[0] = slots;
+        let mut stack = vec![0usize];
+        while let Some(t) = stack.pop() {
+            let kids = &plan.nodes[t].children;
+            if kids.is_empty() {
+                continue;
+            }
+            let m = target[t];
+            let f: Vec<f64> = kids
+                .iter()
+                .map(|&c| {
+                    let x = plan.nodes[c].target * scale;
+                    if (x - x.round()).abs() < 1e-6 { x.round() } else { x }
+                })
+                .collect();
+            let mut give: Vec<usize> = f.iter().map(|x| x.floor() as usize).collect();
+            let mut rem = m as i64 - give.iter().sum::<usize>() as i64;
+            let mut order: Vec<usize> = (0..kids.len()).filter(|&i| f[i].fract() > 0.0).collect();
+            // Sticky: children already holding at least the ceil keep it; then by fraction.
+            order.sort_by(|&a, &b| {
+                let ha = cur[kids[a]] as f64 >= f[a].ceil();
+                let hb = cur[kids[b]] as f64 >= f[b].ceil();
+                hb.cmp(&ha)
+                    .then(
+                        f[b].fract()
+                            .partial_cmp(&f[a].fract())
+                            .unwrap_or(std::cmp::Ordering::Equal),
+                    )
+                    .then(a.cmp(&b))
+            });
+            for &i in &order {
+                if rem <= 0 {
+                    break;
+                }
+                give[i] += 1;
+                rem -= 1;
+            }
+            // Rounding noise: spread any rest over the largest children (never expected).
+            let mut i = 0;
+            while rem > 0 && !kids.is_empty() {
+                give[i % kids.len()] += 1;
+                rem -= 1;
+                i += 1;
+            }
+            while rem < 0 {
+                let Some(j) = (0..kids.len()).filter(|&j| give[j] > 0).max_by_key(|&j| give[j])
+                else {
+                    break;
+                };
+                give[j] -= 1;
+                rem += 1;
+            }
+            for (i, &c) in kids.iter().enumerate() {
+                target[c] = give[i];
+                stack.push(c);
+            }
+        }
+        Targets { target }
+    }
+
+    fn dev_target(&self, plan: &Plan, dev: usize) -> usize {
+        plan.dev_path.get(dev).map_or(0, |p| if p[3] == usize::MAX { 0 } else { self.target[p[3]] })
+    }
+}
+
+fn tier_maxes(plan: &Plan, t: &Targets, parts: usize) -> Vec<u32> {
+    (0..plan.nodes.len())
+        .map(|n| {
+            let x = t.target[n] as f64 / parts as f64;
+            let m = (x - 1e-9).ceil().max(0.0) as u32;
+            if t.target[n] > 0 { m.max(1) } else { 0 }
+        })
+        .collect()
+}
+
+/// Mutable counters of a rebalance.
+struct State {
+    target: Vec<usize>,
+    count: Vec<usize>,
+    /// Sum over devices below of max(0, target − count).
+    need: Vec<usize>,
+    max: Vec<u32>,
+    tried: Vec<bool>,
+    tried_list: Vec<usize>,
+}
+
+impl State {
+    fn new(plan: &Plan, table: &[Vec<u32>], parts: usize, slots: usize) -> State {
+        let n = plan.nodes.len();
+        let mut dev_counts = vec![0usize; plan.dev_path.len()];
+        for row in table {
+            for &d in row {
+                if d != NONE && (d as usize) < dev_counts.len() {
+                    dev_counts[d as usize] += 1;
+                }
+            }
+        }
+        let t = Targets::new(plan, &dev_counts, slots, parts);
+        let max = tier_maxes(plan, &t, parts);
+        let mut count = vec![0usize; n];
+        for &d in &plan.levels[3] {
+            let c = dev_counts[plan.nodes[d].dev as usize];
+            for &a in &plan.dev_path[plan.nodes[d].dev as usize] {
+                count[a] += c;
+            }
+            count[0] += c;
+        }
+        let mut need = vec![0usize; n];
+        for &d in &plan.levels[3] {
+            let k = t.target[d].saturating_sub(count[d]);
+            for &a in &plan.dev_path[plan.nodes[d].dev as usize] {
+                if a != d {
+                    need[a] += k;
+                }
+            }
+            need[d] = k;
+            need[0] += k;
+        }
+        State { target: t.target, count, need, max, tried: vec![false; n], tried_list: vec![] }
+    }
+
+    fn change(&mut self, plan: &Plan, dev: u32, add: bool) {
+        let path = plan.dev_path[dev as usize];
+        let leaf = path[3];
+        let before = self.target[leaf].saturating_sub(self.count[leaf]);
+        if add {
+            self.count[leaf] += 1;
+        } else {
+            self.count[leaf] -= 1;
+        }
+        let after = self.target[leaf].saturating_sub(self.count[leaf]);
+        for &a in path[..3].iter().chain(std::iter::once(&0usize)) {
+            if add {
+                self.count[a] += 1;
+            } else {
+                self.count[a] -= 1;
+            }
+            self.need[a] = self.need[a] + after - before;
+        }
+        self.need[leaf] = after;
+    }
+
+    fn add(&mut self, plan: &Plan, dev: u32) {
+        self.change(plan, dev, true)
+    }
+
+    fn remove(&mut self, plan: &Plan, dev: u32) {
+        self.change(plan, dev, false)
+    }
+
+    #[inline]
+    fn count_in_part(
+        &self,
+        plan: &Plan,
+        table: &[Vec<u32>],
+        p: usize,
+        level: usize,
+        node: usize,
+    ) -> u32 {
+        let mut k = 0;
+        for row in table {
+            if let Some(&d) = row.get(p)
+                && d != NONE
+                && plan.dev_path[d as usize][level] == node
+            {
+                k += 1;
+            }
+        }
+        k
+    }
+
+    /// A device for a new replica of partition `p`: walks down into the child with the most
+    /// unfilled part-replicas that `p` may still use. With `need_only`, only devices below
+    /// their target qualify.
+    fn find(&mut self, plan: &Plan, table: &[Vec<u32>], p: usize, need_only: bool) -> Option<u32> {
+        let r = self.descend(plan, table, p, 0, 0, need_only);
+        for &x in &self.tried_list {
+            self.tried[x] = false;
+        }
+        self.tried_list.clear();
+        r
+    }
+
+    fn descend(
+        &mut self,
+        plan: &Plan,
+        table: &[Vec<u32>],
+        p: usize,
+        parent: usize,
+        level: usize,
+        need_only: bool,
+    ) -> Option<u32> {
+        let kids = &plan.nodes[parent].children;
+        loop {
+            let mut best: Option<usize> = None;
+            for &c in kids.iter() {
+                if self.tried[c] || (need_only && self.need[c] == 0) || self.max[c] == 0 {
+                    continue;
+                }
+                let better = match best {
+                    None => true,
+                    Some(b) => {
+                        if need_only {
+                            self.need[c] > self.need[b]
+                        } else {
+                            // Least over-full first.
+                            (self.count[c] as f64 / (self.target[c] as f64 + 1.0))
+                                < (self.count[b] as f64 / (self.target[b] as f64 + 1.0))
+                        }
+                    }
+                };
+                if better {
+                    best = Some(c);
+                }
+            }
+            let c = best?;
+            self.tried[c] = true;
+            self.tried_list.push(c);
+            if self.count_in_part(plan, table, p, level, c) >= self.max[c] {
+                continue;
+            }
+            if level == LEVELS - 1 {
+                return Some(plan.nodes[c].dev);
+            }
+            if let Some(d) = self.descend(plan, table, p, c, level + 1, need_only) {
+                return Some(d);
+            }
+        }
+    }
+
+    /// When no device below target may take the partition: the least loaded allowed device,
+    /// else any device not yet holding the partition.
+    fn find_relaxed(&mut self, plan: &Plan, table: &[Vec<u32>], p: usize) -> u32 {
+        if let Some(d) = self.find(plan, table, p, false) {
+            return d;
+        }
+        let held: Vec<u32> = table.iter().filter_map(|r| r.get(p)).copied().collect();
+        plan.levels[3]
+            .iter()
+            .map(|&n| plan.nodes[n].dev)
+            .filter(|d| !held.contains(d))
+            .min_by_key(|&d| self.count[plan.dev_path[d as usize][3]])
+            .unwrap_or(plan.nodes[plan.levels[3][0]].dev)
+    }
+}
