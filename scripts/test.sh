@@ -26,6 +26,8 @@ for setup in scripts/test-env/*.sh; do
   source "$setup"
 done
 
-# 2. The tests.
-echo "== cargo nextest run --workspace --all-features $*"
-cargo nextest run --workspace --no-fail-fast "$@"
+# 2. The tests, with the facade's multi-host backends compiled in so its configuration tests
+#    run against the PostgreSQL and RabbitMQ started above.
+features="ferrostack/postgres,ferrostack/amqp"
+echo "== cargo nextest run --workspace --features $features $*"
+cargo nextest run --workspace --no-fail-fast --features "$features" "$@"

@@ -278,21 +278,31 @@ async fn open_store(cfg: &StoreConfig, data_dir: &Path) -> Result<Arc<dyn Store>
                 feature: "sqlite",
             })
         }
+        #[cfg(feature = "postgres")]
         StoreConfig::Postgres(url) => {
-            let _ = url;
-            Err(CloudError::FeatureMissing {
-                what: "store postgres://...".into(),
-                feature: "postgres",
-            })
+            let store = ferrostack_postgres::PostgresStore::connect(url).await?;
+            Ok(Arc::new(store))
         }
+        #[cfg(not(feature = "postgres"))]
+        StoreConfig::Postgres(_) => Err(CloudError::FeatureMissing {
+            what: "store postgres://...".into(),
+            feature: "postgres",
+        }),
     }
 }
 
 async fn open_bus(cfg: &BusConfig) -> Result<Arc<dyn Bus>, CloudError> {
     match cfg {
         BusConfig::Local => Ok(Arc::new(LocalBus::new())),
+        #[cfg(feature = "amqp")]
         BusConfig::Amqp(url) => {
-            let _ = url;
+            let bus = ferrostack_amqp::AmqpBus::connect(url)
+                .await
+                .map_err(|e| CloudError::Bus(Box::new(e)))?;
+            Ok(Arc::new(bus))
+        }
+        #[cfg(not(feature = "amqp"))]
+        BusConfig::Amqp(_) => {
             Err(CloudError::FeatureMissing { what: "bus amqp://...".into(), feature: "amqp" })
         }
     }
