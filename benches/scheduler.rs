@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+//! Scheduler benches: one `select_destinations` on a warm, incrementally updated host table
+//! of 1k, 10k and 100k synthetic hosts, for Nova's `default` and the harness's `extended`
+//! filter lists. Each iteration schedules the next request of a synthetic stream and then
+//! releases its claims, so the cluster stays at the same fill level.
+//!
+//! ```text
+//! cargo bench --bench scheduler
+//! ```
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use ferrostack_scheduler::io::scenario_filters;
+use ferrostack_scheduler::testing::{synthetic_cluster, synthetic_requests};
+use ferrostack_scheduler::weighers::default_weighers;
+use ferrostack_scheduler::{
+    FilterScheduler, LocalClaims, Scheduler, SchedulerConfig, release_selection,
+};
+use std::hint::black_box;
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("select_destinations");
+    g.sample_size(20);
+    for hosts in [1_000usize, 10_000, 100_000] {
+        let cluster = synthetic_cluster(hosts, 42);
+        let reqs = synthetic_requests(&cluster, 1000, 42);
+        for scenario in ["default", "extended"] {
+            let mut table = cluster.table.clone();
+            let filters = scenario_filters(scenario).expect("known scenario");
+            let mut sched =
+                FilterScheduler::new(filters, default_weighers(), SchedulerConfig::default());
+            let mut claims = LocalClaims::default();
+            let mut n = 0usize;
+            g.throughput(Throughput::Elements(1));
+            g.bench_function(BenchmarkId::new(scenario, hosts), |b| {
+                b.iter(|| {
+                    let spec = cluster.spec_for(&reqs[n % reqs.len()]).expect("group");
+                    n += 1;
+                    if let Ok(sels) = sched.select_destinations(&mut table, &spec, &mut claims) {
+                        for s in &sels {
+                            release_selection(&mut table, s, &mut claims).expect("release");
+                        }
+                        black_box(sels);
+                    }
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
