@@ -291,6 +291,8 @@ struct Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         self.supervisor.abort();
+        // Ends every subscription's stream once its consumers stop with the connection.
+        lock(&self.shared.subs).clear();
         if let Some(live) = self.shared.live.send_replace(None)
             && let Ok(rt) = tokio::runtime::Handle::try_current()
         {
@@ -607,6 +609,31 @@ async fn pump(
             }
         };
         let Some(shared) = shared.upgrade() else { break };
+        if tx.is_closed() {
+            // The subscription is gone while its consumer is being cancelled. A fanout was
+            // meant for it alone: drop it. A work-queue message belongs to the topic: put it
+            // back as a fresh message (not flagged redelivered, so not dead-lettered) for
+            // another subscriber, and only then acknowledge this copy.
+            if d.exchange.as_str() == shared.names.exchange {
+                let deadline = Instant::now() + shared.config.connect_wait;
+                let back = shared
+                    .publish(
+                        d.exchange.as_str(),
+                        d.routing_key.as_str(),
+                        &d.data,
+                        d.properties.clone(),
+                        false,
+                        deadline,
+                    )
+                    .await;
+                if !matches!(back, Ok(Confirmation::Ack(_))) {
+                    // Left unacknowledged: the broker requeues it when the channel closes.
+                    break;
+                }
+            }
+            let _ = d.acker.ack(BasicAckOptions::default()).await;
+            continue;
+        }
         let decoded = serde_json::from_slice::<WireRequest>(&d.data);
         let reply_to = d.properties.reply_to().as_ref().map(|s| s.as_str().to_owned());
         let corr = d.properties.correlation_id().as_ref().map(|s| s.as_str().to_owned());
@@ -803,7 +830,6 @@ impl Drop for PendingGuard<'_> {
 struct SubStream {
     rx: mpsc::UnboundedReceiver<Delivery>,
     id: u64,
-    entry: Arc<SubEntry>,
     shared: Arc<Shared>,
 }
 
@@ -819,9 +845,9 @@ impl futures::Stream for SubStream {
 
 impl Drop for SubStream {
     fn drop(&mut self) {
-        lock(&self.shared.subs).remove(&self.id);
-        self.entry.closed.store(true, Ordering::Release);
-        let entry = self.entry.clone();
+        // Gone already when the bus was dropped first (its connection is closed then).
+        let Some(entry) = lock(&self.shared.subs).remove(&self.id) else { return };
+        entry.closed.store(true, Ordering::Release);
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
                 if let Some((_, ch)) = entry.attached.lock().await.take() {
@@ -932,7 +958,7 @@ impl Bus for AmqpBus {
         });
         lock(&shared.subs).insert(id, entry.clone());
         // From here on the stream unsubscribes on drop, including on the error paths below.
-        let stream = SubStream { rx, id, entry: entry.clone(), shared: shared.clone() };
+        let stream = SubStream { rx, id, shared: shared.clone() };
         let deadline = Instant::now() + shared.config.connect_wait;
         loop {
             let live = shared.wait_live(deadline).await?;

@@ -113,3 +113,14 @@ async fn unreachable_broker_is_a_clean_unavailable_error() {
     let err = AmqpBus::connect("amqps://127.0.0.1:1/%2f").await.unwrap_err();
     assert!(matches!(err, BusError::Unavailable { .. }), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_bus_ends_its_subscriptions() {
+    let Some(url) = url("dropping_the_bus_ends_its_subscriptions") else { return };
+    let bus = AmqpBus::connect(&url).await.unwrap();
+    let topic = format!("drop.{}", uuid::Uuid::new_v4().simple());
+    let mut sub = bus.subscribe(&topic).await.unwrap();
+    drop(bus);
+    let end = tokio::time::timeout(Duration::from_secs(20), sub.next()).await;
+    assert!(matches!(end, Ok(None)), "the stream must end when the bus is gone");
+}

@@ -64,6 +64,13 @@
 //! Every transaction is one statement in autocommit mode, so dropping a `txn` future commits
 //! all of it or nothing.
 //!
+//! ## Change notifications
+//!
+//! `ferrostack_txn` ends every writing transaction with `pg_notify('ferrostack_commits',
+//! '{"revision": r, "keys": [...]}')` (the key list is left out when it would not fit in
+//! a notification). [`PostgresStore::watch`] listens on a dedicated connection and yields a
+//! [`Change`] per commit, in commit order, and a `keys: None` change after reconnecting.
+//!
 //! TLS is not built in: use it on loopback or on a private network, or through a local TLS
 //! tunnel (pgbouncer, stunnel).
 //!
@@ -82,6 +89,9 @@
 
 mod pool;
 mod schema;
+mod watch;
+
+pub use watch::{Change, Watch};
 
 use async_trait::async_trait;
 use ferrostack_core::error::BoxError;
@@ -240,6 +250,20 @@ impl PostgresStore {
     /// The configuration in use.
     pub fn config(&self) -> &PostgresConfig {
         &self.config
+    }
+
+    /// Notifications of every committed write transaction from now on, from any process, in
+    /// commit order (`LISTEN ferrostack_commits` on a dedicated connection). After the watch
+    /// connection is lost and re-established, a [`Change`] with `keys: None` says that
+    /// changes may have been missed.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the database cannot be reached.
+    pub async fn watch(&self) -> Result<Watch, StoreError> {
+        watch::start(self.pool.config().clone(), Duration::from_secs(1))
+            .await
+            .map_err(|e| classify(e).into_error())
     }
 
     /// The schema version this build creates.

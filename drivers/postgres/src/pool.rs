@@ -49,6 +49,11 @@ impl Pool {
         Pool { config, idle: Mutex::new(Vec::new()), permits: Semaphore::new(size.max(1)) }
     }
 
+    /// The connection configuration.
+    pub(crate) fn config(&self) -> &tokio_postgres::Config {
+        &self.config
+    }
+
     fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Conn>> {
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -94,6 +94,73 @@ END
 $fn$;
 "#,
     },
+    Migration {
+        version: 3,
+        description: "ferrostack_txn notifies watchers of each commit (LISTEN ferrostack_commits)",
+        sql: r#"
+CREATE OR REPLACE FUNCTION ferrostack_txn(
+    c_keys text[], c_kinds int2[], c_revs int8[], c_vals bytea[],
+    o_keys text[], o_vals bytea[])
+RETURNS TABLE (failed_at int4, committed_revision int8)
+LANGUAGE plpgsql VOLATILE AS $fn$
+#variable_conflict use_column
+DECLARE
+    rev int8;
+    n_ops int4 := coalesce(array_length(o_keys, 1), 0);
+    cur record;
+    ok boolean;
+    note text;
+BEGIN
+    -- The single counter row is the commit lock: writers take it exclusively, read-only
+    -- transactions shared. Once held, every statement below sees every earlier commit
+    -- (READ COMMITTED takes a fresh snapshot per statement) and no other writer can commit.
+    IF n_ops > 0 THEN
+        SELECT m.revision INTO rev FROM ferrostack_meta m FOR UPDATE;
+    ELSE
+        SELECT m.revision INTO rev FROM ferrostack_meta m FOR SHARE;
+    END IF;
+    FOR i IN 1 .. coalesce(array_length(c_keys, 1), 0) LOOP
+        SELECT kv.value, kv.mod_revision INTO cur FROM ferrostack_kv kv WHERE kv.key = c_keys[i];
+        ok := CASE c_kinds[i]
+            WHEN 0 THEN FOUND
+            WHEN 1 THEN NOT FOUND
+            WHEN 2 THEN FOUND AND cur.mod_revision = c_revs[i]
+            WHEN 3 THEN FOUND AND cur.value = c_vals[i]
+            ELSE false
+        END;
+        IF NOT coalesce(ok, false) THEN
+            RETURN QUERY SELECT i - 1, NULL::int8;
+            RETURN;
+        END IF;
+    END LOOP;
+    IF n_ops = 0 THEN
+        RETURN QUERY SELECT NULL::int4, rev;
+        RETURN;
+    END IF;
+    rev := rev + 1;
+    UPDATE ferrostack_meta SET revision = rev;
+    FOR i IN 1 .. n_ops LOOP
+        IF o_vals[i] IS NULL THEN
+            DELETE FROM ferrostack_kv kv WHERE kv.key = o_keys[i];
+        ELSE
+            INSERT INTO ferrostack_kv AS kv (key, value, create_revision, mod_revision, version)
+            VALUES (o_keys[i], o_vals[i], rev, rev, 1)
+            ON CONFLICT (key) DO UPDATE
+                SET value = excluded.value, mod_revision = rev, version = kv.version + 1;
+        END IF;
+    END LOOP;
+    -- Watchers (PostgresStore::watch) learn of the commit; delivered in commit order.
+    note := json_build_object('revision', rev,
+        'keys', (SELECT json_agg(DISTINCT k) FROM unnest(o_keys) AS k))::text;
+    IF octet_length(note) > 7900 THEN
+        note := json_build_object('revision', rev)::text;
+    END IF;
+    PERFORM pg_notify('ferrostack_commits', note);
+    RETURN QUERY SELECT NULL::int4, rev;
+END
+$fn$;
+"#,
+    },
 ];
 
 /// The schema version this build writes and reads.

@@ -224,3 +224,34 @@ async fn unreachable_database_is_a_clean_unavailable_error() {
     let err = PostgresStore::connect("postgres://[bad").await.unwrap_err();
     assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchers_see_every_commit_in_order() {
+    let Some(url) = url("watchers_see_every_commit_in_order") else { return };
+    let db = TempDb::new(&url).await;
+    let writer = PostgresStore::connect(&db.url).await.unwrap();
+    let other = PostgresStore::connect(&db.url).await.unwrap();
+    let mut watch = other.watch().await.unwrap();
+    let r1 = writer.put("w/a", b"1".to_vec()).await.unwrap();
+    let out =
+        writer.txn(Txn::new().put("w/b", b"2".to_vec()).delete("w/a").put("w/b", b"3".to_vec()));
+    let TxnOutcome::Committed { revision: r2 } = out.await.unwrap() else { panic!() };
+    // A failed or read-only transaction notifies nothing.
+    let failed =
+        Txn::new().when(ferrostack_core::store::Condition::absent("w/b")).put("w/c", b"x".to_vec());
+    assert!(!writer.txn(failed).await.unwrap().is_committed());
+    let r3 = writer.put("w/c", b"4".to_vec()).await.unwrap();
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let c = tokio::time::timeout(std::time::Duration::from_secs(10), watch.next()).await;
+        got.push(c.expect("a change notification").expect("the watch runs"));
+    }
+    let expected = vec![
+        ferrostack_postgres::Change { revision: r1, keys: Some(vec!["w/a".into()]) },
+        ferrostack_postgres::Change { revision: r2, keys: Some(vec!["w/a".into(), "w/b".into()]) },
+        ferrostack_postgres::Change { revision: r3, keys: Some(vec!["w/c".into()]) },
+    ];
+    assert_eq!(got, expected);
+    drop((watch, writer, other));
+    db.drop_db().await;
+}

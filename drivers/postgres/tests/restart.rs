@@ -75,6 +75,20 @@ async fn postgres_restarted_mid_workload_loses_no_acknowledged_write() {
     let counter = "fault/counter";
     store.create(counter, b"0".to_vec()).await.unwrap();
 
+    // A watcher rides through the restarts too.
+    let mut watch = store.watch().await.unwrap();
+    let watcher = tokio::spawn(async move {
+        let mut changes = Vec::new();
+        while let Some(c) = watch.next().await {
+            let done = c.keys.as_ref().is_some_and(|k| k.iter().any(|k| k == "fault/done"));
+            changes.push(c);
+            if done {
+                break;
+            }
+        }
+        changes
+    });
+
     let progress = Arc::new(AtomicU64::new(0));
     let acked_incs = Arc::new(AtomicU64::new(0));
     let unknown_incs = Arc::new(AtomicU64::new(0));
@@ -155,6 +169,14 @@ async fn postgres_restarted_mid_workload_loses_no_acknowledged_write() {
     }
     assert_eq!(progress.load(Ordering::Relaxed), total, "clients recovered and finished");
 
+    // The watcher saw commits in order, and was told when it may have missed some.
+    store.put("fault/done", Vec::new()).await.unwrap();
+    let changes = tokio::time::timeout(Duration::from_secs(60), watcher).await.unwrap().unwrap();
+    let resyncs = changes.iter().filter(|c| c.keys.is_none()).count();
+    assert!(resyncs >= 1, "a watch that lost its connection must say so");
+    let revs: Vec<u64> = changes.iter().filter(|c| c.keys.is_some()).map(|c| c.revision).collect();
+    assert!(revs.windows(2).all(|w| w[0] < w[1]), "changes out of order");
+
     // Every acknowledged write is there, with its value; nothing else is.
     let fresh = PostgresStore::connect(&node.url()).await.unwrap();
     let listed = fresh.list_all("fault/w").await.unwrap();
@@ -178,8 +200,10 @@ async fn postgres_restarted_mid_workload_loses_no_acknowledged_write() {
     assert!(fresh.revision().await.unwrap() >= total + ok);
     eprintln!(
         "restarts at {marks:?}: {total} creates acknowledged, {} in doubt and resolved; \
-         counter {n} = {ok} acknowledged + {} of {unknown} in doubt",
+         counter {n} = {ok} acknowledged + {} of {unknown} in doubt; watcher: {} changes, \
+         {resyncs} resyncs",
         unknown_creates.load(Ordering::Relaxed),
-        n - ok
+        n - ok,
+        changes.len()
     );
 }
