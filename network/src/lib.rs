@@ -4,6 +4,7 @@ pub mod api;
 pub mod backend;
 pub mod cidr;
 pub mod error;
+pub mod http;
 pub mod policy;
 pub mod secgroup;
 pub mod service;
