@@ -2,10 +2,8 @@
 //! Authorization: the service's default rules as oslo.policy check strings, and the one
 //! [`authorize`] function every operation goes through.
 //!
-//! The rules follow Neutron's legacy defaults (`admin_or_owner`). Until the workspace policy
-//! engine (`ferrostack_core::policy`) lands, [`authorize`] evaluates the small subset of the
-//! oslo.policy language these rules use (`@`, `!`, `role:`, `rule:`, `key:%(attr)s`, `or`,
-//! `and`); switching to the engine changes only this file.
+//! The rules follow Neutron's legacy defaults (`admin_or_owner`) and are evaluated by the
+//! workspace's oslo.policy engine ([`ferrostack_core::policy::Policy`]).
 //!
 //! Visibility of shared and external networks (Neutron's `field:networks:shared=True` checks)
 //! is decided by the service before a rule is evaluated, so the rules here need only generic
@@ -13,23 +11,16 @@
 
 use crate::error::NetworkError;
 use ferrostack_core::RequestContext;
+use ferrostack_core::policy::{Policy, RuleDefault};
 use serde_json::Value;
+use std::sync::LazyLock;
 
-/// One default rule: a name and its oslo.policy check string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rule {
-    /// The rule name (`create_network`).
-    pub name: &'static str,
-    /// The check string.
-    pub check_str: &'static str,
+const fn r(name: &'static str, check_str: &'static str) -> RuleDefault {
+    RuleDefault::new(name, check_str, "Neutron default rule", &[])
 }
 
-const fn r(name: &'static str, check_str: &'static str) -> Rule {
-    Rule { name, check_str }
-}
-
-/// The default rules.
-pub const DEFAULT_RULES: &[Rule] = &[
+/// The default rules, as oslo.policy check strings.
+pub const DEFAULT_RULES: &[RuleDefault] = &[
     r("context_is_admin", "role:admin"),
     r("owner", "project_id:%(project_id)s"),
     r("admin_or_owner", "rule:context_is_admin or rule:owner"),
@@ -79,71 +70,25 @@ pub const DEFAULT_RULES: &[Rule] = &[
     r("create_resource_for_other_project", "rule:admin_only"),
 ];
 
+static POLICY: LazyLock<Policy> = LazyLock::new(|| Policy::new(DEFAULT_RULES));
+
+/// The compiled default policy.
+pub fn default_policy() -> &'static Policy {
+    &POLICY
+}
+
 /// Whether `ctx` may perform `rule` on `target` (a JSON object with at least `project_id`).
 ///
 /// # Errors
 ///
 /// [`NetworkError::Forbidden`] naming the rule when policy denies. Unknown rules deny.
 pub fn authorize(rule: &str, ctx: &RequestContext, target: &Value) -> Result<(), NetworkError> {
-    if check_rule(rule, ctx, target, 0) {
-        Ok(())
-    } else {
-        Err(NetworkError::Forbidden(format!("rule:{rule}")))
-    }
+    POLICY.authorize(rule, ctx, target).map_err(|_| NetworkError::Forbidden(format!("rule:{rule}")))
 }
 
 /// Whether policy allows, without building an error.
 pub fn allowed(rule: &str, ctx: &RequestContext, target: &Value) -> bool {
-    check_rule(rule, ctx, target, 0)
-}
-
-fn check_rule(name: &str, ctx: &RequestContext, target: &Value, depth: usize) -> bool {
-    if depth > 16 {
-        return false;
-    }
-    match DEFAULT_RULES.iter().find(|r| r.name == name) {
-        Some(rule) => eval(rule.check_str, ctx, target, depth + 1),
-        None => false,
-    }
-}
-
-fn eval(expr: &str, ctx: &RequestContext, target: &Value, depth: usize) -> bool {
-    let expr = expr.trim();
-    if expr.is_empty() {
-        return true;
-    }
-    expr.split(" or ").any(|conj| {
-        conj.split(" and ").all(|atom| {
-            let atom = atom.trim();
-            match atom.strip_prefix("not ") {
-                Some(inner) => !check_atom(inner.trim(), ctx, target, depth),
-                None => check_atom(atom, ctx, target, depth),
-            }
-        })
-    })
-}
-
-fn check_atom(atom: &str, ctx: &RequestContext, target: &Value, depth: usize) -> bool {
-    match atom {
-        "@" => return true,
-        "!" => return false,
-        _ => {}
-    }
-    let Some((kind, value)) = atom.split_once(':') else { return false };
-    match kind {
-        "role" => ctx.has_role(value),
-        "rule" => check_rule(value, ctx, target, depth),
-        key => {
-            let creds = ctx.policy_credentials();
-            let Some(attr) = value.strip_prefix("%(").and_then(|v| v.strip_suffix(")s")) else {
-                return false;
-            };
-            match (creds.get(key), target.get(attr)) {
-                (Some(Value::String(a)), Some(Value::String(b))) => a == b,
-                _ => false,
-            }
-        }
-    }
+    POLICY.authorize(rule, ctx, target).is_ok()
 }
 
 #[cfg(test)]
