@@ -1,0 +1,499 @@
+// SPDX-License-Identifier: Apache-2.0
+//! The Glance v2 REST API over any [`ImageApi`].
+//!
+//! Mount the router at the image endpoint (the facade uses `/image`); it serves version
+//! discovery at its root and the API under `/v2`. It reads the caller's [`RequestContext`] from
+//! the request extensions (put there by the identity middleware) and answers 401 without one.
+//! Errors render in Glance's style. Uploads and downloads stream: neither holds an image in
+//! memory, and JSON bodies are limited to [`DEFAULT_BODY_LIMIT`].
+
+// Helpers return a ready `Response` as their error so handlers can return it at once.
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Extension, Json, Router};
+use ferrostack_core::RequestContext;
+use ferrostack_core::error::ErrorKind;
+use ferrostack_core::http::{
+    ApiError, DEFAULT_BODY_LIMIT, ErrorStyle, VersionDoc, body_limit, multiple_choices, parse_json,
+    with_error_style,
+};
+use ferrostack_core::id::ImageId;
+use futures::{StreamExt, TryStreamExt};
+use serde_json::{Map, Value, json};
+
+use crate::error::ImageError;
+use crate::service::{ImageApi, ListQuery, PatchOp};
+use crate::types::{ImageStatus, MemberStatus, Visibility};
+
+type Api = Arc<dyn ImageApi>;
+
+/// The JSON-patch media types Glance accepts on `PATCH /v2/images/{id}`.
+pub const PATCH_MEDIA_TYPES: &[&str] = &[
+    "application/openstack-images-v2.1-json-patch",
+    "application/openstack-images-v2.0-json-patch",
+];
+
+/// The Glance v2 router.
+pub fn router(api: Arc<dyn ImageApi>) -> Router {
+    let r = Router::new()
+        .route("/", get(versions))
+        .route("/versions", get(versions))
+        .route("/v2/images", get(list_images).post(create_image))
+        .route("/v2/images/{id}", get(show_image).patch(update_image).delete(delete_image))
+        .route("/v2/images/{id}/file", put(upload).get(download))
+        .route("/v2/images/{id}/tags/{tag}", put(add_tag).delete(remove_tag))
+        .route("/v2/images/{id}/actions/deactivate", post(deactivate))
+        .route("/v2/images/{id}/actions/reactivate", post(reactivate))
+        .route("/v2/images/{id}/members", get(list_members).post(add_member))
+        .route(
+            "/v2/images/{id}/members/{member}",
+            get(show_member).put(update_member).delete(remove_member),
+        )
+        .route("/v2/schemas/{name}", get(schema))
+        .layer(body_limit(DEFAULT_BODY_LIMIT))
+        .with_state(api);
+    with_error_style(r, ErrorStyle::Glance)
+}
+
+fn err(e: ImageError) -> Response {
+    let mut a = ApiError::from_error(&e);
+    if a.kind == ErrorKind::Internal || a.kind == ErrorKind::Unavailable {
+        tracing::error!(error = %ferrostack_core::http::error_chain(&e), "image request failed");
+    } else {
+        a.message = e.to_string();
+    }
+    a.into_response()
+}
+
+fn api_err(kind: ErrorKind, msg: impl Into<String>) -> Response {
+    ApiError::new(kind, msg).into_response()
+}
+
+fn unsupported_media(msg: &str) -> Response {
+    let body = json!({"code": "415 Unsupported Media Type", "title": "Unsupported Media Type",
+        "message": msg});
+    (StatusCode::UNSUPPORTED_MEDIA_TYPE, Json(body)).into_response()
+}
+
+fn ctx(c: Option<Extension<RequestContext>>) -> Result<RequestContext, Response> {
+    c.map(|Extension(c)| c).ok_or_else(|| {
+        api_err(ErrorKind::Unauthenticated, "The request you have made requires authentication.")
+    })
+}
+
+fn image_id(s: &str) -> Result<ImageId, Response> {
+    // Glance answers 404 for ids that are not UUIDs (clients then look the name up).
+    s.parse().map_err(|_| err(ImageError::NotFound(s.to_owned())))
+}
+
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(r) => return r,
+        }
+    };
+}
+
+async fn versions(headers: HeaderMap, OriginalUri(uri): OriginalUri) -> Response {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let path = uri.path().trim_end_matches('/');
+    let base = path.strip_suffix("/versions").unwrap_or(path);
+    let mk = |id: &str, status: &str| VersionDoc {
+        id: id.into(),
+        status: status.into(),
+        version: String::new(),
+        min_version: String::new(),
+        updated: "2024-01-01T00:00:00Z".into(),
+        href: format!("http://{host}{base}/v2/"),
+        media_type: "application/vnd.openstack.image".into(),
+    };
+    multiple_choices(&[mk("v2.16", "CURRENT"), mk("v2.0", "SUPPORTED")], false)
+}
+
+async fn list_images(
+    State(api): State<Api>,
+    c: Option<Extension<RequestContext>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let c = tri!(ctx(c));
+    let mut q = ListQuery::default();
+    for (k, v) in &params {
+        match k.as_str() {
+            "name" => q.name = Some(v.clone()),
+            "visibility" if v != "all" => {
+                q.visibility = Some(tri!(Visibility::parse(v).ok_or_else(|| api_err(
+                    ErrorKind::InvalidInput,
+                    format!("Invalid visibility value: {v}")
+                ))))
+            }
+            "status" => {
+                let s: ImageStatus = tri!(
+                    serde_json::from_value(Value::String(v.clone()))
+                        .map_err(|_| api_err(ErrorKind::InvalidInput, "Invalid status value"))
+                );
+                q.status = Some(s);
+            }
+            "owner" => q.owner = Some(v.clone()),
+            "id" => {
+                let list = v.strip_prefix("in:").unwrap_or(v);
+                q.ids = Some(list.split(',').filter_map(|s| s.trim().parse().ok()).collect());
+            }
+            "marker" => q.marker = Some(tri!(image_id(v))),
+            "limit" => {
+                q.limit = Some(tri!(v.parse::<usize>().map_err(|_| api_err(
+                    ErrorKind::InvalidInput,
+                    "limit param must be an integer"
+                ))))
+            }
+            _ => {}
+        }
+    }
+    let limit = q.limit;
+    match api.list(&c, &q).await {
+        Ok(images) => {
+            let mut body = json!({
+                "images": images.iter().map(|i| i.to_json()).collect::<Vec<_>>(),
+                "first": "/v2/images",
+                "schema": "/v2/schemas/images",
+            });
+            if let (Some(l), Some(last)) = (limit, images.last())
+                && images.len() == l
+            {
+                body["next"] = json!(format!("/v2/images?marker={}&limit={l}", last.id));
+            }
+            Json(body).into_response()
+        }
+        Err(e) => err(e),
+    }
+}
+
+async fn create_image(
+    State(api): State<Api>,
+    c: Option<Extension<RequestContext>>,
+    body: Bytes,
+) -> Response {
+    let c = tri!(ctx(c));
+    let v: Value = tri!(parse_json(&body).map_err(IntoResponse::into_response));
+    let Value::Object(map) = v else {
+        return api_err(ErrorKind::InvalidInput, "The request body must be a JSON object");
+    };
+    match api.create(&c, map).await {
+        Ok(img) => (StatusCode::CREATED, Json(img.to_json())).into_response(),
+        Err(e) => err(e),
+    }
+}
+
+async fn show_image(
+    State(api): State<Api>,
+    c: Option<Extension<RequestContext>>,
+    Path(id): Path<String>,
+) -> Response {
+    let c = tri!(ctx(c));
+    let id = tri!(image_id(&id));
+    match api.get(&c, &id).await {
+        Ok(img) => Json(img.to_json()).into_response(),
+        Err(e) => err(e),
+    }
+}
+
+async fn update_image(
+    State(api): State<Api>,
+    c: Option<Extension<RequestContext>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let c = tri!(ctx(c));
+    let id = tri!(image_id(&id));
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let ct = ct.split(';').next().unwrap_or("").trim();
+    if !PATCH_MEDIA_TYPES.contains(&ct) {
+        return unsupported_media(&format!(
+            "Unsupported Content-Type '{ct}'; use {}",
+            PATCH_MEDIA_TYPES[0]
+        ));
+    }
+    let ops: Vec<PatchOp> = tri!(parse_json(&body).map_err(IntoResponse::into_response));
+    match api.update(&c, &id, ops).await {
+        Ok(img) => Json(img.to_json()).into_response(),
+        Err(e) => err(e),
+    }
+}
+
+async fn delete_image(
+    State(api): State<Api>,
+    c: Option<Extension<RequestContext>>,
+    Path(id): Path<String>,
+) -> Response {
+    let c = tri!(ctx(c));
+    let id = tri!(image_id(&id));
+    match api.delete(&c, &id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => err(e),
+    }
+}
+
+async fn upload(
+    State(api): State<Api>,
+    c: Option<Extension<RequestContext>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let c = tri!(ctx(c));
+    let id = tri!(image_id(&id));
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|h| h.to_str().ok());
+    if let Some(ct) = ct
+        && ct.split(';').next().unwrap_or("").trim() != "application/octet-stream"
+    {
+        return unsupported_media("image data must be sent as application/octet-stream");
+    }
+    let stream =
+        body.into_data_stream().map_err(|e| ImageError::UploadInterrupted(Box::new(e))).boxed();
+    match api.upload(&c, &id, stream).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => err(e),
+    }
+}
+
+async fn download(
+    State(api): State<Api>,
+    c: Option<Extension<RequestContext>>,
+    Path(id): Path<String>,
+) -> Response {
+    let c = tri!(ctx(c));
+    let id = tri!(image_id(&id));
+    match api.download(&c, &id).await {
+        Ok(None) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Some((img, stream))) => {
+            let mut resp = Body::from_stream(stream).into_response();
+            let h = resp.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/octet-stream"),
+            );
+            if let Some(size) = img.size {
+                h.insert(header::CONTENT_LENGTH, size.into());
+            }
+            if let Some(md5) = img.checksum.as_deref().and_then(|s| s.parse().ok()) {
+                h.insert("content-md5", md5);
+            }
+            resp
+        }
+        Err(e) => err(e),
+    }
+}
+
+async fn tag_op(
+    api: Api,
+    c: Option<Extension<RequestContext>>,
+    id: String,
+    tag: String,
+    add: bool,
+) -> Response {
+    let c = tri!(ctx(c));
+    let id = tri!(image_id(&id));
+    match api.tag(&c, &id, &tag, add).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => err(e),
+    }
+}
+
+async fn add_tag(
+    State(api): State<Api>,
+    c: Option<Extension<RequestContext>>,
+    Path((id, tag)): Path<(String, String)>,
+) -> Response {
+    tag_op(api, c, id, tag, true).await
+}
+
+async fn remove_tag(
+    State(api): State<Api>,
+    c: Option<Extension<RequestContext>>,
+    Path((id, tag)): Path<(String, String)>,
+) -> Response {
+    tag_op(api, c, id, tag, false).await
+}
+
+async fn set_active(
+    api: Api,
+    c: Option<Extension<RequestContext>>,
+    id: String,
+    active: bool,
+) -> Response {
+    let c = tri!(ctx(c));
+    let id = tri!(image_id(&id));
+    match api.set_active(&c, &id, active).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => err(e),
+    }
+}
+
+async fn deactivate(
+    State(api): State<Api>,
+    c: Option<Extension<RequestContext>>,
+    Path(id): Path<String>,
+) -> Response {
+    set_active(api, c, id, false).await
+}
+
+async fn reactivate(
+    State(api): State<Api>,
+    c: Option<Extension<RequestContext>>,
+    Path(id): Path<String>,
+) -> Response {
+    set_active(api, c, id, true).await
+}
+
+async fn list_members(
+    State(api): State<Api>,
+    c: Option<Extension<RequestContext>>,
+    Path(id): Path<String>,
+) -> Response {
+    let c = tri!(ctx(c));
+    let id = tri!(image_id(&id));
+    match api.members(&c, &id).await {
+        Ok((img, members)) => Json(json!({
+            "members": members.iter().map(|m| img.member_json(m)).collect::<Vec<_>>(),
+            "schema": "/v2/schemas/members",
+        }))
+        .into_response(),
+        Err(e) => err(e),
+    }
+}
+
+async fn show_member(
+    State(api): State<Api>,
+    c: Option<Extension<RequestContext>>,
+    Path((id, member)): Path<(String, String)>,
+) -> Response {
+    let c = tri!(ctx(c));
+    let id = tri!(image_id(&id));
+    match api.members(&c, &id).await {
+        Ok((img, members)) => match members.iter().find(|m| m.member_id == member) {
+            Some(m) => Json(img.member_json(m)).into_response(),
+            None => err(ImageError::MemberNotFound { image: id.to_string(), member }),
+        },
+        Err(e) => err(e),
+    }
+}
+
+fn object_field<'a>(body: &'a Value, key: &str) -> Result<&'a str, Response> {
+    body.get(key).and_then(Value::as_str).ok_or_else(|| {
+        api_err(ErrorKind::InvalidInput, format!("the request body needs a string '{key}'"))
+    })
+}
+
+async fn add_member(
+    State(api): State<Api>,
+    c: Option<Extension<RequestContext>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let c = tri!(ctx(c));
+    let id = tri!(image_id(&id));
+    let v: Value = tri!(parse_json(&body).map_err(IntoResponse::into_response));
+    let member = tri!(object_field(&v, "member"));
+    match api.add_member(&c, &id, member).await {
+        Ok(m) => {
+            let img = tri!(api.get(&c, &id).await.map_err(err));
+            Json(img.member_json(&m)).into_response()
+        }
+        Err(e) => err(e),
+    }
+}
+
+async fn update_member(
+    State(api): State<Api>,
+    c: Option<Extension<RequestContext>>,
+    Path((id, member)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let c = tri!(ctx(c));
+    let id = tri!(image_id(&id));
+    let v: Value = tri!(parse_json(&body).map_err(IntoResponse::into_response));
+    let status = tri!(object_field(&v, "status"));
+    let Some(status) = MemberStatus::parse(status) else {
+        return api_err(ErrorKind::InvalidInput, format!("invalid member status '{status}'"));
+    };
+    match api.update_member(&c, &id, &member, status).await {
+        Ok(m) => {
+            let img = tri!(api.get(&c, &id).await.map_err(err));
+            Json(img.member_json(&m)).into_response()
+        }
+        Err(e) => err(e),
+    }
+}
+
+async fn remove_member(
+    State(api): State<Api>,
+    c: Option<Extension<RequestContext>>,
+    Path((id, member)): Path<(String, String)>,
+) -> Response {
+    let c = tri!(ctx(c));
+    let id = tri!(image_id(&id));
+    match api.remove_member(&c, &id, &member).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => err(e),
+    }
+}
+
+async fn schema(Path(name): Path<String>) -> Response {
+    let image = || {
+        let mut props = Map::new();
+        for (k, t) in [
+            ("id", "string"),
+            ("name", "string"),
+            ("status", "string"),
+            ("visibility", "string"),
+            ("protected", "boolean"),
+            ("os_hidden", "boolean"),
+            ("owner", "string"),
+            ("disk_format", "string"),
+            ("container_format", "string"),
+            ("min_disk", "integer"),
+            ("min_ram", "integer"),
+            ("size", "integer"),
+            ("virtual_size", "integer"),
+            ("checksum", "string"),
+            ("os_hash_algo", "string"),
+            ("os_hash_value", "string"),
+            ("tags", "array"),
+            ("created_at", "string"),
+            ("updated_at", "string"),
+            ("self", "string"),
+            ("file", "string"),
+            ("schema", "string"),
+        ] {
+            props.insert(k.into(), json!({"type": t}));
+        }
+        json!({"name": "image", "properties": props, "additionalProperties": {"type": "string"}})
+    };
+    let member = || {
+        json!({"name": "member", "properties": {
+            "image_id": {"type": "string"}, "member_id": {"type": "string"},
+            "status": {"type": "string", "enum": ["pending", "accepted", "rejected"]},
+            "created_at": {"type": "string"}, "updated_at": {"type": "string"},
+            "schema": {"type": "string"}}})
+    };
+    let body = match name.as_str() {
+        "image" => image(),
+        "images" => json!({"name": "images", "properties": {
+            "images": {"type": "array", "items": image()},
+            "schema": {"type": "string"}, "first": {"type": "string"}, "next": {"type": "string"}}}),
+        "member" => member(),
+        "members" => json!({"name": "members", "properties": {
+            "members": {"type": "array", "items": member()}, "schema": {"type": "string"}}}),
+        _ => return api_err(ErrorKind::NotFound, format!("no schema {name}")),
+    };
+    Json(body).into_response()
+}
