@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: Apache-2.0
+//! [`ComputeError`]: every way a compute operation fails, classified into
+//! [`ferrostack_core::ErrorKind`] once.
+
+use ferrostack_core::error::{BoxError, Classify, ErrorKind};
+
+/// A compute failure. Messages are what Nova shows callers; causes sit in `source()`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ComputeError {
+    /// The request is malformed or violates a constraint.
+    #[error("{0}")]
+    Invalid(String),
+    /// A resource does not exist or is not visible to the caller.
+    #[error("{what} {id} could not be found.")]
+    NotFound {
+        /// `"Instance"`, `"Flavor"`, `"Image"`, ...
+        what: &'static str,
+        /// The id or name asked for.
+        id: String,
+    },
+    /// A resource with the same name already exists.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The instance's state forbids the action (Nova's `InstanceInvalidState`).
+    #[error("Cannot '{action}' instance {id} while it is in {attr} {state}")]
+    InvalidState {
+        /// The action (`"stop"`).
+        action: &'static str,
+        /// The instance.
+        id: String,
+        /// `"vm_state"` or `"task_state"`.
+        attr: &'static str,
+        /// The offending value.
+        state: String,
+    },
+    /// A concurrent change won, or the resource is in use.
+    #[error("{0}")]
+    Conflict(String),
+    /// A quota would be exceeded.
+    #[error(
+        "Quota exceeded for {resource}: Requested {requested}, but already used {used} of {limit} {resource}"
+    )]
+    QuotaExceeded {
+        /// `"instances"`, `"cores"`, `"ram"`.
+        resource: &'static str,
+        /// How many the request needs.
+        requested: i64,
+        /// How many are in use.
+        used: i64,
+        /// The limit.
+        limit: i64,
+    },
+    /// No host can take the instance (Nova's `NoValidHost`).
+    #[error("No valid host was found. {0}")]
+    NoValidHost(String),
+    /// Policy forbids the operation.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The hypervisor or deployment does not support the operation.
+    #[error("{0} is not supported")]
+    NotSupported(String),
+    /// A hypervisor operation failed.
+    #[error("hypervisor {driver} failed to {op}")]
+    Hypervisor {
+        /// The driver name.
+        driver: &'static str,
+        /// The operation.
+        op: &'static str,
+        /// The cause.
+        #[source]
+        source: BoxError,
+    },
+    /// A service compute depends on (image, volume, network) failed.
+    #[error("{service} failed: {message}")]
+    Dependency {
+        /// `"image"`, `"volume"`, `"network"`.
+        service: &'static str,
+        /// What failed, safe to show.
+        message: String,
+        /// The class of the failure (a missing image is a 400 to the caller, an outage a 503).
+        kind: ErrorKind,
+    },
+    /// The state store failed.
+    #[error("state store error")]
+    Store(#[source] ferrostack_core::store::StoreError),
+    /// The message bus failed.
+    #[error("message bus error")]
+    Bus(#[source] ferrostack_core::bus::BusError),
+    /// A bug or an unexpected failure.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ComputeError {
+    /// A `NotFound` for an instance.
+    pub fn instance_not_found(id: impl ToString) -> Self {
+        ComputeError::NotFound { what: "Instance", id: id.to_string() }
+    }
+}
+
+impl Classify for ComputeError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ComputeError::Invalid(_) => ErrorKind::InvalidInput,
+            ComputeError::NotFound { .. } => ErrorKind::NotFound,
+            ComputeError::AlreadyExists(_) => ErrorKind::AlreadyExists,
+            ComputeError::InvalidState { .. } | ComputeError::Conflict(_) => ErrorKind::Conflict,
+            ComputeError::QuotaExceeded { .. } => ErrorKind::QuotaExceeded,
+            ComputeError::NoValidHost(_) => ErrorKind::Unavailable,
+            ComputeError::Forbidden(_) => ErrorKind::Forbidden,
+            ComputeError::NotSupported(_) => ErrorKind::NotSupported,
+            ComputeError::Hypervisor { .. } | ComputeError::Internal(_) => ErrorKind::Internal,
+            ComputeError::Dependency { kind, .. } => *kind,
+            ComputeError::Store(e) => e.kind(),
+            ComputeError::Bus(e) => e.kind(),
+        }
+    }
+}
+
+impl From<ferrostack_core::store::StoreError> for ComputeError {
+    fn from(e: ferrostack_core::store::StoreError) -> Self {
+        ComputeError::Store(e)
+    }
+}
+
+impl From<ferrostack_core::bus::BusError> for ComputeError {
+    fn from(e: ferrostack_core::bus::BusError) -> Self {
+        ComputeError::Bus(e)
+    }
+}
+
+impl From<ferrostack_core::policy::PolicyError> for ComputeError {
+    fn from(e: ferrostack_core::policy::PolicyError) -> Self {
+        match e.kind() {
+            ErrorKind::Forbidden => ComputeError::Forbidden(format!(
+                "Policy doesn't allow {} to be performed.",
+                e.rule().unwrap_or("the operation")
+            )),
+            _ => ComputeError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = ComputeError> = std::result::Result<T, E>;
