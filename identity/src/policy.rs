@@ -3,36 +3,22 @@
 //! operation calls.
 //!
 //! The rules are Keystone's 2024 defaults (`keystone/common/policies/*.py`) written in the
-//! oslo.policy language; deployments override any of them by name. They are evaluated by a
-//! small oslo.policy interpreter local to this module (`or`/`and`/`not`, parentheses, `@`, `!`,
-//! `rule:`, `role:`, and generic `<creds path>:<literal or %(target path)s>` checks; unknown or
-//! unparsable rules deny). It is the one place to switch to `ferrostack_core::policy` once the
-//! shared engine exists, without touching any operation.
+//! oslo.policy language and evaluated by [`ferrostack_core::policy::Policy`]; deployments
+//! override any of them by name. Targets are built nested (`{"target": {"project": {...}}}`)
+//! and flattened to Keystone's dotted keys (`target.project.domain_id`) before evaluation.
 
 use crate::error::IdentityError;
 use ferrostack_core::RequestContext;
+pub use ferrostack_core::policy::RuleDefault;
+use ferrostack_core::policy::{Policy, PolicyError, flatten_target};
 use serde_json::Value;
-use std::collections::HashMap;
-
-/// A default rule: name, check string, description, scope types (as oslo.policy registers them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RuleDefault {
-    /// `identity:get_project`.
-    pub name: &'static str,
-    /// The oslo.policy check string.
-    pub check_str: &'static str,
-    /// What the rule guards.
-    pub description: &'static str,
-    /// `system`, `domain`, `project`.
-    pub scope_types: &'static [&'static str],
-}
 
 const ADMIN_OR_SYSTEM_READER: &str = "rule:admin_required or (role:reader and system_scope:all)";
 const SPD: &[&str] = &["system", "project", "domain"];
 
 macro_rules! rule {
     ($name:expr, $check:expr, $desc:expr) => {
-        RuleDefault { name: $name, check_str: $check, description: $desc, scope_types: SPD }
+        RuleDefault::new($name, $check, $desc, SPD)
     };
 }
 
@@ -252,7 +238,7 @@ pub const DEFAULT_RULES: &[RuleDefault] = &[
 /// Evaluates identity's rules (defaults plus overrides).
 #[derive(Debug, Clone)]
 pub struct Authorizer {
-    rules: HashMap<String, String>,
+    policy: Policy,
 }
 
 impl Default for Authorizer {
@@ -264,10 +250,7 @@ impl Default for Authorizer {
 impl Authorizer {
     /// The defaults with `overrides` (rule name, check string) applied.
     pub fn new(overrides: impl IntoIterator<Item = (String, String)>) -> Self {
-        let mut rules: HashMap<String, String> =
-            DEFAULT_RULES.iter().map(|r| (r.name.to_owned(), r.check_str.to_owned())).collect();
-        rules.extend(overrides);
-        Authorizer { rules }
+        Authorizer { policy: Policy::new(DEFAULT_RULES).with_overrides(overrides) }
     }
 
     /// Whether `ctx` may perform `rule` on `target`; [`IdentityError::Forbidden`] otherwise.
@@ -278,186 +261,33 @@ impl Authorizer {
         ctx: &RequestContext,
         target: &Value,
     ) -> Result<(), IdentityError> {
-        let creds = ctx.policy_credentials();
-        if self.enforce(rule, target, &creds) {
-            Ok(())
-        } else {
-            Err(IdentityError::Forbidden { action: rule.to_owned() })
+        match self.policy.authorize(rule, ctx, &flat(target)) {
+            Ok(()) => Ok(()),
+            Err(PolicyError::UnknownRule { .. }) => {
+                tracing::error!(rule, "identity asked for an unknown policy rule; denying");
+                Err(IdentityError::Forbidden { action: rule.to_owned() })
+            }
+            Err(_) => Err(IdentityError::Forbidden { action: rule.to_owned() }),
         }
     }
 
-    /// Evaluates `rule` against `target` and `creds` (oslo.policy's `enforce`).
+    /// Evaluates `rule` against a (nested) `target` and `creds` (oslo.policy's `enforce`).
     pub fn enforce(&self, rule: &str, target: &Value, creds: &Value) -> bool {
-        match self.rules.get(rule) {
-            Some(check) => eval_str(self, check, target, creds, 0),
-            None => false,
-        }
+        self.policy.enforce(rule, &flat(target), creds)
     }
 }
 
-fn eval_str(a: &Authorizer, check: &str, target: &Value, creds: &Value, depth: usize) -> bool {
-    if depth > 16 {
-        return false;
-    }
-    let tokens = tokenize(check);
-    if tokens.is_empty() {
-        return true;
-    }
-    let mut p = Parser { t: &tokens, pos: 0, a, target, creds, depth };
-    match p.or() {
-        Some(v) if p.pos == tokens.len() => v,
-        _ => false,
-    }
-}
-
-fn tokenize(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for word in s.split_whitespace() {
-        let mut w = word;
-        while let Some(rest) = w.strip_prefix('(') {
-            out.push("(".into());
-            w = rest;
+/// Keystone's dotted target keys, without the attributes that are absent (`null`): Keystone
+/// builds targets from what the request names, so a missing filter is a missing key (which
+/// fails the check), never the string `None`.
+fn flat(target: &Value) -> Value {
+    match flatten_target(target) {
+        Value::Object(mut m) => {
+            m.retain(|_, v| !v.is_null());
+            Value::Object(m)
         }
-        let mut closes = 0;
-        while let Some(rest) = w.strip_suffix(')') {
-            closes += 1;
-            w = rest;
-        }
-        if !w.is_empty() {
-            out.push(w.to_owned());
-        }
-        out.extend(std::iter::repeat_n(")".to_owned(), closes));
+        other => other,
     }
-    out
-}
-
-struct Parser<'a> {
-    t: &'a [String],
-    pos: usize,
-    a: &'a Authorizer,
-    target: &'a Value,
-    creds: &'a Value,
-    depth: usize,
-}
-
-impl Parser<'_> {
-    fn peek(&self) -> Option<&str> {
-        self.t.get(self.pos).map(String::as_str)
-    }
-    fn or(&mut self) -> Option<bool> {
-        let mut v = self.and()?;
-        while self.peek() == Some("or") {
-            self.pos += 1;
-            let r = self.and()?;
-            v = v || r;
-        }
-        Some(v)
-    }
-    fn and(&mut self) -> Option<bool> {
-        let mut v = self.not()?;
-        while self.peek() == Some("and") {
-            self.pos += 1;
-            let r = self.not()?;
-            v = v && r;
-        }
-        Some(v)
-    }
-    fn not(&mut self) -> Option<bool> {
-        if self.peek() == Some("not") {
-            self.pos += 1;
-            return self.not().map(|v| !v);
-        }
-        self.atom()
-    }
-    fn atom(&mut self) -> Option<bool> {
-        let tok = self.peek()?.to_owned();
-        self.pos += 1;
-        if tok == "(" {
-            let v = self.or()?;
-            if self.peek() != Some(")") {
-                return None;
-            }
-            self.pos += 1;
-            return Some(v);
-        }
-        Some(self.check(&tok))
-    }
-    fn check(&self, tok: &str) -> bool {
-        match tok {
-            "@" => return true,
-            "!" => return false,
-            _ => {}
-        }
-        let Some((kind, m)) = tok.split_once(':') else { return false };
-        match kind {
-            "rule" => self
-                .a
-                .rules
-                .get(m)
-                .is_some_and(|c| eval_str(self.a, c, self.target, self.creds, self.depth + 1)),
-            "role" => {
-                let Some(want) = interpolate(m, self.target) else { return false };
-                self.creds["roles"].as_array().is_some_and(|roles| {
-                    roles.iter().any(|r| r.as_str().is_some_and(|r| r.eq_ignore_ascii_case(&want)))
-                })
-            }
-            _ => {
-                let Some(want) = interpolate(m, self.target) else { return false };
-                if let Some(lit) = literal(kind) {
-                    return lit == want;
-                }
-                match lookup(self.creds, kind) {
-                    Some(Value::Array(items)) => {
-                        items.iter().any(|i| scalar(i).as_deref() == Some(&want))
-                    }
-                    Some(v) => scalar(v).as_deref() == Some(&want),
-                    None => false,
-                }
-            }
-        }
-    }
-}
-
-fn literal(kind: &str) -> Option<String> {
-    if let Some(s) = kind.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')) {
-        return Some(s.to_owned());
-    }
-    match kind {
-        "True" | "False" => Some(kind.to_owned()),
-        _ if kind.parse::<i64>().is_ok() => Some(kind.to_owned()),
-        _ => None,
-    }
-}
-
-fn scalar(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Bool(true) => Some("True".into()),
-        Value::Bool(false) => Some("False".into()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// `%(a.b)s` → the target's value at that path (a missing key fails the check); other text is
-/// literal.
-fn interpolate(m: &str, target: &Value) -> Option<String> {
-    match m.strip_prefix("%(").and_then(|r| r.strip_suffix(")s")) {
-        Some(path) => lookup(target, path).and_then(scalar),
-        None => Some(m.to_owned()),
-    }
-}
-
-/// A dotted path: first as a flat key (oslo.policy flattens targets), then nested.
-fn lookup<'v>(v: &'v Value, path: &str) -> Option<&'v Value> {
-    if let Some(x) = v.get(path) {
-        return (!x.is_null()).then_some(x);
-    }
-    let mut cur = v;
-    for part in path.split('.') {
-        cur = cur.get(part)?;
-    }
-    (!cur.is_null()).then_some(cur)
 }
 
 #[cfg(test)]

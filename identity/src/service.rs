@@ -818,6 +818,12 @@ impl IdentityService {
         }
     }
 
+    /// The domain a list is about: the `domain_id` filter, else a domain-scoped caller's
+    /// domain (as Keystone fills it for domain-scoped tokens).
+    fn list_domain(ctx: &RequestContext, filter: &ListFilter) -> Option<String> {
+        filter.domain_id.clone().or_else(|| ctx.domain_id().map(|d| d.to_string()))
+    }
+
     fn subject_target(p: &TokenPayload) -> Value {
         json!({"target": {"token": {"user_id": p.user_id}}})
     }
@@ -1184,7 +1190,7 @@ impl IdentityApi for IdentityService {
         self.authorize(
             "identity:list_projects",
             ctx,
-            &json!({"target": {"domain_id": filter.domain_id}, "domain_id": filter.domain_id}),
+            &json!({"target": {"domain_id": Self::list_domain(ctx, filter)}}),
         )?;
         // A domain reader only sees their own domain.
         let own_domain = match (&ctx.scope, ctx.has_role("admin")) {
@@ -1321,7 +1327,7 @@ impl IdentityApi for IdentityService {
         self.authorize(
             "identity:list_users",
             ctx,
-            &json!({"target": {"domain_id": filter.domain_id}, "domain_id": filter.domain_id}),
+            &json!({"target": {"domain_id": Self::list_domain(ctx, filter)}}),
         )?;
         self.list_filtered(&self.users, |u| {
             matches(filter, &u.name, Some(u.domain_id.as_str()), Some(u.enabled))
@@ -1447,7 +1453,7 @@ impl IdentityApi for IdentityService {
         self.authorize(
             "identity:list_groups",
             ctx,
-            &json!({"target": {"domain_id": filter.domain_id}}),
+            &json!({"target": {"domain_id": Self::list_domain(ctx, filter)}}),
         )?;
         self.list_filtered(&self.groups, |g| {
             matches(filter, &g.name, Some(g.domain_id.as_str()), None)
