@@ -196,63 +196,230 @@ fn py_repr(v: &Value) -> String {
 #[derive(Debug, Default, Clone)]
 pub struct ComputeCapabilitiesFilter;
 
+/// A borrowed HostState attribute (no allocation on the filter's hot path).
+#[derive(Debug, Clone, Copy)]
+enum Attr<'a> {
+    Str(&'a str),
+    Int(i64),
+    Float(f64),
+    /// A JSON document kept as a JSON string in Nova (`cpu_info`): walking into it decodes.
+    JsonString(&'a Value, &'a str),
+}
+
+/// HostState attributes the capabilities filter can read, resolved once per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AttrId {
+    Host,
+    Nodename,
+    Uuid,
+    CellUuid,
+    HostIp,
+    HypervisorType,
+    HypervisorVersion,
+    CpuInfo,
+    VcpusTotal,
+    VcpusUsed,
+    FreeRamMb,
+    FreeDiskMb,
+    TotalUsableRamMb,
+    TotalUsableDiskGb,
+    NumInstances,
+    NumIoOps,
+    FailedBuilds,
+    CpuAllocationRatio,
+    RamAllocationRatio,
+    DiskAllocationRatio,
+}
+
+fn attr_id(name: &str) -> Option<AttrId> {
+    use AttrId::*;
+    Some(match name {
+        "host" => Host,
+        "nodename" | "hypervisor_hostname" => Nodename,
+        "uuid" => Uuid,
+        "cell_uuid" => CellUuid,
+        "host_ip" => HostIp,
+        "hypervisor_type" => HypervisorType,
+        "hypervisor_version" => HypervisorVersion,
+        "cpu_info" => CpuInfo,
+        "vcpus_total" => VcpusTotal,
+        "vcpus_used" => VcpusUsed,
+        "free_ram_mb" => FreeRamMb,
+        "free_disk_mb" => FreeDiskMb,
+        "total_usable_ram_mb" => TotalUsableRamMb,
+        "total_usable_disk_gb" => TotalUsableDiskGb,
+        "num_instances" => NumInstances,
+        "num_io_ops" => NumIoOps,
+        "failed_builds" => FailedBuilds,
+        "cpu_allocation_ratio" => CpuAllocationRatio,
+        "ram_allocation_ratio" => RamAllocationRatio,
+        "disk_allocation_ratio" => DiskAllocationRatio,
+        _ => return None,
+    })
+}
+
+fn attr_get(host: HostRef<'_>, id: AttrId) -> Option<Attr<'_>> {
+    use AttrId::*;
+    let t = host.table;
+    let i = host.idx;
+    let info = host.info();
+    let r = &info.report;
+    Some(match id {
+        Host => Attr::Str(&r.host),
+        Nodename => Attr::Str(&r.nodename),
+        Uuid => Attr::Str(&r.uuid),
+        CellUuid => Attr::Str(&r.cell_uuid),
+        HostIp => Attr::Str(r.host_ip.as_deref()?),
+        HypervisorType => Attr::Str(&r.hypervisor_type),
+        HypervisorVersion => Attr::Int(t.hv_version[i] as i64),
+        CpuInfo => Attr::JsonString(&r.cpu_info, &info.cpu_info_json),
+        VcpusTotal => Attr::Int(i64::from(t.vcpus_total[i])),
+        VcpusUsed => Attr::Int(t.vcpus_used[i]),
+        FreeRamMb => Attr::Int(t.free_ram_mb[i]),
+        FreeDiskMb => Attr::Int(t.free_disk_mb[i]),
+        TotalUsableRamMb => Attr::Int(t.memory_mb[i] as i64),
+        TotalUsableDiskGb => Attr::Int(t.local_gb[i] as i64),
+        NumInstances => Attr::Int(i64::from(t.num_instances[i])),
+        NumIoOps => Attr::Int(i64::from(t.num_io_ops[i])),
+        FailedBuilds => Attr::Int(i64::from(t.failed_builds[i])),
+        CpuAllocationRatio => Attr::Float(t.cpu_ratio[i]),
+        RamAllocationRatio => Attr::Float(t.ram_ratio[i]),
+        DiskAllocationRatio => Attr::Float(t.disk_ratio[i]),
+    })
+}
+
+/// One extra spec the capabilities filter checks, pre-split once per request.
+#[derive(Debug)]
+struct CapSpec<'a> {
+    scope: Vec<&'a str>,
+    attr: Option<AttrId>,
+    unscoped: bool,
+    req: std::borrow::Cow<'a, str>,
+}
+
 impl ComputeCapabilitiesFilter {
-    fn capability(host: HostRef<'_>, scope: &[&str]) -> Option<Value> {
-        // `cap` starts as the HostState; then walks attributes, stats, and JSON dicts.
-        let mut cap: Option<Value> = None;
-        for (n, part) in scope.iter().enumerate() {
-            if n == 0 {
-                cap = match host_attribute(host, part) {
-                    Some(v) if !v.is_null() => Some(v),
-                    _ => host.info().report.stats.get(*part).map(|s| Value::from(s.clone())),
-                };
-            } else {
-                let cur = cap.take()?;
-                let cur = match cur {
-                    Value::String(s) => serde_json::from_str::<Value>(&s).ok()?,
-                    v => v,
-                };
-                cap = match cur {
-                    Value::Object(o) => o.get(*part).cloned(),
-                    _ => None,
-                };
+    fn compile(spec: &RequestSpec) -> Vec<CapSpec<'_>> {
+        let mut out = Vec::new();
+        for (key, req) in &spec.flavor.extra_specs {
+            if key == "hw:maxphysaddr_bits" {
+                out.push(CapSpec {
+                    attr: Some(AttrId::CpuInfo),
+                    scope: vec!["cpu_info", "maxphysaddr", "bits"],
+                    unscoped: false,
+                    req: format!(">= {req}").into(),
+                });
+                continue;
             }
-            match &cap {
-                None | Some(Value::Null) => return None,
-                _ => {}
+            let parts: Vec<&str> = key.split(':').collect();
+            if parts.len() == 1 {
+                out.push(CapSpec {
+                    attr: attr_id(parts[0]),
+                    scope: parts,
+                    unscoped: true,
+                    req: req.as_str().into(),
+                });
+            } else if parts[0] == "capabilities" {
+                out.push(CapSpec {
+                    attr: attr_id(parts[1]),
+                    scope: parts[1..].to_vec(),
+                    unscoped: false,
+                    req: req.as_str().into(),
+                });
             }
         }
-        cap
+        out
     }
 
-    /// Whether the host satisfies every relevant extra spec.
-    pub fn satisfies(host: HostRef<'_>, spec: &RequestSpec) -> bool {
-        for (key, req) in &spec.flavor.extra_specs {
-            let (scope, req): (Vec<&str>, String) = if key == "hw:maxphysaddr_bits" {
-                (vec!["cpu_info", "maxphysaddr", "bits"], format!(">= {req}"))
+    fn check(host: HostRef<'_>, specs: &[CapSpec<'_>]) -> bool {
+        Self::check_memo(host, specs, &mut [])
+    }
+
+    /// `memo[k]` remembers `(capability text, matched)` pairs of spec `k` (a few distinct
+    /// values cover most clusters: hypervisor types, versions, CPU vendors).
+    fn check_memo(
+        host: HostRef<'_>,
+        specs: &[CapSpec<'_>],
+        memo: &mut [Vec<(String, bool)>],
+    ) -> bool {
+        use std::borrow::Cow;
+        for (k, cs) in specs.iter().enumerate() {
+            let first = cs.scope.first().copied().unwrap_or("");
+            let stats = &host.info().report.stats;
+            let attr = cs.attr.and_then(|a| attr_get(host, a));
+            if cs.unscoped && attr.is_none() && !stats.contains_key(first) {
+                continue;
+            }
+            let base = match attr {
+                Some(a) => a,
+                None => match stats.get(first) {
+                    Some(s) => Attr::Str(s),
+                    None => return false,
+                },
+            };
+            let text: Cow<'_, str> = if cs.scope.len() == 1 {
+                match base {
+                    Attr::Str(s) => s.into(),
+                    Attr::Int(x) => x.to_string().into(),
+                    Attr::Float(x) => py_float_str(x).into(),
+                    Attr::JsonString(_, s) => s.into(),
+                }
             } else {
-                let parts: Vec<&str> = key.split(':').collect();
-                if parts.len() == 1 {
-                    let has = host_attribute(host, key).is_some()
-                        || host.info().report.stats.contains_key(key.as_str());
-                    if !has {
-                        continue;
+                // Walk into dicts; a JSON string on the way is decoded (Nova's jsonutils.loads).
+                let mut cur: Cow<'_, Value> = match base {
+                    Attr::JsonString(v, _) => Cow::Borrowed(v),
+                    Attr::Str(s) => match serde_json::from_str::<Value>(s) {
+                        Ok(v) => Cow::Owned(v),
+                        Err(_) => return false,
+                    },
+                    Attr::Int(_) | Attr::Float(_) => return false,
+                };
+                for part in &cs.scope[1..] {
+                    if let Value::String(s) = cur.as_ref() {
+                        match serde_json::from_str::<Value>(s) {
+                            Ok(v) => cur = Cow::Owned(v),
+                            Err(_) => return false,
+                        }
                     }
-                    (parts, req.clone())
-                } else if parts[0] != "capabilities" {
-                    continue;
-                } else {
-                    (parts[1..].to_vec(), req.clone())
+                    cur = match cur {
+                        Cow::Borrowed(Value::Object(o)) => match o.get(*part) {
+                            Some(v) if !v.is_null() => Cow::Borrowed(v),
+                            _ => return false,
+                        },
+                        Cow::Owned(Value::Object(mut o)) => match o.remove(*part) {
+                            Some(v) if !v.is_null() => Cow::Owned(v),
+                            _ => return false,
+                        },
+                        _ => return false,
+                    };
+                }
+                match cur {
+                    Cow::Borrowed(Value::String(s)) => Cow::Borrowed(s.as_str()),
+                    other => Cow::Owned(py_str(&other)),
                 }
             };
-            let Some(cap) = Self::capability(host, &scope) else {
-                return false;
+            let ok = match memo.get_mut(k) {
+                Some(m) => match m.iter().find(|(t, _)| *t == *text) {
+                    Some(&(_, ok)) => ok,
+                    None => {
+                        let ok = spec_match(&text, &cs.req);
+                        if m.len() < 16 {
+                            m.push((text.into_owned(), ok));
+                        }
+                        ok
+                    }
+                },
+                None => spec_match(&text, &cs.req),
             };
-            if !spec_match(&py_str(&cap), &req) {
+            if !ok {
                 return false;
             }
         }
         true
+    }
+
+    /// Whether the host satisfies every relevant extra spec.
+    pub fn satisfies(host: HostRef<'_>, spec: &RequestSpec) -> bool {
+        Self::check(host, &Self::compile(spec))
     }
 }
 
@@ -276,7 +443,9 @@ impl HostFilter for ComputeCapabilitiesFilter {
         if !relevant {
             return;
         }
-        hosts.retain(|&i| Self::satisfies(table.host(i as usize), ctx.spec));
+        let specs = Self::compile(ctx.spec);
+        let mut memo = vec![Vec::new(); specs.len()];
+        hosts.retain(|&i| Self::check_memo(table.host(i as usize), &specs, &mut memo));
     }
 }
 
@@ -365,7 +534,24 @@ impl HostFilter for ImagePropertiesFilter {
         if checked.iter().all(Option::is_none) {
             return;
         }
-        hosts.retain(|&i| self.passes(table.host(i as usize), ctx.spec, &checked));
+        if ctx.spec.image_props.get("hw_maxphysaddr_bits").is_some_and(|b| !b.is_empty()) {
+            hosts.retain(|&i| self.passes(table.host(i as usize), ctx.spec, &checked));
+            return;
+        }
+        // Without hw_maxphysaddr_bits the answer depends only on the host's
+        // supported_instances and hypervisor version: evaluate each pair once.
+        let mut memo: Vec<Vec<(u64, bool)>> = vec![Vec::new(); table.supported_sets.len()];
+        hosts.retain(|&i| {
+            let i = i as usize;
+            let slot = &mut memo[table.supported[i] as usize];
+            let hv = table.hv_version[i];
+            if let Some(&(_, ok)) = slot.iter().find(|(v, _)| *v == hv) {
+                return ok;
+            }
+            let ok = self.passes(table.host(i), ctx.spec, &checked);
+            slot.push((hv, ok));
+            ok
+        });
     }
 }
 

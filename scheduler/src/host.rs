@@ -251,6 +251,8 @@ pub struct HostTable {
     pub hv_version: Vec<u64>,
     /// Free PCI devices.
     pub free_pci: Vec<u32>,
+    /// Interned `supported_instances` list (index into [`HostTable::supported_sets`]).
+    pub supported: Vec<u32>,
     // --- shared tables ---
     /// Cell UUIDs.
     pub cells: Vec<String>,
@@ -258,6 +260,9 @@ pub struct HostTable {
     pub aggregates: Vec<Aggregate>,
     /// Distinct aggregate memberships.
     pub agg_sets: Vec<AggregateSet>,
+    /// Distinct `supported_instances` lists.
+    pub supported_sets: Vec<Vec<Vec<String>>>,
+    supported_index: HashMap<Vec<Vec<String>>, u32>,
     agg_set_index: HashMap<Vec<u32>, u32>,
     /// Instance UUID → host index.
     instances: HashMap<String, u32>,
@@ -318,7 +323,7 @@ impl HostTable {
             + 3 * size_of::<i64>()
             + 3 * size_of::<u32>()
             + size_of::<u64>()
-            + size_of::<u32>()
+            + 2 * size_of::<u32>()
     }
 
     fn cell_index(&mut self, cell: &str) -> u32 {
@@ -382,6 +387,7 @@ impl HostTable {
                 self.failed_builds.push(0);
                 self.hv_version.push(0);
                 self.free_pci.push(0);
+                self.supported.push(0);
                 self.info.push(HostInfo {
                     report: HostReport::default(),
                     cpu_info_json: String::new(),
@@ -405,6 +411,15 @@ impl HostTable {
         self.failed_builds[idx] = r.failed_builds;
         self.hv_version[idx] = r.hypervisor_version;
         self.free_pci[idx] = r.free_pci_devs;
+        self.supported[idx] = match self.supported_index.get(&r.supported_instances) {
+            Some(&s) => s,
+            None => {
+                let s = self.supported_sets.len() as u32;
+                self.supported_sets.push(r.supported_instances.clone());
+                self.supported_index.insert(r.supported_instances.clone(), s);
+                s
+            }
+        };
         self.info[idx].cpu_info_json = cpu_info_json;
         self.info[idx].report = r;
         self.resync(idx);

@@ -375,10 +375,15 @@ pub struct Summary {
     pub sched_ms_p99: f64,
     /// Max.
     pub sched_ms_max: f64,
+    /// CPU-time percentiles of one request (`CLOCK_THREAD_CPUTIME_ID`), milliseconds.
+    pub cpu_ms_p50: f64,
+    /// p90.
+    pub cpu_ms_p90: f64,
+    /// p99.
+    pub cpu_ms_p99: f64,
     /// Requests per second of scheduling time.
     pub requests_per_s: f64,
-    /// Requests per CPU-second of the scheduling thread (from `/proc/thread-self/schedstat`,
-    /// 0 when unavailable).
+    /// Requests per CPU-second of the scheduling thread.
     pub requests_per_cpu_s: f64,
     /// Hot state bytes per host.
     pub hot_bytes_per_host: usize,
@@ -389,10 +394,10 @@ pub struct Summary {
     pub threads: usize,
 }
 
-/// Nanoseconds this thread has run on a CPU (`/proc/thread-self/schedstat`).
-pub fn thread_cpu_ns() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    s.split_whitespace().next()?.parse().ok()
+/// CPU time of the calling thread (`CLOCK_THREAD_CPUTIME_ID`), nanoseconds.
+pub fn thread_cpu_clock_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
 
 /// Resident set size in bytes (`/proc/self/statm`).
@@ -426,14 +431,17 @@ pub fn replay(
     scenario: &str,
 ) -> Result<Summary, SchedulerError> {
     let mut lat = Vec::with_capacity(reqs.len());
+    let mut cpu = Vec::with_capacity(reqs.len());
     let (mut placed, mut failed) = (0usize, 0usize);
-    let cpu0 = thread_cpu_ns();
+
     let io_err = |e: std::io::Error| invalid(format!("writing decisions: {e}"));
     for req in reqs {
         let spec = cluster.spec_for(req)?;
+        let c0 = thread_cpu_clock_ns();
         let t0 = Instant::now();
         let result = sched.select_destinations(&mut cluster.table, &spec, claims);
         lat.push(t0.elapsed().as_secs_f64());
+        cpu.push(thread_cpu_clock_ns().saturating_sub(c0) as f64 / 1e9);
         let line = match result {
             Ok(sels) => {
                 placed += sels.len();
@@ -457,10 +465,7 @@ pub fn replay(
         };
         writeln!(out, "{line}").map_err(io_err)?;
     }
-    let cpu_s = match (cpu0, thread_cpu_ns()) {
-        (Some(a), Some(b)) if b > a => (b - a) as f64 / 1e9,
-        _ => 0.0,
-    };
+    let cpu_s: f64 = cpu.iter().sum();
     let total: f64 = lat.iter().sum();
     let r3 = |x: f64| (x * 1e6).round() / 1e3;
     Ok(Summary {
@@ -474,6 +479,9 @@ pub fn replay(
         sched_ms_p90: r3(percentile(&lat, 90.0)),
         sched_ms_p99: r3(percentile(&lat, 99.0)),
         sched_ms_max: r3(lat.iter().copied().fold(0.0, f64::max)),
+        cpu_ms_p50: r3(percentile(&cpu, 50.0)),
+        cpu_ms_p90: r3(percentile(&cpu, 90.0)),
+        cpu_ms_p99: r3(percentile(&cpu, 99.0)),
         requests_per_s: if total > 0.0 { (reqs.len() as f64 / total).round() } else { 0.0 },
         requests_per_cpu_s: if cpu_s > 0.0 { (reqs.len() as f64 / cpu_s).round() } else { 0.0 },
         hot_bytes_per_host: HostTable::hot_bytes_per_host(),

@@ -225,6 +225,7 @@ pub struct FilterScheduler {
     mult: Vec<Vec<f64>>,
     mult_generation: Option<(u64, usize)>,
     mult_nonfinite: Vec<bool>,
+    mult_uniform: Vec<Option<f64>>,
 }
 
 impl fmt::Debug for FilterScheduler {
@@ -253,6 +254,7 @@ impl FilterScheduler {
             mult: Vec::new(),
             mult_generation: None,
             mult_nonfinite: Vec::new(),
+            mult_uniform: Vec::new(),
         }
     }
 
@@ -285,6 +287,16 @@ impl FilterScheduler {
             .collect();
         self.mult_nonfinite =
             self.mult.iter().map(|m| m.iter().any(|x: &f64| !x.is_finite())).collect();
+        self.mult_uniform = self
+            .mult
+            .iter()
+            .map(|m| match m.first() {
+                Some(&x) if x.is_finite() && m.iter().all(|y| y.to_bits() == x.to_bits()) => {
+                    Some(x)
+                }
+                _ => None,
+            })
+            .collect();
         self.mult_generation = Some(key);
     }
 
@@ -318,55 +330,75 @@ impl FilterScheduler {
         if hosts.is_empty() {
             return hosts;
         }
-        for &h in &hosts {
-            wout[h as usize] = 0.0;
-        }
-        if hosts.len() <= 1 {
-            return hosts;
-        }
-        let mut raw = Vec::with_capacity(hosts.len());
-        for (wi, w) in self.weighers.iter().enumerate() {
-            let (minval, maxval) = (w.minval(), w.maxval());
-            if minval.is_none() && maxval.is_none() && w.is_constant(ctx) {
-                if self.mult_nonfinite[wi] {
-                    for &h in &hosts {
-                        wout[h as usize] += self.mult[wi][table.agg_set[h as usize] as usize] * 0.0;
-                    }
-                }
-                continue;
-            }
-            w.weigh_all(table, ctx, &hosts, &mut raw);
-            let (lo, hi) = clamp_and_bounds(&mut raw, minval, maxval);
-            self.accumulate(table, wi, &hosts, &raw, lo, hi, wout);
+        let tot = self.weigh(table, ctx, &hosts, None);
+        for (&h, &w) in hosts.iter().zip(&tot) {
+            wout[h as usize] = w;
         }
         hosts
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn accumulate(
+    /// Nova's `get_weighed_objects` minus the sort: total weight per host, aligned with
+    /// `hosts`. `pre` holds raw weights computed elsewhere (by the parallel path).
+    fn weigh(
         &self,
         table: &HostTable,
-        wi: usize,
+        ctx: &FilterContext<'_>,
         hosts: &[u32],
-        raw: &[f64],
-        lo: f64,
-        hi: f64,
-        wout: &mut [f64],
-    ) {
-        let mult = &self.mult[wi];
-        if lo == hi {
-            if self.mult_nonfinite[wi] {
-                for &h in hosts {
-                    wout[h as usize] += mult[table.agg_set[h as usize] as usize] * 0.0;
+        pre: Option<&[Vec<f64>]>,
+    ) -> Vec<f64> {
+        let n = hosts.len();
+        let mut tot = vec![0.0; n];
+        if n <= 1 {
+            return tot;
+        }
+        let mut raw = Vec::with_capacity(n);
+        for (wi, w) in self.weighers.iter().enumerate() {
+            let uniform = self.mult_uniform[wi];
+            if uniform == Some(0.0) {
+                // 0 × a finite normalised weight adds ±0: the weigher is off.
+                continue;
+            }
+            let (minval, maxval) = (w.minval(), w.maxval());
+            if minval.is_none() && maxval.is_none() && w.is_constant(ctx) {
+                if self.mult_nonfinite[wi] {
+                    for (j, &h) in hosts.iter().enumerate() {
+                        tot[j] += self.mult[wi][table.agg_set[h as usize] as usize] * 0.0;
+                    }
+                }
+                continue;
+            }
+            match pre {
+                Some(p) => {
+                    raw.clear();
+                    raw.extend_from_slice(&p[wi]);
+                }
+                None => w.weigh_all(table, ctx, hosts, &mut raw),
+            }
+            let (lo, hi) = clamp_and_bounds(&mut raw, minval, maxval);
+            if lo == hi {
+                if self.mult_nonfinite[wi] {
+                    for (j, &h) in hosts.iter().enumerate() {
+                        tot[j] += self.mult[wi][table.agg_set[h as usize] as usize] * 0.0;
+                    }
+                }
+                continue;
+            }
+            let range = hi - lo;
+            match uniform {
+                Some(m) => {
+                    for (t, &r) in tot.iter_mut().zip(&raw) {
+                        *t += m * ((r - lo) / range);
+                    }
+                }
+                None => {
+                    let mult = &self.mult[wi];
+                    for ((t, &r), &h) in tot.iter_mut().zip(&raw).zip(hosts) {
+                        *t += mult[table.agg_set[h as usize] as usize] * ((r - lo) / range);
+                    }
                 }
             }
-            return;
         }
-        let range = hi - lo;
-        for (&h, &r) in hosts.iter().zip(raw) {
-            let m = mult[table.agg_set[h as usize] as usize];
-            wout[h as usize] += m * ((r - lo) / range);
-        }
+        tot
     }
 
     fn filter_and_weigh_parallel(
@@ -408,25 +440,12 @@ impl FilterScheduler {
             handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
         });
         let hosts: Vec<u32> = parts.iter().flat_map(|(h, _)| h.iter().copied()).collect();
-        for &h in &hosts {
-            wout[h as usize] = 0.0;
-        }
-        if hosts.len() <= 1 {
-            return hosts;
-        }
-        for (wi, w) in self.weighers.iter().enumerate() {
-            let (minval, maxval) = (w.minval(), w.maxval());
-            if minval.is_none() && maxval.is_none() && w.is_constant(ctx) {
-                if self.mult_nonfinite[wi] {
-                    for &h in &hosts {
-                        wout[h as usize] += self.mult[wi][table.agg_set[h as usize] as usize] * 0.0;
-                    }
-                }
-                continue;
-            }
-            let mut raw: Vec<f64> = parts.iter().flat_map(|(_, r)| r[wi].iter().copied()).collect();
-            let (lo, hi) = clamp_and_bounds(&mut raw, minval, maxval);
-            self.accumulate(table, wi, &hosts, &raw, lo, hi, wout);
+        let raws: Vec<Vec<f64>> = (0..nw)
+            .map(|wi| parts.iter().flat_map(|(_, r)| r[wi].iter().copied()).collect())
+            .collect();
+        let tot = self.weigh(table, ctx, &hosts, Some(&raws));
+        for (&h, &w) in hosts.iter().zip(&tot) {
+            wout[h as usize] = w;
         }
         hosts
     }
@@ -531,7 +550,8 @@ fn top_m(
         }
         if buf.len() == m {
             let last = buf[m - 1];
-            if !before(rounds, weights, r, h, last) {
+            let (wh, wl) = (weights[r][h as usize], weights[r][last as usize]);
+            if wh < wl || (wh == wl && !before(rounds, weights, r, h, last)) {
                 continue;
             }
             buf.pop();
