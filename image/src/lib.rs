@@ -1,10 +1,80 @@
 // SPDX-License-Identifier: Apache-2.0
 //! # ferrostack-image: Glance v2
 //!
-//! Image records with Glance's status lifecycle, visibility and members; streaming upload and
-//! download with checksums computed on the fly; a pure-Rust disk-format inspector that refuses
-//! hostile images; the `ImageStore` trait; and the Glance v2 REST API.
+//! Glance's image service as a library: image records with Glance's status lifecycle,
+//! visibility, members, tags and free-form properties; streaming upload and download with the
+//! md5 `checksum` and sha512 `os_hash_value` computed on the fly; a pure-Rust disk-format
+//! inspector that detects the format from the stream and refuses hostile images; the
+//! [`ImageStore`] trait for where the bytes live; and the Glance v2 REST API.
+//!
+//! ## Design
+//!
+//! | piece | what |
+//! |---|---|
+//! | [`types`] | [`Image`], [`ImageStatus`] with Glance's `valid_state_targets`, [`Visibility`], members |
+//! | [`inspector`] | streaming format inspector with oslo.utils' verdicts (differential-tested) |
+//! | [`store`] | [`ImageStore`] + [`ImageWriter`](store::ImageWriter), [`FilesystemStore`] (default), [`MemoryImageStore`], `store::conformance` |
+//! | [`service`] | [`ImageApi`] (object-safe) and its local implementation [`ImageService`] |
+//! | [`http`] | `http::router(Arc<dyn ImageApi>)`: the Glance v2 API, Glance error bodies |
+//! | [`error`] | [`ImageError`], classified once into HTTP statuses |
+//! | [`cache`] | compute-host image cache (content-addressed, single fetch, LRU eviction) and `qemu-img` with explicit `-f` |
+//!
+//! * **Records** live in a `ferrostack_core::store::Store` under `image/images/<id>`; every
+//!   change is a compare-and-swap on the record's revision. Per-project usage (`image/usage/`)
+//!   is updated in the *same* transaction as the image it counts, so concurrent creates and
+//!   uploads can never exceed the count or byte quotas.
+//! * **Uploads** move the image `queued → saving` (a CAS, so two concurrent uploads cannot both
+//!   start), then stream: each chunk is hashed (md5, sha512), fed to the format inspector and
+//!   written to the store; nothing holds the image in memory. At the end, for
+//!   `container_format=bare`, the inspector's verdict must match the declared `disk_format`
+//!   and pass the safety checks, else the data is discarded and the image returns to
+//!   `queued` (no half-written image is ever `active`). Activation and the usage update are one
+//!   transaction.
+//! * **Authorisation** goes through one function of the service, on
+//!   `ferrostack_core::policy` with the rule table [`service::POLICY_DEFAULTS`]; visibility
+//!   (private, shared with accepted members, community, public) is enforced by the service, and
+//!   invisible images are 404 as in Glance.
+//!
+//! ## Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use ferrostack_core::{RequestContext, id::{ProjectId, UserId}, store::MemoryStore};
+//! use ferrostack_image::{ImageApi, ImageConfig, ImageError, ImageService, ImageStatus, MemoryImageStore};
+//! use futures::StreamExt;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let svc = ImageService::new(
+//!     Arc::new(MemoryStore::new()),
+//!     Arc::new(MemoryImageStore::new()),
+//!     ImageConfig::default(),
+//! );
+//! let ctx = RequestContext::for_project(UserId::new(), ProjectId::new(), &["member", "reader"]);
+//! let body = serde_json::json!({"name": "disk", "disk_format": "qcow2", "container_format": "bare"});
+//! let image = svc.create(&ctx, body.as_object().unwrap().clone()).await.unwrap();
+//!
+//! // A qcow2 header with a backing file is refused, and the image stays queued.
+//! let mut hostile = vec![0u8; 512];
+//! hostile[..4].copy_from_slice(b"QFI\xfb");
+//! hostile[7] = 3;
+//! hostile[15] = 0x80; // backing file offset
+//! let stream = futures::stream::iter([Ok(bytes::Bytes::from(hostile))]).boxed();
+//! let err = svc.upload(&ctx, &image.id, stream).await.unwrap_err();
+//! assert!(matches!(err, ImageError::BadImageData(_)));
+//! assert_eq!(svc.get(&ctx, &image.id).await.unwrap().status, ImageStatus::Queued);
+//!
+//! // A clean one becomes active with its hashes.
+//! let mut clean = vec![0u8; 512];
+//! clean[..4].copy_from_slice(b"QFI\xfb");
+//! clean[7] = 3;
+//! let stream = futures::stream::iter([Ok(bytes::Bytes::from(clean))]).boxed();
+//! let active = svc.upload(&ctx, &image.id, stream).await.unwrap();
+//! assert_eq!(active.status, ImageStatus::Active);
+//! assert_eq!(active.os_hash_algo.as_deref(), Some("sha512"));
+//! # });
+//! ```
 
+pub mod cache;
 pub mod error;
 pub mod http;
 pub mod inspector;
