@@ -64,8 +64,7 @@ pub trait NetworkApi: Send + Sync + std::fmt::Debug {
     /// Visible ports.
     async fn list_ports(&self, ctx: &RequestContext) -> Result<Vec<Port>>;
     /// Updates a port (binding it when `binding:host_id` changes).
-    async fn update_port(&self, ctx: &RequestContext, id: PortId, req: PortUpdate)
-    -> Result<Port>;
+    async fn update_port(&self, ctx: &RequestContext, id: PortId, req: PortUpdate) -> Result<Port>;
     /// Deletes a port and releases its addresses.
     async fn delete_port(&self, ctx: &RequestContext, id: PortId) -> Result<()>;
 
@@ -141,8 +140,7 @@ pub trait NetworkApi: Send + Sync + std::fmt::Debug {
         req: SecurityGroupUpdate,
     ) -> Result<SecurityGroup>;
     /// Deletes an unused security group.
-    async fn delete_security_group(&self, ctx: &RequestContext, id: SecurityGroupId)
-    -> Result<()>;
+    async fn delete_security_group(&self, ctx: &RequestContext, id: SecurityGroupId) -> Result<()>;
     /// Adds a rule.
     async fn create_security_group_rule(
         &self,

@@ -169,11 +169,7 @@ fn full(v: IpVersion) -> u128 {
 
 fn mask(v: IpVersion, len: u8) -> u128 {
     let bits = v.bits();
-    if len == 0 {
-        0
-    } else {
-        (full(v) >> (bits - len)) << (bits - len) & full(v)
-    }
+    if len == 0 { 0 } else { (full(v) >> (bits - len)) << (bits - len) & full(v) }
 }
 
 fn short(s: &str) -> String {
@@ -235,16 +231,8 @@ pub fn eui64(prefix: &Cidr, mac: &[u8; 6]) -> Option<IpAddr> {
     if prefix.version() != IpVersion::V6 || prefix.prefix_len() > 64 {
         return None;
     }
-    let iid: u64 = u64::from_be_bytes([
-        mac[0] ^ 0x02,
-        mac[1],
-        mac[2],
-        0xff,
-        0xfe,
-        mac[3],
-        mac[4],
-        mac[5],
-    ]);
+    let iid: u64 =
+        u64::from_be_bytes([mac[0] ^ 0x02, mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]]);
     Some(from_u128(IpVersion::V6, prefix.first() | iid as u128))
 }
 
@@ -258,10 +246,7 @@ mod tests {
         assert_eq!(a.last(), to_u128(&"192.168.0.255".parse().unwrap()));
         assert!(a.contains(&"192.168.0.7".parse().unwrap()));
         assert!(!a.contains(&"192.168.1.0".parse().unwrap()));
-        assert!(matches!(
-            "192.168.0.1/24".parse::<Cidr>(),
-            Err(CidrError::NotCanonical { .. })
-        ));
+        assert!(matches!("192.168.0.1/24".parse::<Cidr>(), Err(CidrError::NotCanonical { .. })));
         assert!("192.168.0.0/33".parse::<Cidr>().is_err());
         assert!("garbage".parse::<Cidr>().is_err());
         assert!("10.0.0.0/+8".parse::<Cidr>().is_err());

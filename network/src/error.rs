@@ -21,6 +21,14 @@ pub enum NetworkError {
     /// Malformed or invalid input (`InvalidInput`, 400).
     #[error("Invalid input for operation: {0}.")]
     InvalidInput(String),
+    /// Input Neutron rejects with a specific 400 exception (`SecurityGroupInvalidPortRange`).
+    #[error("{message}")]
+    Rejected {
+        /// Neutron's exception type.
+        neutron_type: &'static str,
+        /// The message.
+        message: String,
+    },
     /// A request Neutron rejects as `BadRequest` (400).
     #[error("Bad {resource} request: {message}.")]
     BadRequest {
@@ -99,7 +107,8 @@ impl NetworkError {
     pub fn neutron_type(&self) -> &'static str {
         match self {
             NetworkError::NotFound { neutron_type, .. }
-            | NetworkError::Conflict { neutron_type, .. } => neutron_type,
+            | NetworkError::Conflict { neutron_type, .. }
+            | NetworkError::Rejected { neutron_type, .. } => neutron_type,
             NetworkError::InvalidInput(_) => "InvalidInput",
             NetworkError::BadRequest { .. } => "BadRequest",
             NetworkError::OverQuota(_) => "OverQuota",
@@ -121,9 +130,9 @@ impl Classify for NetworkError {
     fn kind(&self) -> ErrorKind {
         match self {
             NetworkError::NotFound { .. } => ErrorKind::NotFound,
-            NetworkError::InvalidInput(_) | NetworkError::BadRequest { .. } => {
-                ErrorKind::InvalidInput
-            }
+            NetworkError::InvalidInput(_)
+            | NetworkError::BadRequest { .. }
+            | NetworkError::Rejected { .. } => ErrorKind::InvalidInput,
             // Neutron answers OverQuota with 409, not 413.
             NetworkError::Conflict { .. } | NetworkError::OverQuota(_) => ErrorKind::Conflict,
             NetworkError::Forbidden(_) => ErrorKind::Forbidden,

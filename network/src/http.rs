@@ -19,7 +19,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Extension, Json, Router};
 use ferrostack_core::RequestContext;
-use ferrostack_core::http::{ApiError, DEFAULT_BODY_LIMIT, ErrorStyle, JsonBody, body_limit, with_error_style};
+use ferrostack_core::http::{
+    ApiError, DEFAULT_BODY_LIMIT, ErrorStyle, JsonBody, body_limit, with_error_style,
+};
 use ferrostack_core::id::ProjectId;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -40,21 +42,57 @@ pub const EXTENSIONS: &[(&str, &str, &str)] = &[
     ("agent", "agent", "The agent management extension."),
     ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
     ("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
-    ("external-net", "Neutron external network", "Adds external network attribute to network resource."),
-    ("ext-gw-mode", "Neutron L3 Configurable external gateway mode", "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway"),
+    (
+        "external-net",
+        "Neutron external network",
+        "Adds external network attribute to network resource.",
+    ),
+    (
+        "ext-gw-mode",
+        "Neutron L3 Configurable external gateway mode",
+        "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway",
+    ),
     ("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router"),
     ("net-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
-    ("network-ip-availability", "Network IP Availability", "Provides IP availability data for each network and subnet."),
+    (
+        "network-ip-availability",
+        "Network IP Availability",
+        "Provides IP availability data for each network and subnet.",
+    ),
     ("port-security", "Port Security", "Provides port security"),
     ("provider", "Provider Network", "Expose mapping of virtual networks to physical networks"),
     ("quotas", "Quota management support", "Expose functions for quotas management per project"),
-    ("quota_details", "Quota details management support", "Expose functions for quotas usage statistics per project"),
-    ("router", "Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway."),
+    (
+        "quota_details",
+        "Quota details management support",
+        "Expose functions for quotas usage statistics per project",
+    ),
+    (
+        "router",
+        "Neutron L3 Router",
+        "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway.",
+    ),
     ("security-group", "security-group", "The security groups extension."),
-    ("stateful-security-group", "Stateful security group", "Indicates if the security group is stateful or not"),
-    ("standard-attr-description", "standard-attr-description", "Extension to add descriptions to standard attributes"),
-    ("standard-attr-revisions", "Resource revision numbers", "This extension will display the revision number of neutron resources."),
-    ("standard-attr-timestamp", "Resource timestamps", "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes."),
+    (
+        "stateful-security-group",
+        "Stateful security group",
+        "Indicates if the security group is stateful or not",
+    ),
+    (
+        "standard-attr-description",
+        "standard-attr-description",
+        "Extension to add descriptions to standard attributes",
+    ),
+    (
+        "standard-attr-revisions",
+        "Resource revision numbers",
+        "This extension will display the revision number of neutron resources.",
+    ),
+    (
+        "standard-attr-timestamp",
+        "Resource timestamps",
+        "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes.",
+    ),
     ("subnet_allocation", "Subnet Allocation", "Enables allocation of subnets from a subnet pool"),
 ];
 
@@ -92,7 +130,8 @@ pub fn router(api: Api) -> Router {
 
 fn ctx(c: Ctx) -> Result<RequestContext, ApiError> {
     c.map(|Extension(c)| c).ok_or_else(|| {
-        ApiError::new(ferrostack_core::ErrorKind::Unauthenticated, "Authentication required").with_type("HTTPUnauthorized")
+        ApiError::new(ferrostack_core::ErrorKind::Unauthenticated, "Authentication required")
+            .with_type("HTTPUnauthorized")
     })
 }
 
@@ -108,10 +147,19 @@ async fn versions(headers: HeaderMap) -> Response {
 }
 
 async fn v2_root() -> Response {
-    let resources: Vec<Value> = ["network", "subnet", "port", "router", "floatingip", "security_group", "security_group_rule", "quota"]
-        .iter()
-        .map(|r| json!({"name": r, "collection": format!("{r}s").replace('_', "-"), "links": []}))
-        .collect();
+    let resources: Vec<Value> = [
+        "network",
+        "subnet",
+        "port",
+        "router",
+        "floatingip",
+        "security_group",
+        "security_group_rule",
+        "quota",
+    ]
+    .iter()
+    .map(|r| json!({"name": r, "collection": format!("{r}s").replace('_', "-"), "links": []}))
+    .collect();
     Json(json!({"resources": resources})).into_response()
 }
 
@@ -129,7 +177,13 @@ async fn show_extension(Path(alias): Path<String>) -> R {
         .iter()
         .find(|(a, _, _)| *a == alias)
         .map(|(a, n, d)| Json(json!({"extension": ext_json(a, n, d)})).into_response())
-        .ok_or_else(|| ApiError::not_found(format!("Extension with alias {} does not exist", ferrostack_core::id::truncate_for_message(&alias))).with_type("ExtensionNotFound"))
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "Extension with alias {} does not exist",
+                ferrostack_core::id::truncate_for_message(&alias)
+            ))
+            .with_type("ExtensionNotFound")
+        })
 }
 
 // ----- rendering ---------------------------------------------------------------------------
@@ -189,13 +243,18 @@ fn select_fields(v: Value, fields: &[String]) -> Value {
         return v;
     }
     match v {
-        Value::Object(m) => Value::Object(m.into_iter().filter(|(k, _)| fields.iter().any(|f| f == k)).collect()),
+        Value::Object(m) => {
+            Value::Object(m.into_iter().filter(|(k, _)| fields.iter().any(|f| f == k)).collect())
+        }
         other => other,
     }
 }
 
 fn fields_of(q: &[(String, String)]) -> Vec<String> {
-    q.iter().filter(|(k, _)| k == "fields").flat_map(|(_, v)| v.split(',').map(str::to_owned)).collect()
+    q.iter()
+        .filter(|(k, _)| k == "fields")
+        .flat_map(|(_, v)| v.split(',').map(str::to_owned))
+        .collect()
 }
 
 fn one<T: Serialize>(kind: &str, item: &T, q: &[(String, String)], status: StatusCode) -> R {
@@ -208,7 +267,11 @@ const RESERVED: &[&str] = &["fields", "limit", "marker", "page_reverse", "sort_k
 fn value_matches(v: &Value, want: &str) -> bool {
     match v {
         Value::String(s) => s == want,
-        Value::Bool(b) => want.eq_ignore_ascii_case(if *b { "true" } else { "false" }) || (want == "1" && *b) || (want == "0" && !*b),
+        Value::Bool(b) => {
+            want.eq_ignore_ascii_case(if *b { "true" } else { "false" })
+                || (want == "1" && *b)
+                || (want == "0" && !*b)
+        }
         Value::Number(n) => n.to_string() == want,
         Value::Null => want.is_empty() || want == "None" || want == "null",
         Value::Array(items) => items.iter().any(|i| value_matches(i, want)),
@@ -218,11 +281,13 @@ fn value_matches(v: &Value, want: &str) -> bool {
 
 /// Whether `item` passes the query's attribute filters.
 fn passes(item: &Map<String, Value>, q: &[(String, String)]) -> bool {
-    let mut keys: Vec<&str> = q.iter().map(|(k, _)| k.as_str()).filter(|k| !RESERVED.contains(k)).collect();
+    let mut keys: Vec<&str> =
+        q.iter().map(|(k, _)| k.as_str()).filter(|k| !RESERVED.contains(k)).collect();
     keys.sort();
     keys.dedup();
     keys.into_iter().all(|k| {
-        let wanted: Vec<&str> = q.iter().filter(|(kk, _)| kk == k).map(|(_, v)| v.as_str()).collect();
+        let wanted: Vec<&str> =
+            q.iter().filter(|(kk, _)| kk == k).map(|(_, v)| v.as_str()).collect();
         if k == "fixed_ips" {
             let ips = item.get("fixed_ips").and_then(Value::as_array).cloned().unwrap_or_default();
             return wanted.iter().all(|w| {
@@ -240,9 +305,11 @@ fn passes(item: &Map<String, Value>, q: &[(String, String)]) -> bool {
 
 fn cmp_values(a: &Value, b: &Value) -> Ordering {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => {
-            x.as_f64().unwrap_or(0.0).partial_cmp(&y.as_f64().unwrap_or(0.0)).unwrap_or(Ordering::Equal)
-        }
+        (Value::Number(x), Value::Number(y)) => x
+            .as_f64()
+            .unwrap_or(0.0)
+            .partial_cmp(&y.as_f64().unwrap_or(0.0))
+            .unwrap_or(Ordering::Equal),
         (Value::String(x), Value::String(y)) => x.cmp(y),
         (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
         (Value::Null, Value::Null) => Ordering::Equal,
@@ -252,34 +319,55 @@ fn cmp_values(a: &Value, b: &Value) -> Ordering {
     }
 }
 
-fn list<T: Serialize>(kind: &str, collection: &str, items: Vec<T>, q: &[(String, String)], headers: &HeaderMap, path: &str) -> R {
+fn list<T: Serialize>(
+    kind: &str,
+    collection: &str,
+    items: Vec<T>,
+    q: &[(String, String)],
+    headers: &HeaderMap,
+    path: &str,
+) -> R {
     let mut rendered: Vec<Map<String, Value>> = Vec::new();
     for i in &items {
-        if let Value::Object(m) = render(kind, i)? {
-            if passes(&m, q) {
-                rendered.push(m);
-            }
+        if let Value::Object(m) = render(kind, i)?
+            && passes(&m, q)
+        {
+            rendered.push(m);
         }
     }
-    let keys: Vec<&str> = q.iter().filter(|(k, _)| k == "sort_key").map(|(_, v)| v.as_str()).collect();
-    let dirs: Vec<&str> = q.iter().filter(|(k, _)| k == "sort_dir").map(|(_, v)| v.as_str()).collect();
+    let keys: Vec<&str> =
+        q.iter().filter(|(k, _)| k == "sort_key").map(|(_, v)| v.as_str()).collect();
+    let dirs: Vec<&str> =
+        q.iter().filter(|(k, _)| k == "sort_dir").map(|(_, v)| v.as_str()).collect();
     if dirs.len() > keys.len() {
-        return Err(ApiError::bad_request("The number of sort_keys and sort_dirs must be same").with_type("BadRequest"));
+        return Err(ApiError::bad_request("The number of sort_keys and sort_dirs must be same")
+            .with_type("BadRequest"));
     }
     for d in &dirs {
         if *d != "asc" && *d != "desc" {
-            return Err(ApiError::bad_request(format!("{} is invalid value for sort_dir", ferrostack_core::id::truncate_for_message(d))).with_type("InvalidInput"));
+            return Err(ApiError::bad_request(format!(
+                "{} is invalid value for sort_dir",
+                ferrostack_core::id::truncate_for_message(d)
+            ))
+            .with_type("InvalidInput"));
         }
     }
     if !keys.is_empty() {
         if let Some(first) = rendered.first()
             && let Some(bad) = keys.iter().find(|k| !first.contains_key(**k))
         {
-            return Err(ApiError::bad_request(format!("{} is an invalid attribute for sort_key", ferrostack_core::id::truncate_for_message(bad))).with_type("BadRequest"));
+            return Err(ApiError::bad_request(format!(
+                "{} is an invalid attribute for sort_key",
+                ferrostack_core::id::truncate_for_message(bad)
+            ))
+            .with_type("BadRequest"));
         }
         rendered.sort_by(|a, b| {
             for (i, k) in keys.iter().enumerate() {
-                let o = cmp_values(a.get(*k).unwrap_or(&Value::Null), b.get(*k).unwrap_or(&Value::Null));
+                let o = cmp_values(
+                    a.get(*k).unwrap_or(&Value::Null),
+                    b.get(*k).unwrap_or(&Value::Null),
+                );
                 let o = if dirs.get(i) == Some(&"desc") { o.reverse() } else { o };
                 if o != Ordering::Equal {
                     return o;
@@ -293,19 +381,29 @@ fn list<T: Serialize>(kind: &str, collection: &str, items: Vec<T>, q: &[(String,
             Ok(0) => None,
             Ok(n) => Some(n),
             Err(_) => {
-                return Err(ApiError::bad_request(format!("Bad limit request: Limit must be an integer 0 or greater and not '{}'.", ferrostack_core::id::truncate_for_message(v))).with_type("BadRequest"));
+                return Err(ApiError::bad_request(format!(
+                    "Bad limit request: Limit must be an integer 0 or greater and not '{}'.",
+                    ferrostack_core::id::truncate_for_message(v)
+                ))
+                .with_type("BadRequest"));
             }
         },
         None => None,
     };
     let marker = q.iter().find(|(k, _)| k == "marker").map(|(_, v)| v.clone());
     let start = match &marker {
-        Some(m) => match rendered.iter().position(|i| i.get("id").and_then(Value::as_str) == Some(m)) {
-            Some(p) => p + 1,
-            None => {
-                return Err(ApiError::not_found(format!("Marker {} could not be found.", ferrostack_core::id::truncate_for_message(m))).with_type("NotFound"));
+        Some(m) => {
+            match rendered.iter().position(|i| i.get("id").and_then(Value::as_str) == Some(m)) {
+                Some(p) => p + 1,
+                None => {
+                    return Err(ApiError::not_found(format!(
+                        "Marker {} could not be found.",
+                        ferrostack_core::id::truncate_for_message(m)
+                    ))
+                    .with_type("NotFound"));
+                }
             }
-        },
+        }
         None => 0,
     };
     let total = rendered.len();
@@ -322,7 +420,11 @@ fn list<T: Serialize>(kind: &str, collection: &str, items: Vec<T>, q: &[(String,
         if end < total
             && let Some(last) = rendered[end - 1].get("id").and_then(Value::as_str)
         {
-            let mut qs: Vec<String> = q.iter().filter(|(k, _)| k != "marker").map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect();
+            let mut qs: Vec<String> = q
+                .iter()
+                .filter(|(k, _)| k != "marker")
+                .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+                .collect();
             if !q.iter().any(|(k, _)| k == "limit") {
                 qs.push(format!("limit={l}"));
             }
@@ -337,7 +439,9 @@ fn list<T: Serialize>(kind: &str, collection: &str, items: Vec<T>, q: &[(String,
 fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -348,10 +452,12 @@ fn body<T: DeserializeOwned>(v: Value, key: &str) -> Result<T, ApiError> {
         return Err(ApiError::bad_request("Body contains invalid data").with_type("HTTPBadRequest"));
     };
     let inner = m.remove(key).ok_or_else(|| {
-        ApiError::bad_request(format!("Unable to find '{key}' in request body")).with_type("HTTPBadRequest")
+        ApiError::bad_request(format!("Unable to find '{key}' in request body"))
+            .with_type("HTTPBadRequest")
     })?;
     if !inner.is_object() {
-        return Err(ApiError::bad_request(format!("Invalid input for {key}: must be an object")).with_type("HTTPBadRequest"));
+        return Err(ApiError::bad_request(format!("Invalid input for {key}: must be an object"))
+            .with_type("HTTPBadRequest"));
     }
     serde_json::from_value(inner).map_err(|e| {
         let msg = e.to_string();
@@ -365,7 +471,9 @@ fn body<T: DeserializeOwned>(v: Value, key: &str) -> Result<T, ApiError> {
 }
 
 fn id_or_404<T: std::str::FromStr>(s: &str, kind: &'static str) -> Result<T, ApiError> {
-    s.parse::<T>().map_err(|_| ApiError::from(NetworkError::not_found(kind, ferrostack_core::id::truncate_for_message(s))))
+    s.parse::<T>().map_err(|_| {
+        ApiError::from(NetworkError::not_found(kind, ferrostack_core::id::truncate_for_message(s)))
+    })
 }
 
 fn no_content() -> R {
@@ -398,7 +506,12 @@ macro_rules! crud {
             let item = api.$api_get(&ctx, id).await?;
             one($kind, &item, &q, StatusCode::OK)
         }
-        async fn $update(State(api): State<Api>, c: Ctx, Path(id): Path<String>, JsonBody(v): JsonBody<Value>) -> R {
+        async fn $update(
+            State(api): State<Api>,
+            c: Ctx,
+            Path(id): Path<String>,
+            JsonBody(v): JsonBody<Value>,
+        ) -> R {
             let ctx = ctx(c)?;
             let id: $id = id_or_404(&id, $idkind)?;
             let req: $update_ty = body(v, $kind)?;
@@ -414,35 +527,132 @@ macro_rules! crud {
     };
 }
 
-crud!("network", "networks", "networks", ferrostack_core::id::NetworkId, "network",
-    list_networks, create_network, show_network, update_network, delete_network,
-    list_networks, create_network, get_network, update_network, delete_network,
-    NetworkCreate, NetworkUpdate);
-crud!("subnet", "subnets", "subnets", ferrostack_core::id::SubnetId, "subnet",
-    list_subnets, create_subnet, show_subnet, update_subnet, delete_subnet,
-    list_subnets, create_subnet, get_subnet, update_subnet, delete_subnet,
-    SubnetCreate, SubnetUpdate);
-crud!("port", "ports", "ports", ferrostack_core::id::PortId, "port",
-    list_ports, create_port, show_port, update_port, delete_port,
-    list_ports, create_port, get_port, update_port, delete_port,
-    PortCreate, PortUpdate);
-crud!("router", "routers", "routers", ferrostack_core::id::RouterId, "router",
-    list_routers, create_router, show_router, update_router, delete_router,
-    list_routers, create_router, get_router, update_router, delete_router,
-    RouterCreate, RouterUpdate);
-crud!("floatingip", "floatingips", "floatingips", FloatingIpId, "floatingip",
-    list_fips, create_fip, show_fip, update_fip, delete_fip,
-    list_floatingips, create_floatingip, get_floatingip, update_floatingip, delete_floatingip,
-    FloatingIpCreate, FloatingIpUpdate);
-crud!("security_group", "security_groups", "security-groups", SecurityGroupId, "security_group",
-    list_sgs, create_sg, show_sg, update_sg, delete_sg,
-    list_security_groups, create_security_group, get_security_group, update_security_group, delete_security_group,
-    SecurityGroupCreate, SecurityGroupUpdate);
+crud!(
+    "network",
+    "networks",
+    "networks",
+    ferrostack_core::id::NetworkId,
+    "network",
+    list_networks,
+    create_network,
+    show_network,
+    update_network,
+    delete_network,
+    list_networks,
+    create_network,
+    get_network,
+    update_network,
+    delete_network,
+    NetworkCreate,
+    NetworkUpdate
+);
+crud!(
+    "subnet",
+    "subnets",
+    "subnets",
+    ferrostack_core::id::SubnetId,
+    "subnet",
+    list_subnets,
+    create_subnet,
+    show_subnet,
+    update_subnet,
+    delete_subnet,
+    list_subnets,
+    create_subnet,
+    get_subnet,
+    update_subnet,
+    delete_subnet,
+    SubnetCreate,
+    SubnetUpdate
+);
+crud!(
+    "port",
+    "ports",
+    "ports",
+    ferrostack_core::id::PortId,
+    "port",
+    list_ports,
+    create_port,
+    show_port,
+    update_port,
+    delete_port,
+    list_ports,
+    create_port,
+    get_port,
+    update_port,
+    delete_port,
+    PortCreate,
+    PortUpdate
+);
+crud!(
+    "router",
+    "routers",
+    "routers",
+    ferrostack_core::id::RouterId,
+    "router",
+    list_routers,
+    create_router,
+    show_router,
+    update_router,
+    delete_router,
+    list_routers,
+    create_router,
+    get_router,
+    update_router,
+    delete_router,
+    RouterCreate,
+    RouterUpdate
+);
+crud!(
+    "floatingip",
+    "floatingips",
+    "floatingips",
+    FloatingIpId,
+    "floatingip",
+    list_fips,
+    create_fip,
+    show_fip,
+    update_fip,
+    delete_fip,
+    list_floatingips,
+    create_floatingip,
+    get_floatingip,
+    update_floatingip,
+    delete_floatingip,
+    FloatingIpCreate,
+    FloatingIpUpdate
+);
+crud!(
+    "security_group",
+    "security_groups",
+    "security-groups",
+    SecurityGroupId,
+    "security_group",
+    list_sgs,
+    create_sg,
+    show_sg,
+    update_sg,
+    delete_sg,
+    list_security_groups,
+    create_security_group,
+    get_security_group,
+    update_security_group,
+    delete_security_group,
+    SecurityGroupCreate,
+    SecurityGroupUpdate
+);
 
 async fn list_rules(State(api): State<Api>, c: Ctx, Query(q): Q, headers: HeaderMap) -> R {
     let ctx = ctx(c)?;
     let items = api.list_security_group_rules(&ctx).await?;
-    list("security_group_rule", "security_group_rules", items, &q, &headers, "/network/v2.0/security-group-rules")
+    list(
+        "security_group_rule",
+        "security_group_rules",
+        items,
+        &q,
+        &headers,
+        "/network/v2.0/security-group-rules",
+    )
 }
 async fn create_rule(State(api): State<Api>, c: Ctx, JsonBody(v): JsonBody<Value>) -> R {
     let ctx = ctx(c)?;
@@ -463,24 +673,41 @@ async fn delete_rule(State(api): State<Api>, c: Ctx, Path(id): Path<String>) -> 
     no_content()
 }
 
-async fn add_interface(State(api): State<Api>, c: Ctx, Path(id): Path<String>, JsonBody(v): JsonBody<Value>) -> R {
+async fn add_interface(
+    State(api): State<Api>,
+    c: Ctx,
+    Path(id): Path<String>,
+    JsonBody(v): JsonBody<Value>,
+) -> R {
     let ctx = ctx(c)?;
     let id = id_or_404(&id, "router")?;
-    let req: InterfaceRequest = serde_json::from_value(v).map_err(|e| ApiError::bad_request(format!("Invalid input for operation: {e}.")).with_type("HTTPBadRequest"))?;
+    let req: InterfaceRequest = serde_json::from_value(v).map_err(|e| {
+        ApiError::bad_request(format!("Invalid input for operation: {e}."))
+            .with_type("HTTPBadRequest")
+    })?;
     let info = api.add_router_interface(&ctx, id, req).await?;
     Ok(Json(info).into_response())
 }
 
-async fn remove_interface(State(api): State<Api>, c: Ctx, Path(id): Path<String>, JsonBody(v): JsonBody<Value>) -> R {
+async fn remove_interface(
+    State(api): State<Api>,
+    c: Ctx,
+    Path(id): Path<String>,
+    JsonBody(v): JsonBody<Value>,
+) -> R {
     let ctx = ctx(c)?;
     let id = id_or_404(&id, "router")?;
-    let req: InterfaceRequest = serde_json::from_value(v).map_err(|e| ApiError::bad_request(format!("Invalid input for operation: {e}.")).with_type("HTTPBadRequest"))?;
+    let req: InterfaceRequest = serde_json::from_value(v).map_err(|e| {
+        ApiError::bad_request(format!("Invalid input for operation: {e}."))
+            .with_type("HTTPBadRequest")
+    })?;
     let info = api.remove_router_interface(&ctx, id, req).await?;
     Ok(Json(info).into_response())
 }
 
 fn project_of(s: &str) -> Result<ProjectId, ApiError> {
-    ProjectId::try_from(s.to_owned()).map_err(|_| ApiError::bad_request("Invalid project id").with_type("HTTPBadRequest"))
+    ProjectId::try_from(s.to_owned())
+        .map_err(|_| ApiError::bad_request("Invalid project id").with_type("HTTPBadRequest"))
 }
 
 fn quota_json(project: &ProjectId, q: &QuotaSet) -> Value {
@@ -494,7 +721,8 @@ fn quota_json(project: &ProjectId, q: &QuotaSet) -> Value {
 
 async fn list_quotas(State(api): State<Api>, c: Ctx) -> R {
     let ctx = ctx(c)?;
-    let items: Vec<Value> = api.list_quotas(&ctx).await?.iter().map(|(p, q)| quota_json(p, q)).collect();
+    let items: Vec<Value> =
+        api.list_quotas(&ctx).await?.iter().map(|(p, q)| quota_json(p, q)).collect();
     Ok(Json(json!({"quotas": items})).into_response())
 }
 
@@ -524,7 +752,12 @@ async fn quota_details(State(api): State<Api>, c: Ctx, Path(p): Path<String>) ->
     Ok(Json(json!({"quota": m})).into_response())
 }
 
-async fn update_quota(State(api): State<Api>, c: Ctx, Path(p): Path<String>, JsonBody(v): JsonBody<Value>) -> R {
+async fn update_quota(
+    State(api): State<Api>,
+    c: Ctx,
+    Path(p): Path<String>,
+    JsonBody(v): JsonBody<Value>,
+) -> R {
     let ctx = ctx(c)?;
     let p = project_of(&p)?;
     let req: QuotaUpdate = body(v, "quota")?;
@@ -538,4 +771,3 @@ async fn delete_quota(State(api): State<Api>, c: Ctx, Path(p): Path<String>) -> 
     api.delete_quota(&ctx, &p).await?;
     no_content()
 }
-

@@ -202,7 +202,9 @@ pub struct CompiledRuleSet {
 impl CompiledRuleSet {
     /// Whether the set accepts `p`.
     pub fn allows(&self, p: &Packet) -> bool {
-        self.allow_all || (self.stateful && p.established) || self.rules.iter().any(|r| r.matches(p))
+        self.allow_all
+            || (self.stateful && p.established)
+            || self.rules.iter().any(|r| r.matches(p))
     }
 }
 
@@ -294,9 +296,9 @@ pub fn compile(
         .iter()
         .enumerate()
         .filter(|(i, r)| {
-            !all.iter().enumerate().any(|(j, o)| {
-                *i != j && r.subsumed_by(o) && (!o.subsumed_by(r) || j < *i)
-            })
+            !all.iter()
+                .enumerate()
+                .any(|(j, o)| *i != j && r.subsumed_by(o) && (!o.subsumed_by(r) || j < *i))
         })
         .map(|(_, r)| *r)
         .collect();
@@ -339,13 +341,16 @@ mod tests {
             let l4 = match proto {
                 Some(6 | 17) => match (r.port_range_min, r.port_range_max) {
                     (None, None) => true,
-                    (Some(a), Some(b)) => p.dst_port.is_some_and(|d| a <= d as u32 && d as u32 <= b),
+                    (Some(a), Some(b)) => {
+                        p.dst_port.is_some_and(|d| a <= d as u32 && d as u32 <= b)
+                    }
                     _ => unreachable!(),
                 },
                 Some(1 | 58) => match (r.port_range_min, r.port_range_max) {
                     (None, _) => true,
                     (Some(t), c) => {
-                        p.icmp_type == Some(t as u8) && c.is_none_or(|c| p.icmp_code == Some(c as u8))
+                        p.icmp_type == Some(t as u8)
+                            && c.is_none_or(|c| p.icmp_code == Some(c as u8))
                     }
                 },
                 _ => true,
@@ -402,31 +407,54 @@ mod tests {
         (
             any::<bool>(),
             any::<bool>(),
-            prop_oneof![Just(None), Just(Some("tcp")), Just(Some("udp")), Just(Some("icmp")), Just(Some("47"))],
+            prop_oneof![
+                Just(None),
+                Just(Some("tcp")),
+                Just(Some("udp")),
+                Just(Some("icmp")),
+                Just(Some("47"))
+            ],
             (0u32..12, 0u32..12, any::<bool>(), any::<bool>()),
             (0u8..16, 28u8..=32, 0usize..3, 0usize..groups.len()),
         )
-            .prop_map(move |(ingress, v6, proto, (a, b, has_ports, has_code), (low, len, remote_kind, g))| {
-                let dir = if ingress { Direction::Ingress } else { Direction::Egress };
-                let ports = match proto {
-                    Some("tcp") | Some("udp") if has_ports => Some((a.min(b), Some(a.max(b)))),
-                    Some("icmp") if has_ports => Some((a, has_code.then_some(b))),
-                    _ => None,
-                };
-                let (prefix, group) = match remote_kind {
-                    0 => (None, None),
-                    1 => {
-                        let len = if v6 { len + 96 } else { len };
-                        (Some(Cidr::new(addr(v6, low), len).unwrap()), None)
-                    }
-                    _ => (None, Some(groups[g])),
-                };
-                rule(dir, v6, proto, ports, prefix, group)
-            })
+            .prop_map(
+                move |(
+                    ingress,
+                    v6,
+                    proto,
+                    (a, b, has_ports, has_code),
+                    (low, len, remote_kind, g),
+                )| {
+                    let dir = if ingress { Direction::Ingress } else { Direction::Egress };
+                    let ports = match proto {
+                        Some("tcp") | Some("udp") if has_ports => Some((a.min(b), Some(a.max(b)))),
+                        Some("icmp") if has_ports => Some((a, has_code.then_some(b))),
+                        _ => None,
+                    };
+                    let (prefix, group) = match remote_kind {
+                        0 => (None, None),
+                        1 => {
+                            let len = if v6 { len + 96 } else { len };
+                            (Some(Cidr::new(addr(v6, low), len).unwrap()), None)
+                        }
+                        _ => (None, Some(groups[g])),
+                    };
+                    rule(dir, v6, proto, ports, prefix, group)
+                },
+            )
     }
 
     fn arb_packet() -> impl Strategy<Value = Packet> {
-        (any::<bool>(), any::<bool>(), prop_oneof![Just(6u8), Just(17), Just(1), Just(58), Just(47)], 0u16..14, 0u8..14, 0u8..4, 0u8..16, any::<bool>())
+        (
+            any::<bool>(),
+            any::<bool>(),
+            prop_oneof![Just(6u8), Just(17), Just(1), Just(58), Just(47)],
+            0u16..14,
+            0u8..14,
+            0u8..4,
+            0u8..16,
+            any::<bool>(),
+        )
             .prop_map(|(ingress, v6, proto, port, t, c, low, est)| {
                 let proto = match (proto, v6) {
                     (1, true) => 58,
@@ -504,6 +532,10 @@ mod tests {
         };
         assert!(set.allows(&from_member));
         assert!(!set.allows(&Packet { remote: "10.0.0.6".parse().unwrap(), ..from_member }));
-        assert!(set.allows(&Packet { remote: "10.0.0.6".parse().unwrap(), established: true, ..from_member }));
+        assert!(set.allows(&Packet {
+            remote: "10.0.0.6".parse().unwrap(),
+            established: true,
+            ..from_member
+        }));
     }
 }

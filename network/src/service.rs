@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //! [`NetworkService`]: the local implementation of [`NetworkApi`] over a
-//! [`Store`](ferrostack_core::store::Store).
+//! `Store`.
 //!
 //! # Consistency
 //!
@@ -31,7 +31,9 @@ use crate::secgroup::{compile, has_ports, is_icmp, protocol_number};
 use crate::types::*;
 use ferrostack_core::RequestContext;
 use ferrostack_core::id::{NetworkId, PortId, ProjectId, RouterId, SubnetId};
-use ferrostack_core::store::{Collection, Condition, Op, Store, StoreExt, Txn, TxnOutcome, Versioned};
+use ferrostack_core::store::{
+    Collection, Condition, Op, Store, StoreExt, Txn, TxnOutcome, Versioned,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -83,7 +85,11 @@ impl Default for NetworkConfig {
     fn default() -> Self {
         NetworkConfig {
             flat_networks: vec!["public".into()],
-            vlan_ranges: vec![VlanRange { physical_network: "physnet1".into(), min: 100, max: 199 }],
+            vlan_ranges: vec![VlanRange {
+                physical_network: "physnet1".into(),
+                min: 100,
+                max: 199,
+            }],
             vni_range: (1, 65535),
             tenant_network_type: NetworkType::Vxlan,
             physical_mtu: 1500,
@@ -298,7 +304,10 @@ pub fn validate_subnet_layout(
     };
     if let Some(gw) = gateway {
         if IpVersion::of(&gw) != v {
-            return Err(NetworkError::invalid(format!("gateway_ip {gw} is not an IPv{} address", v.number())));
+            return Err(NetworkError::invalid(format!(
+                "gateway_ip {gw} is not an IPv{} address",
+                v.number()
+            )));
         }
         if !cidr.contains(&gw) && v == IpVersion::V4 {
             return Err(NetworkError::invalid(format!(
@@ -355,11 +364,13 @@ pub fn validate_subnet_layout(
             )));
         }
         if a < lo || b > hi {
-            return Err(NetworkError::BadRequest {
-                resource: "subnet",
-                message: format!("The allocation pool {}-{} spans beyond the subnet cidr {cidr}", p.start, p.end),
-            }
-            .into_out_of_bounds());
+            return Err(NetworkError::Rejected {
+                neutron_type: "OutOfBoundsAllocationPool",
+                message: format!(
+                    "The allocation pool {}-{} spans beyond the subnet cidr {cidr}.",
+                    p.start, p.end
+                ),
+            });
         }
         ranges.push((a, b, *p));
     }
@@ -377,25 +388,14 @@ pub fn validate_subnet_layout(
         if ranges.iter().any(|(a, b, _)| g >= *a && g <= *b) {
             return Err(NetworkError::conflict(
                 "GatewayConflictWithAllocationPools",
-                format!("Gateway ip {gw} conflicts with allocation pool {}-{}", ranges[0].2.start, ranges[0].2.end),
+                format!(
+                    "Gateway ip {gw} conflicts with allocation pool {}-{}",
+                    ranges[0].2.start, ranges[0].2.end
+                ),
             ));
         }
     }
     Ok(pools)
-}
-
-impl NetworkError {
-    fn into_out_of_bounds(self) -> Self {
-        match self {
-            NetworkError::BadRequest { message, .. } => {
-                NetworkError::conflict_400("OutOfBoundsAllocationPool", message)
-            }
-            other => other,
-        }
-    }
-    fn conflict_400(_t: &'static str, message: String) -> Self {
-        NetworkError::InvalidInput(message)
-    }
 }
 
 /// The networking service.
@@ -445,10 +445,11 @@ fn owner_for(
             Ok(r)
         }
         (None, Some(own)) => Ok(own.clone()),
-        (None, None) => Err(NetworkError::invalid("project_id is required for a token without project scope")),
+        (None, None) => {
+            Err(NetworkError::invalid("project_id is required for a token without project scope"))
+        }
     }
 }
-
 
 impl NetworkService {
     /// A service over `store` driving `backends`.
@@ -487,9 +488,13 @@ impl NetworkService {
                 )),
                 Some(Tag::MacInUse(mac, net)) => Err(NetworkError::conflict(
                     "MacAddressInUse",
-                    format!("Unable to complete operation for network {net}. The mac address {mac} is in use."),
+                    format!(
+                        "Unable to complete operation for network {net}. The mac address {mac} is in use."
+                    ),
                 )),
-                Some(Tag::Segment(m)) => Err(NetworkError::conflict("SegmentationIdInUse", m.clone())),
+                Some(Tag::Segment(m)) => {
+                    Err(NetworkError::conflict("SegmentationIdInUse", m.clone()))
+                }
                 Some(Tag::FipAssociated(m)) => {
                     Err(NetworkError::conflict("FloatingIPPortAlreadyAssociated", m.clone()))
                 }
@@ -508,12 +513,24 @@ impl NetworkService {
     // ----- quotas -------------------------------------------------------------------------
 
     async fn limits(&self, p: &ProjectId) -> Result<QuotaSet> {
-        Ok(self.quotas.get(p.as_str()).await?.map(|v| v.value).unwrap_or(self.config.default_quotas))
+        Ok(self
+            .quotas
+            .get(p.as_str())
+            .await?
+            .map(|v| v.value)
+            .unwrap_or(self.config.default_quotas))
     }
 
     /// Adds a usage change to `plan` (CAS on the counter), failing with `OverQuota` when an
     /// increase would pass the limit.
-    async fn usage(&self, plan: &mut Plan, p: &ProjectId, r: Resource, delta: i64, check: bool) -> Result<()> {
+    async fn usage(
+        &self,
+        plan: &mut Plan,
+        p: &ProjectId,
+        r: Resource,
+        delta: i64,
+        check: bool,
+    ) -> Result<()> {
         if delta == 0 {
             return Ok(());
         }
@@ -552,7 +569,11 @@ impl NetworkService {
         owns(ctx, &n.project_id) || n.shared || n.external
     }
 
-    async fn visible_network(&self, ctx: &RequestContext, id: &NetworkId) -> Result<Versioned<Network>> {
+    async fn visible_network(
+        &self,
+        ctx: &RequestContext,
+        id: &NetworkId,
+    ) -> Result<Versioned<Network>> {
         match self.networks.get(&id.to_string()).await? {
             Some(n) if Self::network_visible(ctx, &n.value) && !n.value.deleting => Ok(n),
             _ => Err(NetworkError::not_found("network", id)),
@@ -566,7 +587,11 @@ impl NetworkService {
         matches!(self.networks.get(&s.network_id.to_string()).await, Ok(Some(n)) if n.value.shared)
     }
 
-    async fn visible_subnet(&self, ctx: &RequestContext, id: &SubnetId) -> Result<Versioned<Subnet>> {
+    async fn visible_subnet(
+        &self,
+        ctx: &RequestContext,
+        id: &SubnetId,
+    ) -> Result<Versioned<Subnet>> {
         match self.subnets.get(&id.to_string()).await? {
             Some(s) if !s.value.deleting && self.subnet_visible(ctx, &s.value).await => Ok(s),
             _ => Err(NetworkError::not_found("subnet", id)),
@@ -587,21 +612,33 @@ impl NetworkService {
         }
     }
 
-    async fn visible_router(&self, ctx: &RequestContext, id: &RouterId) -> Result<Versioned<Router>> {
+    async fn visible_router(
+        &self,
+        ctx: &RequestContext,
+        id: &RouterId,
+    ) -> Result<Versioned<Router>> {
         match self.routers.get(&id.to_string()).await? {
             Some(r) if owns(ctx, &r.value.project_id) => Ok(r),
             _ => Err(NetworkError::not_found("router", id)),
         }
     }
 
-    async fn visible_fip(&self, ctx: &RequestContext, id: &FloatingIpId) -> Result<Versioned<FloatingIp>> {
+    async fn visible_fip(
+        &self,
+        ctx: &RequestContext,
+        id: &FloatingIpId,
+    ) -> Result<Versioned<FloatingIp>> {
         match self.fips.get(&id.to_string()).await? {
             Some(f) if owns(ctx, &f.value.project_id) => Ok(f),
             _ => Err(NetworkError::not_found("floatingip", id)),
         }
     }
 
-    async fn visible_sg(&self, ctx: &RequestContext, id: &SecurityGroupId) -> Result<Versioned<SecurityGroup>> {
+    async fn visible_sg(
+        &self,
+        ctx: &RequestContext,
+        id: &SecurityGroupId,
+    ) -> Result<Versioned<SecurityGroup>> {
         match self.sgs.get(&id.to_string()).await? {
             Some(g) if owns(ctx, &g.value.project_id) => Ok(g),
             _ => Err(NetworkError::not_found("security_group", id)),
@@ -624,21 +661,31 @@ impl NetworkService {
 
     /// Chooses the segment of a new network and adds its reservation to `plan`.
     async fn plan_segment(&self, plan: &mut Plan, req: &NetworkCreate) -> Result<Segment> {
-        let explicit = req.network_type.is_some() || req.physical_network.is_some() || req.segmentation_id.is_some();
+        let explicit = req.network_type.is_some()
+            || req.physical_network.is_some()
+            || req.segmentation_id.is_some();
         let ty = req.network_type.unwrap_or(self.config.tenant_network_type);
         let (physnet, range): (Option<String>, Option<(u32, u32)>) = match ty {
             NetworkType::Local => {
                 if req.physical_network.is_some() || req.segmentation_id.is_some() {
-                    return Err(NetworkError::invalid("local networks take no physical network or segmentation id"));
+                    return Err(NetworkError::invalid(
+                        "local networks take no physical network or segmentation id",
+                    ));
                 }
-                return Ok(Segment { network_type: ty, physical_network: None, segmentation_id: None });
+                return Ok(Segment {
+                    network_type: ty,
+                    physical_network: None,
+                    segmentation_id: None,
+                });
             }
             NetworkType::Flat => {
                 let p = req.physical_network.clone().ok_or_else(|| {
                     NetworkError::invalid("physical_network required for flat provider network")
                 })?;
                 if req.segmentation_id.is_some() {
-                    return Err(NetworkError::invalid("segmentation_id specified for flat provider network"));
+                    return Err(NetworkError::invalid(
+                        "segmentation_id specified for flat provider network",
+                    ));
                 }
                 if !self.config.flat_networks.contains(&p) {
                     return Err(NetworkError::invalid(format!(
@@ -646,10 +693,16 @@ impl NetworkService {
                         ferrostack_core::id::truncate_for_message(&p)
                     )));
                 }
-                let seg = Segment { network_type: ty, physical_network: Some(p.clone()), segmentation_id: None };
+                let seg = Segment {
+                    network_type: ty,
+                    physical_network: Some(p.clone()),
+                    segmentation_id: None,
+                };
                 plan.when(
                     Condition::absent(Self::segment_key(&seg)),
-                    Tag::Segment(format!("Unable to create the flat network. Physical network {p} is in use.")),
+                    Tag::Segment(format!(
+                        "Unable to create the flat network. Physical network {p} is in use."
+                    )),
                 );
                 plan.op(Op::Put { key: Self::segment_key(&seg), value: b"1".to_vec() });
                 return Ok(seg);
@@ -675,25 +728,35 @@ impl NetworkService {
                 if let Some(id) = req.segmentation_id
                     && !(1..=4094).contains(&id)
                 {
-                    return Err(NetworkError::invalid(format!("segmentation_id out of range (1 through 4094): {id}")));
+                    return Err(NetworkError::invalid(format!(
+                        "segmentation_id out of range (1 through 4094): {id}"
+                    )));
                 }
                 (Some(p), range.map(|r| (r.min, r.max)))
             }
             NetworkType::Vxlan => {
                 if req.physical_network.is_some() {
-                    return Err(NetworkError::invalid("provider:physical_network specified for vxlan network"));
+                    return Err(NetworkError::invalid(
+                        "provider:physical_network specified for vxlan network",
+                    ));
                 }
                 if let Some(id) = req.segmentation_id
                     && !(1..=(1 << 24) - 1).contains(&id)
                 {
-                    return Err(NetworkError::invalid(format!("segmentation_id out of range (1 through 16777215): {id}")));
+                    return Err(NetworkError::invalid(format!(
+                        "segmentation_id out of range (1 through 16777215): {id}"
+                    )));
                 }
                 (None, Some(self.config.vni_range))
             }
         };
         let id = match req.segmentation_id {
             Some(id) => {
-                let seg = Segment { network_type: ty, physical_network: physnet.clone(), segmentation_id: Some(id) };
+                let seg = Segment {
+                    network_type: ty,
+                    physical_network: physnet.clone(),
+                    segmentation_id: Some(id),
+                };
                 let msg = match ty {
                     NetworkType::Vlan => format!(
                         "Unable to create the network. The VLAN {id} on physical network {} is in use.",
@@ -706,7 +769,11 @@ impl NetworkService {
             }
             None => {
                 let (min, max) = range.unwrap_or((1, 0));
-                let prefix = format!("network/segments/{}/{}/", ty.as_str(), physnet.as_deref().unwrap_or("-"));
+                let prefix = format!(
+                    "network/segments/{}/{}/",
+                    ty.as_str(),
+                    physnet.as_deref().unwrap_or("-")
+                );
                 let taken: BTreeSet<u128> = self
                     .store
                     .list_all(&prefix)
@@ -721,12 +788,17 @@ impl NetworkService {
                     ));
                 }
                 let pick = free[rand::random_range(0..free.len())] as u32;
-                let seg = Segment { network_type: ty, physical_network: physnet.clone(), segmentation_id: Some(pick) };
+                let seg = Segment {
+                    network_type: ty,
+                    physical_network: physnet.clone(),
+                    segmentation_id: Some(pick),
+                };
                 plan.when(Condition::absent(Self::segment_key(&seg)), Tag::Retry);
                 pick
             }
         };
-        let seg = Segment { network_type: ty, physical_network: physnet, segmentation_id: Some(id) };
+        let seg =
+            Segment { network_type: ty, physical_network: physnet, segmentation_id: Some(id) };
         plan.op(Op::Put { key: Self::segment_key(&seg), value: b"1".to_vec() });
         Ok(seg)
     }
@@ -746,7 +818,13 @@ impl NetworkService {
 
     /// Picks a free address of `subnet` (random among the lowest free ones, to spread
     /// concurrent creators) and reserves it in `plan`. `None` when the pools are exhausted.
-    async fn plan_auto_ip(&self, plan: &mut Plan, subnet: &Subnet, owner: &str, avoid: &HashSet<IpAddr>) -> Result<Option<IpAddr>> {
+    async fn plan_auto_ip(
+        &self,
+        plan: &mut Plan,
+        subnet: &Subnet,
+        owner: &str,
+        avoid: &HashSet<IpAddr>,
+    ) -> Result<Option<IpAddr>> {
         let mut taken = self.allocated(&subnet.id).await?;
         taken.extend(avoid.iter().map(to_u128));
         let free = free_candidates(&pool_ranges(subnet), &taken, 16);
@@ -758,13 +836,21 @@ impl NetworkService {
         Ok(Some(ip))
     }
 
-    fn reserve_ip(&self, plan: &mut Plan, subnet: &Subnet, ip: IpAddr, owner: &str, tag: Tag) -> Result<()> {
+    fn reserve_ip(
+        &self,
+        plan: &mut Plan,
+        subnet: &Subnet,
+        ip: IpAddr,
+        owner: &str,
+        tag: Tag,
+    ) -> Result<()> {
         let key = ipam_key(&subnet.id, &ip);
         plan.when(Condition::absent(&key), tag);
         plan.put(key, &Allocation { owner: owner.to_owned(), ip })
     }
 
     /// Plans the fixed IPs of a new port.
+    #[allow(clippy::too_many_arguments)]
     async fn plan_fixed_ips(
         &self,
         plan: &mut Plan,
@@ -810,7 +896,9 @@ impl NetworkService {
             }
             Some(list) => {
                 if list.len() > self.config.max_fixed_ips_per_port {
-                    return Err(NetworkError::invalid("Exceeded maximum amount of fixed ips per port."));
+                    return Err(NetworkError::invalid(
+                        "Exceeded maximum amount of fixed ips per port.",
+                    ));
                 }
                 let mut chosen: HashSet<IpAddr> = HashSet::new();
                 for r in list {
@@ -838,7 +926,11 @@ impl NetworkService {
                     match explicit_ip {
                         Some(ip) => {
                             if !net_owner_ok {
-                                authorize("create_port:fixed_ips:ip_address", ctx, &target(&net.project_id))?;
+                                authorize(
+                                    "create_port:fixed_ips:ip_address",
+                                    ctx,
+                                    &target(&net.project_id),
+                                )?;
                             }
                             let n = to_u128(&ip);
                             let c = &subnet.cidr;
@@ -851,15 +943,24 @@ impl NetworkService {
                                 )));
                             }
                             if !chosen.insert(ip) {
-                                return Err(NetworkError::invalid(format!("Duplicate IP address '{ip}'")));
+                                return Err(NetworkError::invalid(format!(
+                                    "Duplicate IP address '{ip}'"
+                                )));
                             }
                             self.reserve_ip(plan, subnet, ip, owner, Tag::IpInUse(ip, subnet.id))?;
                             out.push(FixedIp { subnet_id: subnet.id, ip_address: ip });
                         }
                         None => {
                             let ip = if subnet.is_auto_address() {
-                                let ip = eui64(&subnet.cidr, mac).ok_or_else(|| NetworkError::invalid("SLAAC needs a /64"))?;
-                                self.reserve_ip(plan, subnet, ip, owner, Tag::IpInUse(ip, subnet.id))?;
+                                let ip = eui64(&subnet.cidr, mac)
+                                    .ok_or_else(|| NetworkError::invalid("SLAAC needs a /64"))?;
+                                self.reserve_ip(
+                                    plan,
+                                    subnet,
+                                    ip,
+                                    owner,
+                                    Tag::IpInUse(ip, subnet.id),
+                                )?;
                                 Some(ip)
                             } else {
                                 self.plan_auto_ip(plan, subnet, owner, &chosen).await?
@@ -867,7 +968,10 @@ impl NetworkService {
                             let ip = ip.ok_or_else(|| {
                                 NetworkError::conflict(
                                     "IpAddressGenerationFailure",
-                                    format!("No more IP addresses available on network {}.", net.id),
+                                    format!(
+                                        "No more IP addresses available on network {}.",
+                                        net.id
+                                    ),
                                 )
                             })?;
                             chosen.insert(ip);
@@ -927,13 +1031,29 @@ impl NetworkService {
         };
         let mac_s = mac_string(&mac);
         plan.when(Condition::absent(mac_key(&net.value.id, &mac_s)), mac_tag);
-        plan.op(Op::Put { key: mac_key(&net.value.id, &mac_s), value: id.to_string().into_bytes() });
+        plan.op(Op::Put {
+            key: mac_key(&net.value.id, &mac_s),
+            value: id.to_string().into_bytes(),
+        });
         let net_owner_ok = owns(ctx, &net.value.project_id);
         let fixed_ips = self
-            .plan_fixed_ips(plan, ctx, &net.value, &subnets, req.fixed_ips.as_deref(), &mac, &format!("port:{id}"), net_owner_ok)
+            .plan_fixed_ips(
+                plan,
+                ctx,
+                &net.value,
+                &subnets,
+                req.fixed_ips.as_deref(),
+                &mac,
+                &format!("port:{id}"),
+                net_owner_ok,
+            )
             .await?;
         for g in &security_groups {
-            let sg = self.sgs.get(&g.to_string()).await?.ok_or_else(|| NetworkError::not_found("security_group", g))?;
+            let sg = self
+                .sgs
+                .get(&g.to_string())
+                .await?
+                .ok_or_else(|| NetworkError::not_found("security_group", g))?;
             plan.when(self.sgs.unchanged(&sg.id, sg.revision), Tag::Retry);
         }
         if count_quota {
@@ -954,7 +1074,9 @@ impl NetworkService {
             admin_state_up: req.admin_state_up,
             status: "DOWN".into(),
             security_groups,
-            port_security_enabled: req.port_security_enabled.unwrap_or(net.value.port_security_enabled),
+            port_security_enabled: req
+                .port_security_enabled
+                .unwrap_or(net.value.port_security_enabled),
             allowed_address_pairs: req.allowed_address_pairs.clone().unwrap_or_default(),
             binding_host_id: String::new(),
             binding_vif_type: "unbound".into(),
@@ -973,7 +1095,12 @@ impl NetworkService {
 
     /// Plans the removal of a port: document, addresses, MAC, usage, floating IP
     /// associations.
-    async fn plan_port_delete(&self, plan: &mut Plan, port: &Versioned<Port>, count_quota: bool) -> Result<Vec<RouterId>> {
+    async fn plan_port_delete(
+        &self,
+        plan: &mut Plan,
+        port: &Versioned<Port>,
+        count_quota: bool,
+    ) -> Result<Vec<RouterId>> {
         let p = &port.value;
         plan.when(self.ports.unchanged(&port.id, port.revision), Tag::Retry);
         plan.op(self.ports.delete_op(&port.id));
@@ -1037,7 +1164,12 @@ impl NetworkService {
         }
     }
 
-    fn new_group(project: &ProjectId, name: &str, description: &str, stateful: bool) -> SecurityGroup {
+    fn new_group(
+        project: &ProjectId,
+        name: &str,
+        description: &str,
+        stateful: bool,
+    ) -> SecurityGroup {
         let t = now();
         SecurityGroup {
             id: SecurityGroupId::new(),
@@ -1058,9 +1190,12 @@ impl NetworkService {
     pub async fn ensure_default_sg(&self, project: &ProjectId) -> Result<SecurityGroupId> {
         for _ in 0..MAX_ATTEMPTS {
             if let Some(kv) = self.store.get(&default_sg_key(project)).await? {
-                let id: SecurityGroupId = String::from_utf8_lossy(&kv.value)
-                    .parse()
-                    .map_err(|_| NetworkError::Store(ferrostack_core::store::StoreError::NotFound(kv.key.clone())))?;
+                let id: SecurityGroupId =
+                    String::from_utf8_lossy(&kv.value).parse().map_err(|_| {
+                        NetworkError::Store(ferrostack_core::store::StoreError::NotFound(
+                            kv.key.clone(),
+                        ))
+                    })?;
                 return Ok(id);
             }
             let sg = Self::new_group(project, "default", "Default security group", true);
@@ -1072,14 +1207,18 @@ impl NetworkService {
             ];
             let mut plan = Plan::default();
             plan.when(Condition::absent(default_sg_key(project)), Tag::Retry);
-            plan.op(Op::Put { key: default_sg_key(project), value: sg.id.to_string().into_bytes() });
+            plan.op(Op::Put {
+                key: default_sg_key(project),
+                value: sg.id.to_string().into_bytes(),
+            });
             plan.op(self.sgs.put_op(&sg.id.to_string(), &sg)?);
             for r in &rules {
                 plan.op(self.rules.put_op(&r.id.to_string(), r)?);
                 plan.op(Op::Put { key: fp_key(r), value: r.id.to_string().into_bytes() });
             }
             self.usage(&mut plan, project, Resource::SecurityGroup, 1, false).await?;
-            self.usage(&mut plan, project, Resource::SecurityGroupRule, rules.len() as i64, false).await?;
+            self.usage(&mut plan, project, Resource::SecurityGroupRule, rules.len() as i64, false)
+                .await?;
             if self.run(plan).await? {
                 return Ok(sg.id);
             }
@@ -1108,7 +1247,8 @@ impl NetworkService {
 
     async fn refresh_firewalls_inner(&self, groups: &[SecurityGroupId]) -> Result<()> {
         let ports: Vec<Port> = self.ports.list_all().await?.into_iter().map(|v| v.value).collect();
-        let rules: Vec<SecurityGroupRule> = self.rules.list_all().await?.into_iter().map(|v| v.value).collect();
+        let rules: Vec<SecurityGroupRule> =
+            self.rules.list_all().await?.into_iter().map(|v| v.value).collect();
         let sgs: HashMap<SecurityGroupId, SecurityGroup> =
             self.sgs.list_all().await?.into_iter().map(|v| (v.value.id, v.value)).collect();
         let mut affected: HashSet<SecurityGroupId> = groups.iter().copied().collect();
@@ -1124,8 +1264,11 @@ impl NetworkService {
             }
         }
         for p in ports.iter().filter(|p| p.security_groups.iter().any(|g| affected.contains(g))) {
-            let port_rules: Vec<SecurityGroupRule> =
-                rules.iter().filter(|r| p.security_groups.contains(&r.security_group_id)).cloned().collect();
+            let port_rules: Vec<SecurityGroupRule> = rules
+                .iter()
+                .filter(|r| p.security_groups.contains(&r.security_group_id))
+                .cloned()
+                .collect();
             let stateful = p.security_groups.iter().all(|g| sgs.get(g).is_none_or(|s| s.stateful));
             self.apply_firewall(p, &port_rules, &members, stateful).await;
         }
@@ -1140,7 +1283,9 @@ impl NetworkService {
         stateful: bool,
     ) {
         let mut sources: Vec<Cidr> = p.fixed_ips.iter().map(|f| Cidr::host(f.ip_address)).collect();
-        sources.extend(p.allowed_address_pairs.iter().filter_map(|a| Cidr::parse_loose(&a.ip_address).ok()));
+        sources.extend(
+            p.allowed_address_pairs.iter().filter_map(|a| Cidr::parse_loose(&a.ip_address).ok()),
+        );
         let fw = FirewallPort {
             port_id: p.id,
             mac_address: p.mac_address.clone(),
@@ -1153,9 +1298,8 @@ impl NetworkService {
     }
 
     async fn refresh_port_firewall(&self, p: &Port) {
-        if p.security_groups.is_empty() && p.port_security_enabled {
-            self.apply_firewall(p, &[], &HashMap::new(), true).await;
-        } else if !p.port_security_enabled {
+        if p.security_groups.is_empty() || !p.port_security_enabled {
+            // No groups: drop everything (or accept everything without port security).
             self.apply_firewall(p, &[], &HashMap::new(), true).await;
         }
         self.refresh_firewalls(&p.security_groups.clone()).await;
@@ -1178,12 +1322,22 @@ impl NetworkService {
                 .collect();
             let ids: HashSet<SubnetId> = subnets.iter().map(|s| s.id).collect();
             let mut hosts: Vec<DhcpHost> = Vec::new();
-            for p in self.ports.list_all().await?.into_iter().map(|v| v.value).filter(|p| p.network_id == net) {
+            for p in self
+                .ports
+                .list_all()
+                .await?
+                .into_iter()
+                .map(|v| v.value)
+                .filter(|p| p.network_id == net)
+            {
                 for f in p.fixed_ips.iter().filter(|f| ids.contains(&f.subnet_id)) {
                     hosts.push(DhcpHost {
                         mac_address: p.mac_address.clone(),
                         ip_address: f.ip_address,
-                        hostname: format!("host-{}", f.ip_address.to_string().replace(['.', ':'], "-")),
+                        hostname: format!(
+                            "host-{}",
+                            f.ip_address.to_string().replace(['.', ':'], "-")
+                        ),
                     });
                 }
             }
@@ -1240,7 +1394,12 @@ impl NetworkService {
         for p in ports.iter().filter(|p| p.device_owner == "network:router_interface") {
             for f in &p.fixed_ips {
                 if let Some(s) = self.subnets.get(&f.subnet_id.to_string()).await? {
-                    interfaces.push(InterfaceSpec { port_id: p.id, subnet_id: f.subnet_id, address: f.ip_address, cidr: s.value.cidr });
+                    interfaces.push(InterfaceSpec {
+                        port_id: p.id,
+                        subnet_id: f.subnet_id,
+                        address: f.ip_address,
+                        cidr: s.value.cidr,
+                    });
                 }
             }
         }
@@ -1252,10 +1411,22 @@ impl NetworkService {
             .into_iter()
             .map(|v| v.value)
             .filter(|f| f.router_id == Some(r.id))
-            .filter_map(|f| Some(FloatingIpNat { floating_ip: f.floating_ip_address, fixed_ip: f.fixed_ip_address? }))
+            .filter_map(|f| {
+                Some(FloatingIpNat {
+                    floating_ip: f.floating_ip_address,
+                    fixed_ip: f.fixed_ip_address?,
+                })
+            })
             .collect();
         floating_ips.sort_by_key(|f| f.floating_ip);
-        Ok(RouterSpec { id: r.id, admin_state_up: r.admin_state_up, gateway, interfaces, routes: r.routes.clone(), floating_ips })
+        Ok(RouterSpec {
+            id: r.id,
+            admin_state_up: r.admin_state_up,
+            gateway,
+            interfaces,
+            routes: r.routes.clone(),
+            floating_ips,
+        })
     }
 
     async fn sync_router(&self, id: RouterId) {
@@ -1267,7 +1438,11 @@ impl NetworkService {
                 }
                 None => self.backends.l3.remove_router(id).await,
             }
-            .map_err(|e| NetworkError::Backend { backend: "l3", kind: e.kind, source: Box::new(e) })
+            .map_err(|e| NetworkError::Backend {
+                backend: "l3",
+                kind: e.kind,
+                source: Box::new(e),
+            })
         }
         .await;
         if let Err(e) = result {
@@ -1284,7 +1459,8 @@ impl NetworkService {
             let _ = self.backends.l2.unplug_port(port).await;
             ("unbound".to_string(), Map::new())
         } else {
-            let spec = NetworkSpec { id: net.value.id, segment: net.value.segment(), mtu: net.value.mtu };
+            let spec =
+                NetworkSpec { id: net.value.id, segment: net.value.segment(), mtu: net.value.mtu };
             let _ = self.backends.l2.ensure_network(&spec).await;
             let binding = PortBinding {
                 port_id: port,
@@ -1307,7 +1483,12 @@ impl NetworkService {
                 p.binding_host_id = host.clone();
                 p.binding_vif_type = vif_type.clone();
                 p.binding_vif_details = details.clone();
-                p.status = if vif_type == "unbound" || vif_type == "binding_failed" { "DOWN" } else { "ACTIVE" }.into();
+                p.status = if vif_type == "unbound" || vif_type == "binding_failed" {
+                    "DOWN"
+                } else {
+                    "ACTIVE"
+                }
+                .into();
                 p.revision_number += 1;
                 p.updated_at = now();
                 Ok(())
@@ -1340,7 +1521,10 @@ impl NetworkService {
                 for id in g {
                     let sg = self.sgs.get(&id.to_string()).await?;
                     match sg {
-                        Some(sg) if owns(ctx, &sg.value.project_id) || &sg.value.project_id == project => {
+                        Some(sg)
+                            if owns(ctx, &sg.value.project_id)
+                                || &sg.value.project_id == project =>
+                        {
                             if !out.contains(id) {
                                 out.push(*id)
                             }
@@ -1364,9 +1548,14 @@ impl NetworkService {
         Ok(groups)
     }
 
-    async fn find_fip_router(&self, fip_net: &NetworkId, subnet: &SubnetId) -> Result<Option<RouterId>> {
+    async fn find_fip_router(
+        &self,
+        fip_net: &NetworkId,
+        subnet: &SubnetId,
+    ) -> Result<Option<RouterId>> {
         for r in self.routers.list_all().await? {
-            let has_gw = r.value.external_gateway_info.as_ref().is_some_and(|g| &g.network_id == fip_net);
+            let has_gw =
+                r.value.external_gateway_info.as_ref().is_some_and(|g| &g.network_id == fip_net);
             if !has_gw {
                 continue;
             }
@@ -1396,10 +1585,13 @@ impl NetworkService {
         if port.value.project_id != fip.project_id && !is_admin(ctx) {
             return Err(NetworkError::BadRequest {
                 resource: "floatingip",
-                message: format!("Cannot create floating IP and bind it to Port {port_id}, since that port is owned by a different tenant"),
+                message: format!(
+                    "Cannot create floating IP and bind it to Port {port_id}, since that port is owned by a different tenant"
+                ),
             });
         }
-        let v4: Vec<&FixedIp> = port.value.fixed_ips.iter().filter(|f| f.ip_address.is_ipv4()).collect();
+        let v4: Vec<&FixedIp> =
+            port.value.fixed_ips.iter().filter(|f| f.ip_address.is_ipv4()).collect();
         let chosen = match fixed {
             Some(s) => {
                 let ip = parse_ip(s)?;
@@ -1477,11 +1669,14 @@ impl NetworkService {
             dns_name: None,
         };
         // Requested gateway addresses on an external network are an admin's choice.
-        if req.external_fixed_ips.as_ref().is_some_and(|l| l.iter().any(|f| f.ip_address.is_some())) {
+        if req.external_fixed_ips.as_ref().is_some_and(|l| l.iter().any(|f| f.ip_address.is_some()))
+        {
             authorize("admin_only", ctx, &target(&router.project_id))?;
         }
         let admin = RequestContext::internal("network");
-        let port = self.plan_port(plan, &admin, &net, &router.project_id, &preq, Vec::new(), false).await?;
+        let port = self
+            .plan_port(plan, &admin, &net, &router.project_id, &preq, Vec::new(), false)
+            .await?;
         if port.fixed_ips.is_empty() {
             return Err(NetworkError::BadRequest {
                 resource: "router",
@@ -1503,13 +1698,17 @@ impl NetworkService {
             .list_all()
             .await?
             .into_iter()
-            .filter(|p| p.value.device_id == rid && p.value.device_owner == "network:router_interface")
+            .filter(|p| {
+                p.value.device_id == rid && p.value.device_owner == "network:router_interface"
+            })
             .collect())
     }
 
     fn validate_routes(routes: &[HostRoute], max: usize) -> Result<()> {
         if routes.len() > max {
-            return Err(NetworkError::invalid(format!("Number of host routes exceeds the limit {max}")));
+            return Err(NetworkError::invalid(format!(
+                "Number of host routes exceeds the limit {max}"
+            )));
         }
         for r in routes {
             if r.destination.version() != IpVersion::of(&r.nexthop) {
@@ -1524,7 +1723,9 @@ impl NetworkService {
 
     fn parse_dns(list: &[String], max: usize, v: IpVersion) -> Result<Vec<IpAddr>> {
         if list.len() > max {
-            return Err(NetworkError::invalid(format!("Number of DNS nameservers exceeds the limit {max}")));
+            return Err(NetworkError::invalid(format!(
+                "Number of DNS nameservers exceeds the limit {max}"
+            )));
         }
         let mut out: Vec<IpAddr> = Vec::new();
         for s in list {
@@ -1549,16 +1750,7 @@ impl NetworkService {
 }
 
 fn rule_err(t: &'static str, msg: String) -> NetworkError {
-    NetworkError::NotFound { neutron_type: t, message: msg }.into_bad(t)
-}
-
-impl NetworkError {
-    fn into_bad(self, _t: &'static str) -> Self {
-        match self {
-            NetworkError::NotFound { message, .. } => NetworkError::InvalidInput(message),
-            o => o,
-        }
-    }
+    NetworkError::Rejected { neutron_type: t, message: msg }
 }
 
 fn port_value(v: &Option<Value>) -> Result<Option<u32>> {
@@ -1569,12 +1761,14 @@ fn port_value(v: &Option<Value>) -> Result<Option<u32>> {
             .filter(|n| *n <= 65535)
             .map(|n| Some(n as u32))
             .ok_or_else(|| NetworkError::invalid(format!("Invalid value for port {n}"))),
-        Some(Value::String(s)) => s
-            .parse::<u32>()
-            .ok()
-            .filter(|n| *n <= 65535)
-            .map(Some)
-            .ok_or_else(|| NetworkError::invalid(format!("Invalid value for port {}", ferrostack_core::id::truncate_for_message(s)))),
+        Some(Value::String(s)) => {
+            s.parse::<u32>().ok().filter(|n| *n <= 65535).map(Some).ok_or_else(|| {
+                NetworkError::invalid(format!(
+                    "Invalid value for port {}",
+                    ferrostack_core::id::truncate_for_message(s)
+                ))
+            })
+        }
         Some(other) => Err(NetworkError::invalid(format!("Invalid value for port {other}"))),
     }
 }
@@ -1590,7 +1784,10 @@ impl NetworkApi for NetworkService {
         if req.external == Some(true) {
             authorize("create_network:router:external", ctx, &target(&project))?;
         }
-        if req.network_type.is_some() || req.physical_network.is_some() || req.segmentation_id.is_some() {
+        if req.network_type.is_some()
+            || req.physical_network.is_some()
+            || req.segmentation_id.is_some()
+        {
             authorize("create_network:provider", ctx, &target(&project))?;
         }
         let name = req.name.clone().unwrap_or_default();
@@ -1605,7 +1802,9 @@ impl NetworkApi for NetworkService {
             };
             let mtu = req.mtu.unwrap_or(max_mtu);
             if mtu > max_mtu || mtu < 68 {
-                return Err(NetworkError::invalid(format!("Requested MTU is too big, maximum is {max_mtu}")));
+                return Err(NetworkError::invalid(format!(
+                    "Requested MTU is too big, maximum is {max_mtu}"
+                )));
             }
             self.usage(&mut plan, &project, Resource::Network, 1, true).await?;
             let t = now();
@@ -1661,7 +1860,12 @@ impl NetworkApi for NetworkService {
             .collect())
     }
 
-    async fn update_network(&self, ctx: &RequestContext, id: NetworkId, req: NetworkUpdate) -> Result<Network> {
+    async fn update_network(
+        &self,
+        ctx: &RequestContext,
+        id: NetworkId,
+        req: NetworkUpdate,
+    ) -> Result<Network> {
         let cur = self.visible_network(ctx, &id).await?;
         authorize("update_network", ctx, &target(&cur.value.project_id))?;
         if req.shared.is_some() {
@@ -1680,7 +1884,9 @@ impl NetworkApi for NetworkService {
         if let Some(m) = req.mtu
             && (m > max_mtu || m < 68)
         {
-            return Err(NetworkError::invalid(format!("Requested MTU is too big, maximum is {max_mtu}")));
+            return Err(NetworkError::invalid(format!(
+                "Requested MTU is too big, maximum is {max_mtu}"
+            )));
         }
         let updated = self
             .networks
@@ -1688,13 +1894,27 @@ impl NetworkApi for NetworkService {
                 if n.deleting {
                     return Err(NetworkError::not_found("network", id));
                 }
-                if let Some(v) = &req.name { n.name = v.clone() }
-                if let Some(v) = &req.description { n.description = v.clone() }
-                if let Some(v) = req.admin_state_up { n.admin_state_up = v }
-                if let Some(v) = req.shared { n.shared = v }
-                if let Some(v) = req.external { n.external = v }
-                if let Some(v) = req.mtu { n.mtu = v }
-                if let Some(v) = req.port_security_enabled { n.port_security_enabled = v }
+                if let Some(v) = &req.name {
+                    n.name = v.clone()
+                }
+                if let Some(v) = &req.description {
+                    n.description = v.clone()
+                }
+                if let Some(v) = req.admin_state_up {
+                    n.admin_state_up = v
+                }
+                if let Some(v) = req.shared {
+                    n.shared = v
+                }
+                if let Some(v) = req.external {
+                    n.external = v
+                }
+                if let Some(v) = req.mtu {
+                    n.mtu = v
+                }
+                if let Some(v) = req.port_security_enabled {
+                    n.port_security_enabled = v
+                }
                 n.revision_number += 1;
                 n.updated_at = now();
                 Ok(())
@@ -1706,20 +1926,34 @@ impl NetworkApi for NetworkService {
     async fn delete_network(&self, ctx: &RequestContext, id: NetworkId) -> Result<()> {
         let cur = self.visible_network(ctx, &id).await?;
         authorize("delete_network", ctx, &target(&cur.value.project_id))?;
-        let marked = self.mark(&self.networks, &id.to_string(), |n| {
-            n.deleting = true;
-            Ok(())
-        }).await?;
+        let marked = self
+            .mark(&self.networks, &id.to_string(), |n| {
+                n.deleting = true;
+                Ok(())
+            })
+            .await?;
         let unmark = || async {
-            let _ = self.mark(&self.networks, &id.to_string(), |n| { n.deleting = false; Ok(()) }).await;
+            let _ = self
+                .mark(&self.networks, &id.to_string(), |n| {
+                    n.deleting = false;
+                    Ok(())
+                })
+                .await;
         };
-        let in_use = self.ports.list_all().await?.iter().any(|p| p.value.network_id == id && p.value.device_owner != "network:dhcp")
+        let in_use = self
+            .ports
+            .list_all()
+            .await?
+            .iter()
+            .any(|p| p.value.network_id == id && p.value.device_owner != "network:dhcp")
             || self.fips.list_all().await?.iter().any(|f| f.value.floating_network_id == id);
         if in_use {
             unmark().await;
             return Err(NetworkError::conflict(
                 "NetworkInUse",
-                format!("Unable to complete operation on network {id}. There are one or more ports still in use on the network."),
+                format!(
+                    "Unable to complete operation on network {id}. There are one or more ports still in use on the network."
+                ),
             ));
         }
         let net = marked.value;
@@ -1761,34 +1995,52 @@ impl NetworkApi for NetworkService {
             v => return Err(NetworkError::invalid(format!("{v} is not in [4, 6]"))),
         };
         if req.subnetpool_id.is_some() || req.prefixlen.is_some() {
-            return Err(NetworkError::BadRequest { resource: "subnets", message: "subnet pools are not supported".into() });
+            return Err(NetworkError::BadRequest {
+                resource: "subnets",
+                message: "subnet pools are not supported".into(),
+            });
         }
-        let cidr_s = req.cidr.as_deref().ok_or_else(|| {
-            NetworkError::BadRequest { resource: "subnets", message: "a cidr must be specified in the absence of a subnet pool".into() }
+        let cidr_s = req.cidr.as_deref().ok_or_else(|| NetworkError::BadRequest {
+            resource: "subnets",
+            message: "a cidr must be specified in the absence of a subnet pool".into(),
         })?;
         let cidr = Cidr::parse_strict(cidr_s).map_err(|e| NetworkError::invalid(e.to_string()))?;
         if cidr.version() != version {
-            return Err(NetworkError::invalid(format!("Cidr {cidr} does not match ip_version {}", req.ip_version)));
+            return Err(NetworkError::invalid(format!(
+                "Cidr {cidr} does not match ip_version {}",
+                req.ip_version
+            )));
         }
         if cidr.prefix_len() == 0 {
             return Err(NetworkError::invalid("0 is not allowed as CIDR prefix length"));
         }
         if version == IpVersion::V4 && cidr.prefix_len() > 30 {
-            return Err(NetworkError::invalid(format!("Invalid CIDR {cidr} for IPv4 subnet: prefix too long")));
+            return Err(NetworkError::invalid(format!(
+                "Invalid CIDR {cidr} for IPv4 subnet: prefix too long"
+            )));
         }
-        if version == IpVersion::V4 && (req.ipv6_ra_mode.is_some() || req.ipv6_address_mode.is_some()) {
-            return Err(NetworkError::invalid("ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp is set to False or ip_version is 4"));
+        if version == IpVersion::V4
+            && (req.ipv6_ra_mode.is_some() || req.ipv6_address_mode.is_some())
+        {
+            return Err(NetworkError::invalid(
+                "ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp is set to False or ip_version is 4",
+            ));
         }
         if let (Some(a), Some(b)) = (req.ipv6_ra_mode, req.ipv6_address_mode)
             && a != b
         {
             return Err(NetworkError::invalid(format!(
                 "ipv6_ra_mode set to '{}' with ipv6_address_mode set to '{}' is not valid. If both attributes are set, they must be the same value",
-                json!(a).as_str().unwrap_or(""), json!(b).as_str().unwrap_or("")
+                json!(a).as_str().unwrap_or(""),
+                json!(b).as_str().unwrap_or("")
             )));
         }
-        if req.ipv6_address_mode.is_some_and(|m| m != Ipv6Mode::Dhcpv6Stateful) && cidr.prefix_len() != 64 {
-            return Err(NetworkError::invalid(format!("Invalid CIDR {cidr} for IPv6 address mode. OpenStack uses the EUI-64 address format, which requires the prefix to be /64")));
+        if req.ipv6_address_mode.is_some_and(|m| m != Ipv6Mode::Dhcpv6Stateful)
+            && cidr.prefix_len() != 64
+        {
+            return Err(NetworkError::invalid(format!(
+                "Invalid CIDR {cidr} for IPv6 address mode. OpenStack uses the EUI-64 address format, which requires the prefix to be /64"
+            )));
         }
         let gateway = match req.gateway_ip {
             None => {
@@ -1800,7 +2052,11 @@ impl NetworkApi for NetworkService {
         let name = req.name.clone().unwrap_or_default();
         check_len("name", &name, 255)?;
         let pools = validate_subnet_layout(&cidr, gateway, req.allocation_pools.as_deref())?;
-        let dns = Self::parse_dns(req.dns_nameservers.as_deref().unwrap_or(&[]), self.config.max_dns_nameservers, version)?;
+        let dns = Self::parse_dns(
+            req.dns_nameservers.as_deref().unwrap_or(&[]),
+            self.config.max_dns_nameservers,
+            version,
+        )?;
         let routes = req.host_routes.clone().unwrap_or_default();
         Self::validate_routes(&routes, self.config.max_subnet_host_routes)?;
         for _ in 0..MAX_ATTEMPTS {
@@ -1868,15 +2124,28 @@ impl NetworkApi for NetworkService {
             .await?
             .into_iter()
             .map(|v| v.value)
-            .filter(|s| !s.deleting && (owns(ctx, &s.project_id) || nets.get(&s.network_id).is_some_and(|n| n.shared)))
+            .filter(|s| {
+                !s.deleting
+                    && (owns(ctx, &s.project_id)
+                        || nets.get(&s.network_id).is_some_and(|n| n.shared))
+            })
             .collect())
     }
 
-    async fn update_subnet(&self, ctx: &RequestContext, id: SubnetId, req: SubnetUpdate) -> Result<Subnet> {
+    async fn update_subnet(
+        &self,
+        ctx: &RequestContext,
+        id: SubnetId,
+        req: SubnetUpdate,
+    ) -> Result<Subnet> {
         let cur = self.visible_subnet(ctx, &id).await?;
         authorize("update_subnet", ctx, &target(&cur.value.project_id))?;
         let v = cur.value.cidr.version();
-        let dns = req.dns_nameservers.as_deref().map(|d| Self::parse_dns(d, self.config.max_dns_nameservers, v)).transpose()?;
+        let dns = req
+            .dns_nameservers
+            .as_deref()
+            .map(|d| Self::parse_dns(d, self.config.max_dns_nameservers, v))
+            .transpose()?;
         if let Some(r) = &req.host_routes {
             Self::validate_routes(r, self.config.max_subnet_host_routes)?;
         }
@@ -1893,12 +2162,24 @@ impl NetworkApi for NetworkService {
                 if s.deleting {
                     return Err(NetworkError::not_found("subnet", id));
                 }
-                if let Some(v) = &req.name { s.name = v.clone() }
-                if let Some(v) = &req.description { s.description = v.clone() }
-                if let Some(v) = req.gateway_ip { s.gateway_ip = v }
-                if let Some(v) = &dns { s.dns_nameservers = v.clone() }
-                if let Some(v) = &req.host_routes { s.host_routes = v.clone() }
-                if let Some(v) = req.enable_dhcp { s.enable_dhcp = v }
+                if let Some(v) = &req.name {
+                    s.name = v.clone()
+                }
+                if let Some(v) = &req.description {
+                    s.description = v.clone()
+                }
+                if let Some(v) = req.gateway_ip {
+                    s.gateway_ip = v
+                }
+                if let Some(v) = &dns {
+                    s.dns_nameservers = v.clone()
+                }
+                if let Some(v) = &req.host_routes {
+                    s.host_routes = v.clone()
+                }
+                if let Some(v) = req.enable_dhcp {
+                    s.enable_dhcp = v
+                }
                 s.revision_number += 1;
                 s.updated_at = now();
                 Ok(())
@@ -1911,19 +2192,33 @@ impl NetworkApi for NetworkService {
     async fn delete_subnet(&self, ctx: &RequestContext, id: SubnetId) -> Result<()> {
         let cur = self.visible_subnet(ctx, &id).await?;
         authorize("delete_subnet", ctx, &target(&cur.value.project_id))?;
-        let marked = self.mark(&self.subnets, &id.to_string(), |s| { s.deleting = true; Ok(()) }).await?;
+        let marked = self
+            .mark(&self.subnets, &id.to_string(), |s| {
+                s.deleting = true;
+                Ok(())
+            })
+            .await?;
         let unmark = || async {
-            let _ = self.mark(&self.subnets, &id.to_string(), |s| { s.deleting = false; Ok(()) }).await;
+            let _ = self
+                .mark(&self.subnets, &id.to_string(), |s| {
+                    s.deleting = false;
+                    Ok(())
+                })
+                .await;
         };
         if !self.store.list_all(&ipam_prefix(&id)).await?.is_empty() {
             unmark().await;
             return Err(NetworkError::conflict(
                 "SubnetInUse",
-                format!("Unable to complete operation on subnet {id}: One or more ports have an IP allocation from this subnet."),
+                format!(
+                    "Unable to complete operation on subnet {id}: One or more ports have an IP allocation from this subnet."
+                ),
             ));
         }
         for _ in 0..MAX_ATTEMPTS {
-            let Some(net) = self.networks.get(&marked.value.network_id.to_string()).await? else { break };
+            let Some(net) = self.networks.get(&marked.value.network_id.to_string()).await? else {
+                break;
+            };
             let mut plan = Plan::default();
             plan.when(self.subnets.unchanged(&marked.id, marked.revision), Tag::Retry);
             plan.op(self.subnets.delete_op(&marked.id));
@@ -1972,7 +2267,15 @@ impl NetworkApi for NetworkService {
             ));
         }
         let owner = req.device_owner.clone().unwrap_or_default();
-        let groups = self.resolve_port_groups(ctx, &project, req.security_groups.as_deref(), port_security, &owner).await?;
+        let groups = self
+            .resolve_port_groups(
+                ctx,
+                &project,
+                req.security_groups.as_deref(),
+                port_security,
+                &owner,
+            )
+            .await?;
         let mut stateful = HashSet::new();
         for g in &groups {
             if let Some(sg) = self.sgs.get(&g.to_string()).await? {
@@ -1980,12 +2283,15 @@ impl NetworkApi for NetworkService {
             }
         }
         if stateful.len() > 1 {
-            return Err(NetworkError::invalid("Cannot apply both stateful and stateless security groups on the same port at the same time"));
+            return Err(NetworkError::invalid(
+                "Cannot apply both stateful and stateless security groups on the same port at the same time",
+            ));
         }
         for _ in 0..MAX_ATTEMPTS {
             let net = self.visible_network(ctx, &req.network_id).await?;
             let mut plan = Plan::default();
-            let port = self.plan_port(&mut plan, ctx, &net, &project, &req, groups.clone(), true).await?;
+            let port =
+                self.plan_port(&mut plan, ctx, &net, &project, &req, groups.clone(), true).await?;
             if self.run(plan).await? {
                 let port = match &req.binding_host_id {
                     Some(h) if !h.is_empty() => self.bind_port(port.id, h.clone()).await?,
@@ -2012,7 +2318,10 @@ impl NetworkApi for NetworkService {
             .await?
             .into_iter()
             .map(|v| v.value)
-            .filter(|p| owns(ctx, &p.project_id) || nets.get(&p.network_id).is_some_and(|n| owns(ctx, &n.project_id)))
+            .filter(|p| {
+                owns(ctx, &p.project_id)
+                    || nets.get(&p.network_id).is_some_and(|n| owns(ctx, &n.project_id))
+            })
             .collect())
     }
 
@@ -2027,7 +2336,16 @@ impl NetworkApi for NetworkService {
         }
         let port_security = req.port_security_enabled.unwrap_or(cur.value.port_security_enabled);
         let groups = match &req.security_groups {
-            Some(g) => Some(self.resolve_port_groups(ctx, &cur.value.project_id, Some(g), port_security, &cur.value.device_owner).await?),
+            Some(g) => Some(
+                self.resolve_port_groups(
+                    ctx,
+                    &cur.value.project_id,
+                    Some(g),
+                    port_security,
+                    &cur.value.device_owner,
+                )
+                .await?,
+            ),
             None if !port_security && !cur.value.security_groups.is_empty() => {
                 return Err(NetworkError::conflict(
                     "PortSecurityPortHasSecurityGroup",
@@ -2036,7 +2354,10 @@ impl NetworkApi for NetworkService {
             }
             None => None,
         };
-        let pairs = req.allowed_address_pairs.clone().unwrap_or_else(|| cur.value.allowed_address_pairs.clone());
+        let pairs = req
+            .allowed_address_pairs
+            .clone()
+            .unwrap_or_else(|| cur.value.allowed_address_pairs.clone());
         if !port_security && !pairs.is_empty() {
             return Err(NetworkError::conflict(
                 "AddressPairAndPortSecurityRequired",
@@ -2047,22 +2368,47 @@ impl NetworkApi for NetworkService {
         for _ in 0..MAX_ATTEMPTS {
             let cur = self.visible_port(ctx, &id).await?;
             let mut p = cur.value.clone();
-            if let Some(v) = &req.name { check_len("name", v, 255)?; p.name = v.clone() }
-            if let Some(v) = &req.description { p.description = v.clone() }
-            if let Some(v) = req.admin_state_up { p.admin_state_up = v }
-            if let Some(v) = &req.device_id { p.device_id = v.clone() }
-            if let Some(v) = &req.device_owner { p.device_owner = v.clone() }
-            if let Some(v) = &groups { p.security_groups = v.clone() }
-            if let Some(v) = req.port_security_enabled { p.port_security_enabled = v }
-            if let Some(v) = &req.allowed_address_pairs { p.allowed_address_pairs = v.clone() }
-            if let Some(v) = &req.binding_vnic_type { p.binding_vnic_type = v.clone() }
-            if let Some(v) = &req.binding_profile { p.binding_profile = v.clone() }
+            if let Some(v) = &req.name {
+                check_len("name", v, 255)?;
+                p.name = v.clone()
+            }
+            if let Some(v) = &req.description {
+                p.description = v.clone()
+            }
+            if let Some(v) = req.admin_state_up {
+                p.admin_state_up = v
+            }
+            if let Some(v) = &req.device_id {
+                p.device_id = v.clone()
+            }
+            if let Some(v) = &req.device_owner {
+                p.device_owner = v.clone()
+            }
+            if let Some(v) = &groups {
+                p.security_groups = v.clone()
+            }
+            if let Some(v) = req.port_security_enabled {
+                p.port_security_enabled = v
+            }
+            if let Some(v) = &req.allowed_address_pairs {
+                p.allowed_address_pairs = v.clone()
+            }
+            if let Some(v) = &req.binding_vnic_type {
+                p.binding_vnic_type = v.clone()
+            }
+            if let Some(v) = &req.binding_profile {
+                p.binding_profile = v.clone()
+            }
             p.revision_number += 1;
             p.updated_at = now();
             let mut plan = Plan::default();
             plan.when(self.ports.unchanged(&cur.id, cur.revision), Tag::Retry);
             for g in groups.iter().flatten() {
-                let sg = self.sgs.get(&g.to_string()).await?.ok_or_else(|| NetworkError::not_found("security_group", g))?;
+                let sg = self
+                    .sgs
+                    .get(&g.to_string())
+                    .await?
+                    .ok_or_else(|| NetworkError::not_found("security_group", g))?;
                 plan.when(self.sgs.unchanged(&sg.id, sg.revision), Tag::Retry);
             }
             plan.op(self.ports.put_op(&cur.id, &p)?);
@@ -2086,10 +2432,16 @@ impl NetworkApi for NetworkService {
     async fn delete_port(&self, ctx: &RequestContext, id: PortId) -> Result<()> {
         let cur = self.visible_port(ctx, &id).await?;
         authorize("delete_port", ctx, &target(&cur.value.project_id))?;
-        if matches!(cur.value.device_owner.as_str(), "network:router_interface" | "network:router_gateway" | "network:floatingip") {
+        if matches!(
+            cur.value.device_owner.as_str(),
+            "network:router_interface" | "network:router_gateway" | "network:floatingip"
+        ) {
             return Err(NetworkError::conflict(
                 "ServicePortInUse",
-                format!("Port {id} cannot be deleted directly via the port API: has device owner {}.", cur.value.device_owner),
+                format!(
+                    "Port {id} cannot be deleted directly via the port API: has device owner {}.",
+                    cur.value.device_owner
+                ),
             ));
         }
         for _ in 0..MAX_ATTEMPTS {
@@ -2160,10 +2512,22 @@ impl NetworkApi for NetworkService {
     }
 
     async fn list_routers(&self, ctx: &RequestContext) -> Result<Vec<Router>> {
-        Ok(self.routers.list_all().await?.into_iter().map(|v| v.value).filter(|r| owns(ctx, &r.project_id)).collect())
+        Ok(self
+            .routers
+            .list_all()
+            .await?
+            .into_iter()
+            .map(|v| v.value)
+            .filter(|r| owns(ctx, &r.project_id))
+            .collect())
     }
 
-    async fn update_router(&self, ctx: &RequestContext, id: RouterId, req: RouterUpdate) -> Result<Router> {
+    async fn update_router(
+        &self,
+        ctx: &RequestContext,
+        id: RouterId,
+        req: RouterUpdate,
+    ) -> Result<Router> {
         let cur = self.visible_router(ctx, &id).await?;
         authorize("update_router", ctx, &target(&cur.value.project_id))?;
         if let Some(n) = &req.name {
@@ -2185,9 +2549,15 @@ impl NetworkApi for NetworkService {
             let mut r = cur.value.clone();
             let mut plan = Plan::default();
             plan.when(self.routers.unchanged(&cur.id, cur.revision), Tag::Retry);
-            if let Some(v) = &req.name { r.name = v.clone() }
-            if let Some(v) = &req.description { r.description = v.clone() }
-            if let Some(v) = req.admin_state_up { r.admin_state_up = v }
+            if let Some(v) = &req.name {
+                r.name = v.clone()
+            }
+            if let Some(v) = &req.description {
+                r.description = v.clone()
+            }
+            if let Some(v) = req.admin_state_up {
+                r.admin_state_up = v
+            }
             if let Some(routes) = &req.routes {
                 let ifaces = self.router_interface_ports(&id).await?;
                 let mut cidrs = Vec::new();
@@ -2211,7 +2581,9 @@ impl NetworkApi for NetworkService {
             let mut new_gw_port = None;
             if let Some(gw) = &gw_req {
                 let same = match (gw, &r.external_gateway_info) {
-                    (Some(g), Some(cur)) => g.network_id == cur.network_id && g.external_fixed_ips.is_none(),
+                    (Some(g), Some(cur)) => {
+                        g.network_id == cur.network_id && g.external_fixed_ips.is_none()
+                    }
                     _ => false,
                 };
                 if same {
@@ -2220,12 +2592,22 @@ impl NetworkApi for NetworkService {
                     }
                 } else {
                     if let Some(old) = r.gw_port_id {
-                        let in_use = self.fips.list_all().await?.iter().any(|f| f.value.router_id == Some(id));
+                        let in_use = self
+                            .fips
+                            .list_all()
+                            .await?
+                            .iter()
+                            .any(|f| f.value.router_id == Some(id));
                         if in_use {
                             return Err(NetworkError::conflict(
                                 "RouterExternalGatewayInUseByFloatingIp",
-                                format!("Gateway cannot be updated for router {id}, since a gateway to external network {} is required by one or more floating IPs.",
-                                    r.external_gateway_info.as_ref().map(|g| g.network_id.to_string()).unwrap_or_default()),
+                                format!(
+                                    "Gateway cannot be updated for router {id}, since a gateway to external network {} is required by one or more floating IPs.",
+                                    r.external_gateway_info
+                                        .as_ref()
+                                        .map(|g| g.network_id.to_string())
+                                        .unwrap_or_default()
+                                ),
                             ));
                         }
                         if let Some(p) = self.ports.get(&old.to_string()).await? {
@@ -2260,10 +2642,16 @@ impl NetworkApi for NetworkService {
         for _ in 0..MAX_ATTEMPTS {
             let cur = self.visible_router(ctx, &id).await?;
             if !self.router_interface_ports(&id).await?.is_empty() {
-                return Err(NetworkError::conflict("RouterInUse", format!("Router {id} still has ports")));
+                return Err(NetworkError::conflict(
+                    "RouterInUse",
+                    format!("Router {id} still has ports"),
+                ));
             }
             if self.fips.list_all().await?.iter().any(|f| f.value.router_id == Some(id)) {
-                return Err(NetworkError::conflict("RouterInUse", format!("Router {id} still has floating IPs")));
+                return Err(NetworkError::conflict(
+                    "RouterInUse",
+                    format!("Router {id} still has floating IPs"),
+                ));
             }
             let mut plan = Plan::default();
             plan.when(self.routers.unchanged(&cur.id, cur.revision), Tag::Retry);
@@ -2282,13 +2670,22 @@ impl NetworkApi for NetworkService {
         Err(Self::too_busy())
     }
 
-    async fn add_router_interface(&self, ctx: &RequestContext, id: RouterId, req: InterfaceRequest) -> Result<RouterInterfaceInfo> {
+    async fn add_router_interface(
+        &self,
+        ctx: &RequestContext,
+        id: RouterId,
+        req: InterfaceRequest,
+    ) -> Result<RouterInterfaceInfo> {
         let cur = self.visible_router(ctx, &id).await?;
         authorize("add_router_interface", ctx, &target(&cur.value.project_id))?;
         let bad = |m: String| NetworkError::BadRequest { resource: "router", message: m };
         match (&req.subnet_id, &req.port_id) {
-            (Some(_), Some(_)) => return Err(bad("Cannot specify both subnet-id and port-id".into())),
-            (None, None) => return Err(bad("Either subnet_id or port_id must be specified".into())),
+            (Some(_), Some(_)) => {
+                return Err(bad("Cannot specify both subnet-id and port-id".into()));
+            }
+            (None, None) => {
+                return Err(bad("Either subnet_id or port_id must be specified".into()));
+            }
             _ => {}
         }
         for _ in 0..MAX_ATTEMPTS {
@@ -2324,7 +2721,9 @@ impl NetworkApi for NetworkService {
                         return Err(NetworkError::not_found("subnet", sid));
                     }
                     check_overlap(&s.value)?;
-                    let gw = s.value.gateway_ip.ok_or_else(|| bad(format!("Subnet for router interface must have a gateway IP")))?;
+                    let gw = s.value.gateway_ip.ok_or_else(|| {
+                        bad("Subnet for router interface must have a gateway IP".to_string())
+                    })?;
                     let net = self.visible_network(ctx, &s.value.network_id).await?;
                     let preq = PortCreate {
                         network_id: s.value.network_id,
@@ -2332,7 +2731,10 @@ impl NetworkApi for NetworkService {
                         description: None,
                         admin_state_up: true,
                         mac_address: None,
-                        fixed_ips: Some(vec![FixedIpRequest { subnet_id: Some(*sid), ip_address: Some(gw.to_string()) }]),
+                        fixed_ips: Some(vec![FixedIpRequest {
+                            subnet_id: Some(*sid),
+                            ip_address: Some(gw.to_string()),
+                        }]),
                         device_id: Some(id.to_string()),
                         device_owner: Some("network:router_interface".into()),
                         security_groups: None,
@@ -2348,18 +2750,30 @@ impl NetworkApi for NetworkService {
                         dns_name: None,
                     };
                     let admin = RequestContext::internal("network");
-                    self.plan_port(&mut plan, &admin, &net, &cur.value.project_id, &preq, Vec::new(), true).await?
+                    self.plan_port(
+                        &mut plan,
+                        &admin,
+                        &net,
+                        &cur.value.project_id,
+                        &preq,
+                        Vec::new(),
+                        true,
+                    )
+                    .await?
                 }
                 (None, Some(pid)) => {
                     let p = self.visible_port(ctx, pid).await?;
                     if !p.value.device_id.is_empty() || !p.value.device_owner.is_empty() {
                         return Err(NetworkError::conflict(
                             "PortInUse",
-                            format!("Unable to complete operation on port {pid} for network {}. Port already has an attached device {}.", p.value.network_id, p.value.device_id),
+                            format!(
+                                "Unable to complete operation on port {pid} for network {}. Port already has an attached device {}.",
+                                p.value.network_id, p.value.device_id
+                            ),
                         ));
                     }
                     if p.value.fixed_ips.is_empty() {
-                        return Err(bad(format!("Router port must have at least one fixed IP")));
+                        return Err(bad("Router port must have at least one fixed IP".to_string()));
                     }
                     for f in &p.value.fixed_ips {
                         if let Some(s) = self.subnets.get(&f.subnet_id.to_string()).await? {
@@ -2385,7 +2799,8 @@ impl NetworkApi for NetworkService {
             if self.run(plan).await? {
                 self.sync_router(id).await;
                 self.sync_dhcp(port.network_id).await;
-                let subnet_ids: Vec<SubnetId> = port.fixed_ips.iter().map(|f| f.subnet_id).collect();
+                let subnet_ids: Vec<SubnetId> =
+                    port.fixed_ips.iter().map(|f| f.subnet_id).collect();
                 return Ok(RouterInterfaceInfo {
                     id,
                     tenant_id: r.project_id.clone(),
@@ -2400,17 +2815,28 @@ impl NetworkApi for NetworkService {
         Err(Self::too_busy())
     }
 
-    async fn remove_router_interface(&self, ctx: &RequestContext, id: RouterId, req: InterfaceRequest) -> Result<RouterInterfaceInfo> {
+    async fn remove_router_interface(
+        &self,
+        ctx: &RequestContext,
+        id: RouterId,
+        req: InterfaceRequest,
+    ) -> Result<RouterInterfaceInfo> {
         let cur = self.visible_router(ctx, &id).await?;
         authorize("remove_router_interface", ctx, &target(&cur.value.project_id))?;
         for _ in 0..MAX_ATTEMPTS {
             let cur = self.visible_router(ctx, &id).await?;
             let ports = self.router_interface_ports(&id).await?;
             let port = match (&req.subnet_id, &req.port_id) {
-                (_, Some(pid)) => ports.into_iter().find(|p| p.value.id == *pid).ok_or_else(|| NetworkError::NotFound {
-                    neutron_type: "RouterInterfaceNotFound",
-                    message: format!("Router {id} does not have an interface with id {pid}"),
-                })?,
+                (_, Some(pid)) => {
+                    ports.into_iter().find(|p| p.value.id == *pid).ok_or_else(|| {
+                        NetworkError::NotFound {
+                            neutron_type: "RouterInterfaceNotFound",
+                            message: format!(
+                                "Router {id} does not have an interface with id {pid}"
+                            ),
+                        }
+                    })?
+                }
                 (Some(sid), None) => ports
                     .into_iter()
                     .find(|p| p.value.fixed_ips.iter().any(|f| f.subnet_id == *sid))
@@ -2419,10 +2845,14 @@ impl NetworkApi for NetworkService {
                         message: format!("Router {id} has no interface on subnet {sid}"),
                     })?,
                 (None, None) => {
-                    return Err(NetworkError::BadRequest { resource: "router", message: "Either subnet_id or port_id must be specified".into() });
+                    return Err(NetworkError::BadRequest {
+                        resource: "router",
+                        message: "Either subnet_id or port_id must be specified".into(),
+                    });
                 }
             };
-            let subnet_ids: Vec<SubnetId> = port.value.fixed_ips.iter().map(|f| f.subnet_id).collect();
+            let subnet_ids: Vec<SubnetId> =
+                port.value.fixed_ips.iter().map(|f| f.subnet_id).collect();
             for f in self.fips.list_all().await? {
                 if f.value.router_id == Some(id)
                     && let Some(pid) = f.value.port_id
@@ -2431,7 +2861,10 @@ impl NetworkApi for NetworkService {
                 {
                     return Err(NetworkError::conflict(
                         "RouterInterfaceInUseByFloatingIP",
-                        format!("Router interface for subnet {} on router {id} cannot be deleted, as it is required by one or more floating IPs.", subnet_ids[0]),
+                        format!(
+                            "Router interface for subnet {} on router {id} cannot be deleted, as it is required by one or more floating IPs.",
+                            subnet_ids[0]
+                        ),
                     ));
                 }
             }
@@ -2459,7 +2892,11 @@ impl NetworkApi for NetworkService {
         Err(Self::too_busy())
     }
 
-    async fn create_floatingip(&self, ctx: &RequestContext, req: FloatingIpCreate) -> Result<FloatingIp> {
+    async fn create_floatingip(
+        &self,
+        ctx: &RequestContext,
+        req: FloatingIpCreate,
+    ) -> Result<FloatingIp> {
         authorize("create_floatingip", ctx, &json!({}))?;
         let project = owner_for(ctx, &req.project_id, &req.tenant_id)?;
         let explicit = req.floating_ip_address.as_deref().map(parse_ip).transpose()?;
@@ -2490,7 +2927,8 @@ impl NetworkApi for NetworkService {
             }
             let mut chosen = None;
             for s in candidates {
-                let sv = subnets.iter().find(|x| x.value.id == s.id).map(|x| x.revision).unwrap_or(0);
+                let sv =
+                    subnets.iter().find(|x| x.value.id == s.id).map(|x| x.revision).unwrap_or(0);
                 plan.when(self.subnets.unchanged(&s.id.to_string(), sv), Tag::Retry);
                 match explicit {
                     Some(ip) => {
@@ -2499,7 +2937,9 @@ impl NetworkApi for NetworkService {
                         break;
                     }
                     None => {
-                        if let Some(ip) = self.plan_auto_ip(&mut plan, s, &owner, &HashSet::new()).await? {
+                        if let Some(ip) =
+                            self.plan_auto_ip(&mut plan, s, &owner, &HashSet::new()).await?
+                        {
                             chosen = Some((s.id, ip));
                             break;
                         }
@@ -2507,7 +2947,9 @@ impl NetworkApi for NetworkService {
                 }
             }
             let (subnet_id, ip) = chosen.ok_or_else(|| match explicit {
-                Some(ip) => NetworkError::invalid(format!("IP address {ip} is not a valid IP for the specified subnet.")),
+                Some(ip) => NetworkError::invalid(format!(
+                    "IP address {ip} is not a valid IP for the specified subnet."
+                )),
                 None => NetworkError::conflict(
                     "IpAddressGenerationFailure",
                     format!("No more IP addresses available on network {}.", net.value.id),
@@ -2533,7 +2975,14 @@ impl NetworkApi for NetworkService {
                 revision_number: 1,
             };
             if let Some(pid) = req.port_id {
-                self.plan_association(&mut plan, ctx, &mut fip, pid, req.fixed_ip_address.as_deref()).await?;
+                self.plan_association(
+                    &mut plan,
+                    ctx,
+                    &mut fip,
+                    pid,
+                    req.fixed_ip_address.as_deref(),
+                )
+                .await?;
             }
             plan.op(self.fips.put_op(&id.to_string(), &fip)?);
             if self.run(plan).await? {
@@ -2551,10 +3000,22 @@ impl NetworkApi for NetworkService {
     }
 
     async fn list_floatingips(&self, ctx: &RequestContext) -> Result<Vec<FloatingIp>> {
-        Ok(self.fips.list_all().await?.into_iter().map(|v| v.value).filter(|f| owns(ctx, &f.project_id)).collect())
+        Ok(self
+            .fips
+            .list_all()
+            .await?
+            .into_iter()
+            .map(|v| v.value)
+            .filter(|f| owns(ctx, &f.project_id))
+            .collect())
     }
 
-    async fn update_floatingip(&self, ctx: &RequestContext, id: FloatingIpId, req: FloatingIpUpdate) -> Result<FloatingIp> {
+    async fn update_floatingip(
+        &self,
+        ctx: &RequestContext,
+        id: FloatingIpId,
+        req: FloatingIpUpdate,
+    ) -> Result<FloatingIp> {
         let cur = self.visible_fip(ctx, &id).await?;
         authorize("update_floatingip", ctx, &target(&cur.value.project_id))?;
         for _ in 0..MAX_ATTEMPTS {
@@ -2572,7 +3033,14 @@ impl NetworkApi for NetworkService {
                 f.router_id = None;
                 f.status = "DOWN".into();
                 if let Some(pid) = target_port {
-                    self.plan_association(&mut plan, ctx, &mut f, *pid, req.fixed_ip_address.as_deref()).await?;
+                    self.plan_association(
+                        &mut plan,
+                        ctx,
+                        &mut f,
+                        *pid,
+                        req.fixed_ip_address.as_deref(),
+                    )
+                    .await?;
                 }
             }
             if let Some(d) = &req.description {
@@ -2616,25 +3084,38 @@ impl NetworkApi for NetworkService {
         Err(Self::too_busy())
     }
 
-    async fn create_security_group(&self, ctx: &RequestContext, req: SecurityGroupCreate) -> Result<SecurityGroup> {
+    async fn create_security_group(
+        &self,
+        ctx: &RequestContext,
+        req: SecurityGroupCreate,
+    ) -> Result<SecurityGroup> {
         authorize("create_security_group", ctx, &json!({}))?;
         let project = owner_for(ctx, &req.project_id, &req.tenant_id)?;
         let name = req.name.clone().unwrap_or_default();
         check_len("name", &name, 255)?;
         check_len("description", req.description.as_deref().unwrap_or(""), 255)?;
         if name == "default" && !is_admin(ctx) {
-            return Err(NetworkError::conflict("SecurityGroupDefaultAlreadyExists", "Default security group already exists."));
+            return Err(NetworkError::conflict(
+                "SecurityGroupDefaultAlreadyExists",
+                "Default security group already exists.",
+            ));
         }
         self.ensure_default_sg(&project).await?;
         for _ in 0..MAX_ATTEMPTS {
-            let mut sg = Self::new_group(&project, &name, req.description.as_deref().unwrap_or(""), req.stateful.unwrap_or(true));
+            let mut sg = Self::new_group(
+                &project,
+                &name,
+                req.description.as_deref().unwrap_or(""),
+                req.stateful.unwrap_or(true),
+            );
             let rules = vec![
                 Self::new_rule(&sg, Direction::Egress, IpVersion::V4, None),
                 Self::new_rule(&sg, Direction::Egress, IpVersion::V6, None),
             ];
             let mut plan = Plan::default();
             self.usage(&mut plan, &project, Resource::SecurityGroup, 1, true).await?;
-            self.usage(&mut plan, &project, Resource::SecurityGroupRule, rules.len() as i64, true).await?;
+            self.usage(&mut plan, &project, Resource::SecurityGroupRule, rules.len() as i64, true)
+                .await?;
             plan.op(self.sgs.put_op(&sg.id.to_string(), &sg)?);
             for r in &rules {
                 plan.op(self.rules.put_op(&r.id.to_string(), r)?);
@@ -2648,7 +3129,11 @@ impl NetworkApi for NetworkService {
         Err(Self::too_busy())
     }
 
-    async fn get_security_group(&self, ctx: &RequestContext, id: SecurityGroupId) -> Result<SecurityGroup> {
+    async fn get_security_group(
+        &self,
+        ctx: &RequestContext,
+        id: SecurityGroupId,
+    ) -> Result<SecurityGroup> {
         let mut sg = self.visible_sg(ctx, &id).await?.value;
         sg.security_group_rules = self.group_rules(&id).await?;
         Ok(sg)
@@ -2658,7 +3143,8 @@ impl NetworkApi for NetworkService {
         if let Some(p) = ctx.project_id() {
             self.ensure_default_sg(p).await?;
         }
-        let rules: Vec<SecurityGroupRule> = self.rules.list_all().await?.into_iter().map(|v| v.value).collect();
+        let rules: Vec<SecurityGroupRule> =
+            self.rules.list_all().await?.into_iter().map(|v| v.value).collect();
         Ok(self
             .sgs
             .list_all()
@@ -2667,27 +3153,42 @@ impl NetworkApi for NetworkService {
             .map(|v| v.value)
             .filter(|g| owns(ctx, &g.project_id))
             .map(|mut g| {
-                g.security_group_rules = rules.iter().filter(|r| r.security_group_id == g.id).cloned().collect();
+                g.security_group_rules =
+                    rules.iter().filter(|r| r.security_group_id == g.id).cloned().collect();
                 g
             })
             .collect())
     }
 
-    async fn update_security_group(&self, ctx: &RequestContext, id: SecurityGroupId, req: SecurityGroupUpdate) -> Result<SecurityGroup> {
+    async fn update_security_group(
+        &self,
+        ctx: &RequestContext,
+        id: SecurityGroupId,
+        req: SecurityGroupUpdate,
+    ) -> Result<SecurityGroup> {
         let cur = self.visible_sg(ctx, &id).await?;
         authorize("update_security_group", ctx, &target(&cur.value.project_id))?;
         if let Some(n) = &req.name {
             check_len("name", n, 255)?;
             if cur.value.name == "default" && n != "default" {
-                return Err(NetworkError::conflict("SecurityGroupCannotUpdateDefault", "Updating default security group not allowed."));
+                return Err(NetworkError::conflict(
+                    "SecurityGroupCannotUpdateDefault",
+                    "Updating default security group not allowed.",
+                ));
             }
         }
         let mut updated = self
             .sgs
             .update_with::<NetworkError, _>(&id.to_string(), |g| {
-                if let Some(v) = &req.name { g.name = v.clone() }
-                if let Some(v) = &req.description { g.description = v.clone() }
-                if let Some(v) = req.stateful { g.stateful = v }
+                if let Some(v) = &req.name {
+                    g.name = v.clone()
+                }
+                if let Some(v) = &req.description {
+                    g.description = v.clone()
+                }
+                if let Some(v) = req.stateful {
+                    g.stateful = v
+                }
                 g.revision_number += 1;
                 g.updated_at = now();
                 Ok(())
@@ -2703,12 +3204,23 @@ impl NetworkApi for NetworkService {
         let cur = self.visible_sg(ctx, &id).await?;
         authorize("delete_security_group", ctx, &target(&cur.value.project_id))?;
         if cur.value.name == "default" && !is_admin(ctx) {
-            return Err(NetworkError::conflict("SecurityGroupCannotRemoveDefault", "Insufficient rights for removing default security group."));
+            return Err(NetworkError::conflict(
+                "SecurityGroupCannotRemoveDefault",
+                "Insufficient rights for removing default security group.",
+            ));
         }
         // Mark (a CAS write) so that in-flight port transactions naming the group fail.
-        let marked = self.mark(&self.sgs, &id.to_string(), |g| { g.revision_number += 1; Ok(()) }).await?;
+        let marked = self
+            .mark(&self.sgs, &id.to_string(), |g| {
+                g.revision_number += 1;
+                Ok(())
+            })
+            .await?;
         if self.ports.list_all().await?.iter().any(|p| p.value.security_groups.contains(&id)) {
-            return Err(NetworkError::conflict("SecurityGroupInUse", format!("Security Group {id} in use.")));
+            return Err(NetworkError::conflict(
+                "SecurityGroupInUse",
+                format!("Security Group {id} in use."),
+            ));
         }
         let mut plan = Plan::default();
         plan.when(self.sgs.unchanged(&marked.id, marked.revision), Tag::Retry);
@@ -2735,7 +3247,11 @@ impl NetworkApi for NetworkService {
         Ok(())
     }
 
-    async fn create_security_group_rule(&self, ctx: &RequestContext, req: SecurityGroupRuleCreate) -> Result<SecurityGroupRule> {
+    async fn create_security_group_rule(
+        &self,
+        ctx: &RequestContext,
+        req: SecurityGroupRuleCreate,
+    ) -> Result<SecurityGroupRule> {
         let sg = self.visible_sg(ctx, &req.security_group_id).await?;
         authorize("create_security_group_rule", ctx, &target(&sg.value.project_id))?;
         let ethertype = req.ethertype.clone().unwrap_or_else(|| "IPv4".into());
@@ -2743,10 +3259,13 @@ impl NetworkApi for NetworkService {
             "IPv4" => IpVersion::V4,
             "IPv6" => IpVersion::V6,
             other => {
-                return Err(rule_err("SecurityGroupRuleInvalidEtherType", format!(
-                    "Security group rule for ethertype '{}' not supported. Allowed values are ['IPv4', 'IPv6'].",
-                    ferrostack_core::id::truncate_for_message(other)
-                )));
+                return Err(rule_err(
+                    "SecurityGroupRuleInvalidEtherType",
+                    format!(
+                        "Security group rule for ethertype '{}' not supported. Allowed values are ['IPv4', 'IPv6'].",
+                        ferrostack_core::id::truncate_for_message(other)
+                    ),
+                ));
             }
         };
         let protocol: Option<String> = match &req.protocol {
@@ -2769,7 +3288,10 @@ impl NetworkApi for NetworkService {
         let protocol = match (&protocol, version) {
             (Some(p), IpVersion::V6) if p == "icmp" => Some("ipv6-icmp".to_string()),
             (Some(p), IpVersion::V4) if p == "ipv6-icmp" || p == "icmpv6" => {
-                return Err(rule_err("SecurityGroupRuleParameterConflict", format!("Conflicting value ethertype IPv4 for protocol {p}")));
+                return Err(rule_err(
+                    "SecurityGroupRuleParameterConflict",
+                    format!("Conflicting value ethertype IPv4 for protocol {p}"),
+                ));
             }
             _ => protocol,
         };
@@ -2779,32 +3301,59 @@ impl NetworkApi for NetworkService {
             Some(p) if has_ports(p) => match (min, max) {
                 (None, None) => {}
                 (Some(a), Some(b)) if a == 0 || b == 0 => {
-                    return Err(rule_err("SecurityGroupInvalidPortValue", "Invalid value for port 0".into()));
+                    return Err(rule_err(
+                        "SecurityGroupInvalidPortValue",
+                        "Invalid value for port 0".into(),
+                    ));
                 }
                 (Some(a), Some(b)) if a <= b => {}
                 _ => {
-                    return Err(rule_err("SecurityGroupInvalidPortRange", "For TCP/UDP protocols, port_range_min must be <= port_range_max".into()));
+                    return Err(rule_err(
+                        "SecurityGroupInvalidPortRange",
+                        "For TCP/UDP protocols, port_range_min must be <= port_range_max".into(),
+                    ));
                 }
             },
             Some(p) if is_icmp(p) => {
-                if let Some(t) = min && t > 255 {
-                    return Err(rule_err("SecurityGroupInvalidIcmpValue", format!("Invalid value for ICMP port_range_min(type): {t}. It must be 0 to 255.")));
+                if let Some(t) = min
+                    && t > 255
+                {
+                    return Err(rule_err(
+                        "SecurityGroupInvalidIcmpValue",
+                        format!(
+                            "Invalid value for ICMP port_range_min(type): {t}. It must be 0 to 255."
+                        ),
+                    ));
                 }
-                if let Some(c) = max && c > 255 {
-                    return Err(rule_err("SecurityGroupInvalidIcmpValue", format!("Invalid value for ICMP port_range_max(code): {c}. It must be 0 to 255.")));
+                if let Some(c) = max
+                    && c > 255
+                {
+                    return Err(rule_err(
+                        "SecurityGroupInvalidIcmpValue",
+                        format!(
+                            "Invalid value for ICMP port_range_max(code): {c}. It must be 0 to 255."
+                        ),
+                    ));
                 }
                 if min.is_none() && max.is_some() {
-                    return Err(rule_err("SecurityGroupMissingIcmpType", format!(
-                        "ICMP code (port-range-max) {} is provided but ICMP type (port-range-min) is missing.", max.unwrap_or(0)
-                    )));
+                    return Err(rule_err(
+                        "SecurityGroupMissingIcmpType",
+                        format!(
+                            "ICMP code (port-range-max) {} is provided but ICMP type (port-range-min) is missing.",
+                            max.unwrap_or(0)
+                        ),
+                    ));
                 }
             }
             _ => {
                 if min.is_some() || max.is_some() {
-                    return Err(rule_err("SecurityGroupInvalidProtocolForPortRange", format!(
-                        "Invalid protocol {} for port range, only supported for TCP, UDP, UDPLITE, SCTP and ICMP",
-                        protocol.as_deref().unwrap_or("None")
-                    )));
+                    return Err(rule_err(
+                        "SecurityGroupInvalidProtocolForPortRange",
+                        format!(
+                            "Invalid protocol {} for port range, only supported for TCP, UDP, UDPLITE, SCTP and ICMP",
+                            protocol.as_deref().unwrap_or("None")
+                        ),
+                    ));
                 }
             }
         }
@@ -2812,14 +3361,20 @@ impl NetworkApi for NetworkService {
             return Err(NetworkError::invalid("remote_address_group_id is not supported"));
         }
         if req.remote_ip_prefix.is_some() && req.remote_group_id.is_some() {
-            return Err(rule_err("SecurityGroupRemoteGroupAndRemoteIpPrefix", "Only remote_ip_prefix or remote_group_id may be provided.".into()));
+            return Err(rule_err(
+                "SecurityGroupRemoteGroupAndRemoteIpPrefix",
+                "Only remote_ip_prefix or remote_group_id may be provided.".into(),
+            ));
         }
         let prefix = match &req.remote_ip_prefix {
             None => None,
             Some(s) => {
                 let c = Cidr::parse_loose(s).map_err(|e| NetworkError::invalid(e.to_string()))?;
                 if c.version() != version {
-                    return Err(rule_err("SecurityGroupRuleParameterConflict", format!("Conflicting value ethertype {ethertype} for CIDR {c}")));
+                    return Err(rule_err(
+                        "SecurityGroupRuleParameterConflict",
+                        format!("Conflicting value ethertype {ethertype} for CIDR {c}"),
+                    ));
                 }
                 Some(c)
             }
@@ -2856,7 +3411,10 @@ impl NetworkApi for NetworkService {
             if let Some(existing) = self.store.get(&fp).await? {
                 return Err(NetworkError::conflict(
                     "SecurityGroupRuleExists",
-                    format!("Security group rule already exists. Rule id is {}.", String::from_utf8_lossy(&existing.value)),
+                    format!(
+                        "Security group rule already exists. Rule id is {}.",
+                        String::from_utf8_lossy(&existing.value)
+                    ),
                 ));
             }
             plan.when(Condition::absent(&fp), Tag::RuleExists);
@@ -2864,7 +3422,8 @@ impl NetworkApi for NetworkService {
             if let Some(g) = &req.remote_group_id {
                 plan.when(Condition::exists(self.sgs.key(&g.to_string())), Tag::Retry);
             }
-            self.usage(&mut plan, &sg.value.project_id, Resource::SecurityGroupRule, 1, true).await?;
+            self.usage(&mut plan, &sg.value.project_id, Resource::SecurityGroupRule, 1, true)
+                .await?;
             plan.op(self.rules.put_op(&rule.id.to_string(), &rule)?);
             if self.run(plan).await? {
                 self.refresh_firewalls(&[sg.value.id]).await;
@@ -2874,21 +3433,39 @@ impl NetworkApi for NetworkService {
         Err(Self::too_busy())
     }
 
-    async fn get_security_group_rule(&self, ctx: &RequestContext, id: SecurityGroupRuleId) -> Result<SecurityGroupRule> {
+    async fn get_security_group_rule(
+        &self,
+        ctx: &RequestContext,
+        id: SecurityGroupRuleId,
+    ) -> Result<SecurityGroupRule> {
         match self.rules.get(&id.to_string()).await? {
             Some(r) if owns(ctx, &r.value.project_id) => Ok(r.value),
             _ => Err(NetworkError::not_found("security_group_rule", id)),
         }
     }
 
-    async fn list_security_group_rules(&self, ctx: &RequestContext) -> Result<Vec<SecurityGroupRule>> {
+    async fn list_security_group_rules(
+        &self,
+        ctx: &RequestContext,
+    ) -> Result<Vec<SecurityGroupRule>> {
         if let Some(p) = ctx.project_id() {
             self.ensure_default_sg(p).await?;
         }
-        Ok(self.rules.list_all().await?.into_iter().map(|v| v.value).filter(|r| owns(ctx, &r.project_id)).collect())
+        Ok(self
+            .rules
+            .list_all()
+            .await?
+            .into_iter()
+            .map(|v| v.value)
+            .filter(|r| owns(ctx, &r.project_id))
+            .collect())
     }
 
-    async fn delete_security_group_rule(&self, ctx: &RequestContext, id: SecurityGroupRuleId) -> Result<()> {
+    async fn delete_security_group_rule(
+        &self,
+        ctx: &RequestContext,
+        id: SecurityGroupRuleId,
+    ) -> Result<()> {
         let r = match self.rules.get(&id.to_string()).await? {
             Some(r) if owns(ctx, &r.value.project_id) => r,
             _ => return Err(NetworkError::not_found("security_group_rule", id)),
@@ -2902,7 +3479,8 @@ impl NetworkApi for NetworkService {
             plan.when(self.rules.unchanged(&r.id, r.revision), Tag::Retry);
             plan.op(self.rules.delete_op(&r.id));
             plan.del(fp_key(&r.value));
-            self.usage(&mut plan, &r.value.project_id, Resource::SecurityGroupRule, -1, false).await?;
+            self.usage(&mut plan, &r.value.project_id, Resource::SecurityGroupRule, -1, false)
+                .await?;
             if self.run(plan).await? {
                 self.refresh_firewalls(&[r.value.security_group_id]).await;
                 return Ok(());
@@ -2918,7 +3496,11 @@ impl NetworkApi for NetworkService {
         self.limits(project).await
     }
 
-    async fn get_quota_details(&self, ctx: &RequestContext, project: &ProjectId) -> Result<Vec<(Resource, QuotaDetail)>> {
+    async fn get_quota_details(
+        &self,
+        ctx: &RequestContext,
+        project: &ProjectId,
+    ) -> Result<Vec<(Resource, QuotaDetail)>> {
         let limits = self.get_quota(ctx, project).await?;
         let mut out = Vec::new();
         for r in [
@@ -2930,7 +3512,14 @@ impl NetworkApi for NetworkService {
             Resource::SecurityGroup,
             Resource::SecurityGroupRule,
         ] {
-            out.push((r, QuotaDetail { limit: r.limit(&limits), used: self.used(project, r).await?, reserved: 0 }));
+            out.push((
+                r,
+                QuotaDetail {
+                    limit: r.limit(&limits),
+                    used: self.used(project, r).await?,
+                    reserved: 0,
+                },
+            ));
         }
         Ok(out)
     }
@@ -2946,11 +3535,24 @@ impl NetworkApi for NetworkService {
         Ok(out)
     }
 
-    async fn update_quota(&self, ctx: &RequestContext, project: &ProjectId, req: QuotaUpdate) -> Result<QuotaSet> {
+    async fn update_quota(
+        &self,
+        ctx: &RequestContext,
+        project: &ProjectId,
+        req: QuotaUpdate,
+    ) -> Result<QuotaSet> {
         authorize("update_quota", ctx, &target(project))?;
-        for v in [req.network, req.subnet, req.port, req.router, req.floatingip, req.security_group, req.security_group_rule]
-            .into_iter()
-            .flatten()
+        for v in [
+            req.network,
+            req.subnet,
+            req.port,
+            req.router,
+            req.floatingip,
+            req.security_group,
+            req.security_group_rule,
+        ]
+        .into_iter()
+        .flatten()
         {
             if v < -1 {
                 return Err(NetworkError::invalid(format!("'{v}' should be non-negative")));
@@ -2959,13 +3561,27 @@ impl NetworkApi for NetworkService {
         for _ in 0..MAX_ATTEMPTS {
             let cur = self.quotas.get(project.as_str()).await?;
             let mut q = cur.as_ref().map(|v| v.value).unwrap_or(self.config.default_quotas);
-            if let Some(v) = req.network { q.network = v }
-            if let Some(v) = req.subnet { q.subnet = v }
-            if let Some(v) = req.port { q.port = v }
-            if let Some(v) = req.router { q.router = v }
-            if let Some(v) = req.floatingip { q.floatingip = v }
-            if let Some(v) = req.security_group { q.security_group = v }
-            if let Some(v) = req.security_group_rule { q.security_group_rule = v }
+            if let Some(v) = req.network {
+                q.network = v
+            }
+            if let Some(v) = req.subnet {
+                q.subnet = v
+            }
+            if let Some(v) = req.port {
+                q.port = v
+            }
+            if let Some(v) = req.router {
+                q.router = v
+            }
+            if let Some(v) = req.floatingip {
+                q.floatingip = v
+            }
+            if let Some(v) = req.security_group {
+                q.security_group = v
+            }
+            if let Some(v) = req.security_group_rule {
+                q.security_group_rule = v
+            }
             let ok = match cur {
                 Some(c) => self.quotas.update(project.as_str(), c.revision, &q).await.is_ok(),
                 None => self.quotas.create(project.as_str(), &q).await.is_ok(),

@@ -158,9 +158,7 @@ impl DhcpBackend for FakeBackend {
 /// violation; call them from a `#[tokio::test]` with a fresh backend.
 pub mod conformance {
     use super::*;
-    use crate::backend::{
-        DhcpHost, DhcpSubnet, FloatingIpNat, GatewaySpec, InterfaceSpec,
-    };
+    use crate::backend::{DhcpHost, DhcpSubnet, FloatingIpNat, GatewaySpec, InterfaceSpec};
     use crate::cidr::Cidr;
     use crate::secgroup::CompiledRuleSet;
     use crate::types::{NetworkType, Segment};

@@ -18,8 +18,15 @@ async fn public_network(e: &Env) -> (String, String) {
         "name": "public", "router:external": true, "provider:network_type": "flat", "provider:physical_network": "public"}}))).await;
     assert_eq!(s, StatusCode::CREATED, "{net}");
     let nid = net["network"]["id"].as_str().unwrap().to_owned();
-    let (s, sub) = call(&e.app, Some(&a), "POST", "/v2.0/subnets", Some(json!({"subnet": {
-        "network_id": nid, "cidr": "203.0.113.0/24", "ip_version": 4, "name": "public-subnet"}}))).await;
+    let (s, sub) = call(
+        &e.app,
+        Some(&a),
+        "POST",
+        "/v2.0/subnets",
+        Some(json!({"subnet": {
+        "network_id": nid, "cidr": "203.0.113.0/24", "ip_version": 4, "name": "public-subnet"}})),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{sub}");
     (nid, sub["subnet"]["id"].as_str().unwrap().to_owned())
 }
@@ -33,7 +40,14 @@ async fn cli_flow_create_associate_list_show_delete() {
     let app = &e.app;
 
     // network create / subnet create --subnet-range (the bodies OSC sends)
-    let (s, net) = call(app, Some(&c), "POST", "/v2.0/networks", Some(json!({"network": {"name": "private", "admin_state_up": true}}))).await;
+    let (s, net) = call(
+        app,
+        Some(&c),
+        "POST",
+        "/v2.0/networks",
+        Some(json!({"network": {"name": "private", "admin_state_up": true}})),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED);
     let net = &net["network"];
     assert_eq!(net["provider:network_type"], "vxlan");
@@ -54,46 +68,113 @@ async fn cli_flow_create_associate_list_show_delete() {
     let sid = sub["id"].as_str().unwrap();
 
     // port create
-    let (s, port) = call(app, Some(&c), "POST", "/v2.0/ports", Some(json!({"port": {"network_id": nid, "name": "p1", "admin_state_up": true}}))).await;
+    let (s, port) = call(
+        app,
+        Some(&c),
+        "POST",
+        "/v2.0/ports",
+        Some(json!({"port": {"network_id": nid, "name": "p1", "admin_state_up": true}})),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{port}");
     let port = &port["port"];
     let pid = port["id"].as_str().unwrap();
     assert!(port["mac_address"].as_str().unwrap().starts_with("fa:16:3e:"));
-    let ip: std::net::Ipv4Addr = port["fixed_ips"][0]["ip_address"].as_str().unwrap().parse().unwrap();
+    let ip: std::net::Ipv4Addr =
+        port["fixed_ips"][0]["ip_address"].as_str().unwrap().parse().unwrap();
     assert!(ip.octets()[..3] == [192, 168, 0] && (2..=254).contains(&ip.octets()[3]));
     assert_eq!(port["security_groups"].as_array().unwrap().len(), 1, "the default group");
     assert_eq!(port["binding:vif_type"], "unbound");
 
     // router create / set --external-gateway / add subnet
-    let (s, router) = call(app, Some(&c), "POST", "/v2.0/routers", Some(json!({"router": {"name": "r1", "admin_state_up": true}}))).await;
+    let (s, router) = call(
+        app,
+        Some(&c),
+        "POST",
+        "/v2.0/routers",
+        Some(json!({"router": {"name": "r1", "admin_state_up": true}})),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED);
     let rid = router["router"]["id"].as_str().unwrap().to_owned();
-    let (s, r) = call(app, Some(&c), "PUT", &format!("/v2.0/routers/{rid}"), Some(json!({"router": {"external_gateway_info": {"network_id": public}}}))).await;
+    let (s, r) = call(
+        app,
+        Some(&c),
+        "PUT",
+        &format!("/v2.0/routers/{rid}"),
+        Some(json!({"router": {"external_gateway_info": {"network_id": public}}})),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{r}");
     assert_eq!(r["router"]["external_gateway_info"]["enable_snat"], true);
-    let gw_ip = r["router"]["external_gateway_info"]["external_fixed_ips"][0]["ip_address"].as_str().unwrap().to_owned();
+    let gw_ip = r["router"]["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(gw_ip.starts_with("203.0.113."));
-    let (s, iface) = call(app, Some(&c), "PUT", &format!("/v2.0/routers/{rid}/add_router_interface"), Some(json!({"subnet_id": sid}))).await;
+    let (s, iface) = call(
+        app,
+        Some(&c),
+        "PUT",
+        &format!("/v2.0/routers/{rid}/add_router_interface"),
+        Some(json!({"subnet_id": sid})),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{iface}");
     assert_eq!(iface["subnet_id"], sid);
     // The same subnet twice is refused.
-    let (s, again) = call(app, Some(&c), "PUT", &format!("/v2.0/routers/{rid}/add_router_interface"), Some(json!({"subnet_id": sid}))).await;
+    let (s, again) = call(
+        app,
+        Some(&c),
+        "PUT",
+        &format!("/v2.0/routers/{rid}/add_router_interface"),
+        Some(json!({"subnet_id": sid})),
+    )
+    .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{again}");
 
     // floating ip create / set --port
-    let (s, fip) = call(app, Some(&c), "POST", "/v2.0/floatingips", Some(json!({"floatingip": {"floating_network_id": public}}))).await;
+    let (s, fip) = call(
+        app,
+        Some(&c),
+        "POST",
+        "/v2.0/floatingips",
+        Some(json!({"floatingip": {"floating_network_id": public}})),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{fip}");
     let fid = fip["floatingip"]["id"].as_str().unwrap().to_owned();
     let fip_ip = fip["floatingip"]["floating_ip_address"].as_str().unwrap().to_owned();
     assert_ne!(fip_ip, gw_ip);
-    let (s, f) = call(app, Some(&c), "PUT", &format!("/v2.0/floatingips/{fid}"), Some(json!({"floatingip": {"port_id": pid}}))).await;
+    let (s, f) = call(
+        app,
+        Some(&c),
+        "PUT",
+        &format!("/v2.0/floatingips/{fid}"),
+        Some(json!({"floatingip": {"port_id": pid}})),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{f}");
     assert_eq!(f["floatingip"]["router_id"], rid.as_str());
     assert_eq!(f["floatingip"]["fixed_ip_address"], ip.to_string());
     // A second floating IP for the same fixed IP is refused (one-to-one NAT).
-    let (_, fip2) = call(app, Some(&c), "POST", "/v2.0/floatingips", Some(json!({"floatingip": {"floating_network_id": public}}))).await;
+    let (_, fip2) = call(
+        app,
+        Some(&c),
+        "POST",
+        "/v2.0/floatingips",
+        Some(json!({"floatingip": {"floating_network_id": public}})),
+    )
+    .await;
     let fid2 = fip2["floatingip"]["id"].as_str().unwrap().to_owned();
-    let (s, dup) = call(app, Some(&c), "PUT", &format!("/v2.0/floatingips/{fid2}"), Some(json!({"floatingip": {"port_id": pid}}))).await;
+    let (s, dup) = call(
+        app,
+        Some(&c),
+        "PUT",
+        &format!("/v2.0/floatingips/{fid2}"),
+        Some(json!({"floatingip": {"port_id": pid}})),
+    )
+    .await;
     assert_eq!(s, StatusCode::CONFLICT, "{dup}");
     assert_eq!(dup["NeutronError"]["type"], "FloatingIPPortAlreadyAssociated");
 
@@ -105,31 +186,65 @@ async fn cli_flow_create_associate_list_show_delete() {
     assert_eq!(spec.floating_ips.len(), 1);
     assert_eq!(spec.floating_ips[0].floating_ip.to_string(), fip_ip);
     assert!(state.firewalls.contains_key(&pid.parse().unwrap()), "port firewall applied");
-    assert!(state.dhcp.values().any(|d| d.hosts.iter().any(|h| h.ip_address.to_string() == ip.to_string())));
+    assert!(
+        state
+            .dhcp
+            .values()
+            .any(|d| d.hosts.iter().any(|h| h.ip_address.to_string() == ip.to_string()))
+    );
 
     // security group create / rule create (the OSC body)
-    let (s, sg) = call(app, Some(&c), "POST", "/v2.0/security-groups", Some(json!({"security_group": {"name": "web", "description": "web"}}))).await;
+    let (s, sg) = call(
+        app,
+        Some(&c),
+        "POST",
+        "/v2.0/security-groups",
+        Some(json!({"security_group": {"name": "web", "description": "web"}})),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED);
     let sgid = sg["security_group"]["id"].as_str().unwrap().to_owned();
-    assert_eq!(sg["security_group"]["security_group_rules"].as_array().unwrap().len(), 2, "egress v4 + v6");
-    let (s, rule) = call(app, Some(&c), "POST", "/v2.0/security-group-rules", Some(json!({"security_group_rule": {
+    assert_eq!(
+        sg["security_group"]["security_group_rules"].as_array().unwrap().len(),
+        2,
+        "egress v4 + v6"
+    );
+    let (s, rule) = call(
+        app,
+        Some(&c),
+        "POST",
+        "/v2.0/security-group-rules",
+        Some(json!({"security_group_rule": {
         "security_group_id": sgid, "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
-        "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "0.0.0.0/0"}}))).await;
+        "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "0.0.0.0/0"}})),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{rule}");
     let rule_id = rule["security_group_rule"]["id"].as_str().unwrap().to_owned();
     let (_, list) = call(app, Some(&c), "GET", "/v2.0/security-groups", None).await;
-    let names: HashSet<&str> = list["security_groups"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
+    let names: HashSet<&str> = list["security_groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, HashSet::from(["default", "web"]));
-    let (s, shown) = call(app, Some(&c), "GET", &format!("/v2.0/security-group-rules/{rule_id}"), None).await;
-    assert_eq!((s, shown["security_group_rule"]["port_range_max"].clone()), (StatusCode::OK, json!(22)));
+    let (s, shown) =
+        call(app, Some(&c), "GET", &format!("/v2.0/security-group-rules/{rule_id}"), None).await;
+    assert_eq!(
+        (s, shown["security_group_rule"]["port_range_max"].clone()),
+        (StatusCode::OK, json!(22))
+    );
 
     // Tear down in reverse; in-use objects refuse first.
     let (s, busy) = call(app, Some(&c), "DELETE", &format!("/v2.0/subnets/{sid}"), None).await;
     assert_eq!(s, StatusCode::CONFLICT, "{busy}");
     assert_eq!(busy["NeutronError"]["type"], "SubnetInUse");
-    let (s, _) = call(app, Some(&c), "DELETE", &format!("/v2.0/security-group-rules/{rule_id}"), None).await;
+    let (s, _) =
+        call(app, Some(&c), "DELETE", &format!("/v2.0/security-group-rules/{rule_id}"), None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _) = call(app, Some(&c), "DELETE", &format!("/v2.0/security-groups/{sgid}"), None).await;
+    let (s, _) =
+        call(app, Some(&c), "DELETE", &format!("/v2.0/security-groups/{sgid}"), None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     for f in [&fid, &fid2] {
         let (s, _) = call(app, Some(&c), "DELETE", &format!("/v2.0/floatingips/{f}"), None).await;
@@ -137,7 +252,14 @@ async fn cli_flow_create_associate_list_show_delete() {
     }
     let (s, _) = call(app, Some(&c), "DELETE", &format!("/v2.0/routers/{rid}"), None).await;
     assert_eq!(s, StatusCode::CONFLICT, "router still has an interface");
-    let (s, _) = call(app, Some(&c), "PUT", &format!("/v2.0/routers/{rid}/remove_router_interface"), Some(json!({"subnet_id": sid}))).await;
+    let (s, _) = call(
+        app,
+        Some(&c),
+        "PUT",
+        &format!("/v2.0/routers/{rid}/remove_router_interface"),
+        Some(json!({"subnet_id": sid})),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     let (s, _) = call(app, Some(&c), "DELETE", &format!("/v2.0/routers/{rid}"), None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
@@ -164,55 +286,146 @@ async fn two_projects_with_the_same_cidr_never_see_each_other() {
     for _ in 0..2 {
         let p = ProjectId::new();
         let c = member(&p);
-        let (_, net) = call(app, Some(&c), "POST", "/v2.0/networks", Some(json!({"network": {"name": "private"}}))).await;
+        let (_, net) = call(
+            app,
+            Some(&c),
+            "POST",
+            "/v2.0/networks",
+            Some(json!({"network": {"name": "private"}})),
+        )
+        .await;
         let nid = net["network"]["id"].as_str().unwrap().to_owned();
-        let (s, sub) = call(app, Some(&c), "POST", "/v2.0/subnets", Some(json!({"subnet": {"network_id": nid, "cidr": "192.168.0.0/24", "ip_version": 4}}))).await;
+        let (s, sub) = call(
+            app,
+            Some(&c),
+            "POST",
+            "/v2.0/subnets",
+            Some(json!({"subnet": {"network_id": nid, "cidr": "192.168.0.0/24", "ip_version": 4}})),
+        )
+        .await;
         assert_eq!(s, StatusCode::CREATED, "overlap across projects is allowed: {sub}");
         let sid = sub["subnet"]["id"].as_str().unwrap().to_owned();
-        let (_, port) = call(app, Some(&c), "POST", "/v2.0/ports", Some(json!({"port": {"network_id": nid}}))).await;
-        assert!(port["port"]["fixed_ips"][0]["ip_address"].as_str().unwrap().starts_with("192.168.0."));
+        let (_, port) =
+            call(app, Some(&c), "POST", "/v2.0/ports", Some(json!({"port": {"network_id": nid}})))
+                .await;
+        assert!(
+            port["port"]["fixed_ips"][0]["ip_address"].as_str().unwrap().starts_with("192.168.0.")
+        );
         let pid = port["port"]["id"].as_str().unwrap().to_owned();
-        let (_, r) = call(app, Some(&c), "POST", "/v2.0/routers", Some(json!({"router": {"name": "r", "external_gateway_info": {"network_id": public}}}))).await;
+        let (_, r) = call(
+            app,
+            Some(&c),
+            "POST",
+            "/v2.0/routers",
+            Some(json!({"router": {"name": "r", "external_gateway_info": {"network_id": public}}})),
+        )
+        .await;
         let rid = r["router"]["id"].as_str().unwrap().to_owned();
-        let (s, _) = call(app, Some(&c), "PUT", &format!("/v2.0/routers/{rid}/add_router_interface"), Some(json!({"subnet_id": sid}))).await;
+        let (s, _) = call(
+            app,
+            Some(&c),
+            "PUT",
+            &format!("/v2.0/routers/{rid}/add_router_interface"),
+            Some(json!({"subnet_id": sid})),
+        )
+        .await;
         assert_eq!(s, StatusCode::OK);
         seen.push((c, nid, sid, pid, rid));
     }
     let (a, b) = (&seen[0], &seen[1]);
     for (me, other) in [(a, b), (b, a)] {
         let c = &me.0;
-        for coll in ["networks", "subnets", "ports", "routers", "security-groups", "floatingips", "security-group-rules"] {
+        for coll in [
+            "networks",
+            "subnets",
+            "ports",
+            "routers",
+            "security-groups",
+            "floatingips",
+            "security-group-rules",
+        ] {
             let (s, list) = call(app, Some(c), "GET", &format!("/v2.0/{coll}"), None).await;
             assert_eq!(s, StatusCode::OK);
             let text = list.to_string();
             for id in [&other.1, &other.2, &other.3, &other.4] {
-                assert!(!text.contains(id.as_str()), "{coll} of one project shows {id} of the other");
+                assert!(
+                    !text.contains(id.as_str()),
+                    "{coll} of one project shows {id} of the other"
+                );
             }
-            assert!(!text.contains(other.0.project_id().unwrap().as_str()), "{coll} leaks the other project id");
+            assert!(
+                !text.contains(other.0.project_id().unwrap().as_str()),
+                "{coll} leaks the other project id"
+            );
         }
-        for (path, kind) in [("networks", &other.1), ("subnets", &other.2), ("ports", &other.3), ("routers", &other.4)] {
+        for (path, kind) in [
+            ("networks", &other.1),
+            ("subnets", &other.2),
+            ("ports", &other.3),
+            ("routers", &other.4),
+        ] {
             let (s, _) = call(app, Some(c), "GET", &format!("/v2.0/{path}/{kind}"), None).await;
             assert_eq!(s, StatusCode::NOT_FOUND);
             let (s, _) = call(app, Some(c), "DELETE", &format!("/v2.0/{path}/{kind}"), None).await;
             assert_eq!(s, StatusCode::NOT_FOUND);
         }
-        let (s, _) = call(app, Some(c), "PUT", &format!("/v2.0/networks/{}", other.1), Some(json!({"network": {"name": "mine"}}))).await;
+        let (s, _) = call(
+            app,
+            Some(c),
+            "PUT",
+            &format!("/v2.0/networks/{}", other.1),
+            Some(json!({"network": {"name": "mine"}})),
+        )
+        .await;
         assert_eq!(s, StatusCode::NOT_FOUND);
-        let (s, _) = call(app, Some(c), "POST", "/v2.0/ports", Some(json!({"port": {"network_id": other.1}}))).await;
+        let (s, _) = call(
+            app,
+            Some(c),
+            "POST",
+            "/v2.0/ports",
+            Some(json!({"port": {"network_id": other.1}})),
+        )
+        .await;
         assert_eq!(s, StatusCode::NOT_FOUND);
-        let (s, _) = call(app, Some(c), "PUT", &format!("/v2.0/routers/{}/add_router_interface", me.4), Some(json!({"subnet_id": other.2}))).await;
+        let (s, _) = call(
+            app,
+            Some(c),
+            "PUT",
+            &format!("/v2.0/routers/{}/add_router_interface", me.4),
+            Some(json!({"subnet_id": other.2})),
+        )
+        .await;
         assert_eq!(s, StatusCode::NOT_FOUND);
-        let (_, fip) = call(app, Some(c), "POST", "/v2.0/floatingips", Some(json!({"floatingip": {"floating_network_id": public}}))).await;
+        let (_, fip) = call(
+            app,
+            Some(c),
+            "POST",
+            "/v2.0/floatingips",
+            Some(json!({"floatingip": {"floating_network_id": public}})),
+        )
+        .await;
         let fid = fip["floatingip"]["id"].as_str().unwrap();
-        let (s, _) = call(app, Some(c), "PUT", &format!("/v2.0/floatingips/{fid}"), Some(json!({"floatingip": {"port_id": other.3}}))).await;
+        let (s, _) = call(
+            app,
+            Some(c),
+            "PUT",
+            &format!("/v2.0/floatingips/{fid}"),
+            Some(json!({"floatingip": {"port_id": other.3}})),
+        )
+        .await;
         assert_eq!(s, StatusCode::NOT_FOUND);
         // The other project's name is still intact.
-        let (_, n) = call(app, Some(&other.0), "GET", &format!("/v2.0/networks/{}", other.1), None).await;
+        let (_, n) =
+            call(app, Some(&other.0), "GET", &format!("/v2.0/networks/{}", other.1), None).await;
         assert_eq!(n["network"]["name"], "private");
     }
     // Both routers have their own 192.168.0.1 interface.
     let state = e.fake.state();
-    let gws: Vec<String> = state.routers.values().flat_map(|r| r.interfaces.iter().map(|i| i.address.to_string())).collect();
+    let gws: Vec<String> = state
+        .routers
+        .values()
+        .flat_map(|r| r.interfaces.iter().map(|i| i.address.to_string()))
+        .collect();
     assert_eq!(gws, vec!["192.168.0.1", "192.168.0.1"]);
 }
 
@@ -222,11 +435,27 @@ async fn bad_input_gets_neutron_errors_and_changes_nothing() {
     let app = &e.app;
     let p = ProjectId::new();
     let c = member(&p);
-    let (_, net) = call(app, Some(&c), "POST", "/v2.0/networks", Some(json!({"network": {"name": "n"}}))).await;
+    let (_, net) =
+        call(app, Some(&c), "POST", "/v2.0/networks", Some(json!({"network": {"name": "n"}})))
+            .await;
     let nid = net["network"]["id"].as_str().unwrap().to_owned();
-    let (_, sub) = call(app, Some(&c), "POST", "/v2.0/subnets", Some(json!({"subnet": {"network_id": nid, "cidr": "10.0.0.0/24", "ip_version": 4}}))).await;
+    let (_, sub) = call(
+        app,
+        Some(&c),
+        "POST",
+        "/v2.0/subnets",
+        Some(json!({"subnet": {"network_id": nid, "cidr": "10.0.0.0/24", "ip_version": 4}})),
+    )
+    .await;
     let sid = sub["subnet"]["id"].as_str().unwrap().to_owned();
-    let (_, sg) = call(app, Some(&c), "POST", "/v2.0/security-groups", Some(json!({"security_group": {"name": "g"}}))).await;
+    let (_, sg) = call(
+        app,
+        Some(&c),
+        "POST",
+        "/v2.0/security-groups",
+        Some(json!({"security_group": {"name": "g"}})),
+    )
+    .await;
     let sgid = sg["security_group"]["id"].as_str().unwrap().to_owned();
     let (_, before) = call(app, Some(&c), "GET", "/v2.0/subnets", None).await;
     let (_, rules_before) = call(app, Some(&c), "GET", "/v2.0/security-group-rules", None).await;
@@ -240,36 +469,222 @@ async fn bad_input_gets_neutron_errors_and_changes_nothing() {
     };
     let missing_port = format!("/v2.0/ports/{}", ferrostack_core::id::PortId::new());
     let cases: Vec<(&str, &str, Value, StatusCode, &str)> = vec![
-        ("POST", "/v2.0/subnets", subnet("300.1.1.0/24", json!({})), StatusCode::BAD_REQUEST, "is not a valid IP subnet"),
-        ("POST", "/v2.0/subnets", subnet("10.1.0.1/24", json!({})), StatusCode::BAD_REQUEST, "isn't a recommended CIDR"),
-        ("POST", "/v2.0/subnets", subnet("10.0.0.128/25", json!({})), StatusCode::BAD_REQUEST, "overlaps with another subnet"),
-        ("POST", "/v2.0/subnets", subnet("10.0.0.0/8", json!({})), StatusCode::BAD_REQUEST, "overlaps with another subnet"),
-        ("POST", "/v2.0/subnets", subnet("0.0.0.0/0", json!({})), StatusCode::BAD_REQUEST, "0 is not allowed"),
-        ("POST", "/v2.0/subnets", subnet("10.2.0.0/24", json!({"allocation_pools": [{"start": "10.3.0.5", "end": "10.3.0.9"}]})), StatusCode::BAD_REQUEST, "spans beyond the subnet cidr"),
-        ("POST", "/v2.0/subnets", subnet("10.2.0.0/24", json!({"allocation_pools": [{"start": "10.2.0.9", "end": "10.2.0.5"}]})), StatusCode::BAD_REQUEST, "start is after end"),
-        ("POST", "/v2.0/subnets", subnet("10.2.0.0/24", json!({"gateway_ip": "10.9.0.1"})), StatusCode::BAD_REQUEST, "not in the subnet cidr"),
-        ("POST", "/v2.0/subnets", subnet("10.2.0.0/24", json!({"ip_version": 6})), StatusCode::BAD_REQUEST, "does not match ip_version"),
-        ("POST", "/v2.0/subnets", subnet("10.2.0.0/24", json!({"dns_nameservers": ["not-an-ip"]})), StatusCode::BAD_REQUEST, "not a valid IP address"),
-        ("POST", "/v2.0/subnets", subnet("10.2.0.0/24", json!({"bogus": 1})), StatusCode::BAD_REQUEST, "Unrecognized attribute(s) 'bogus'"),
-        ("POST", "/v2.0/ports", json!({"port": {"network_id": nid, "mac_address": "zz:16:3e:00:00:01"}}), StatusCode::BAD_REQUEST, "is not a valid MAC address"),
-        ("POST", "/v2.0/ports", json!({"port": {"network_id": nid, "mac_address": "01:16:3e:00:00:01"}}), StatusCode::BAD_REQUEST, "is not a valid MAC address"),
-        ("POST", "/v2.0/ports", json!({"port": {"network_id": nid, "fixed_ips": [{"ip_address": "10.9.9.9"}]}}), StatusCode::BAD_REQUEST, "not a valid IP for any of the subnets"),
-        ("POST", "/v2.0/ports", json!({"port": {"network_id": nid, "fixed_ips": [{"subnet_id": sid, "ip_address": "10.0.0.255"}]}}), StatusCode::BAD_REQUEST, "not a valid IP for the specified subnet"),
-        ("POST", "/v2.0/security-group-rules", json!({"security_group_rule": {"security_group_id": sgid, "direction": "ingress", "remote_ip_prefix": "10.0.0.0/8", "remote_group_id": sgid}}), StatusCode::BAD_REQUEST, "Only remote_ip_prefix or remote_group_id may be provided."),
-        ("POST", "/v2.0/security-group-rules", json!({"security_group_rule": {"security_group_id": sgid, "direction": "ingress", "protocol": "tcp", "port_range_min": 80, "port_range_max": 22}}), StatusCode::BAD_REQUEST, "port_range_min must be <= port_range_max"),
-        ("POST", "/v2.0/security-group-rules", json!({"security_group_rule": {"security_group_id": sgid, "direction": "ingress", "protocol": "gre", "port_range_min": 80, "port_range_max": 80}}), StatusCode::BAD_REQUEST, "Invalid protocol gre for port range"),
-        ("POST", "/v2.0/security-group-rules", json!({"security_group_rule": {"security_group_id": sgid, "direction": "ingress", "protocol": "bogus"}}), StatusCode::BAD_REQUEST, "not supported"),
-        ("POST", "/v2.0/security-group-rules", json!({"security_group_rule": {"security_group_id": sgid, "direction": "ingress", "ethertype": "IPv6", "remote_ip_prefix": "10.0.0.0/8"}}), StatusCode::BAD_REQUEST, "Conflicting value ethertype IPv6"),
-        ("POST", "/v2.0/security-group-rules", json!({"security_group_rule": {"security_group_id": sgid, "direction": "sideways"}}), StatusCode::BAD_REQUEST, ""),
-        ("POST", "/v2.0/security-group-rules", json!({"security_group_rule": {"security_group_id": sgid, "direction": "egress"}}), StatusCode::CONFLICT, "Security group rule already exists"),
-        ("POST", "/v2.0/networks", json!({"network": {"name": "x", "shared": true}}), StatusCode::FORBIDDEN, "disallowed by policy"),
-        ("POST", "/v2.0/networks", json!({"network": {"name": "x", "provider:network_type": "vlan"}}), StatusCode::FORBIDDEN, "disallowed by policy"),
-        ("POST", "/v2.0/networks", json!({"network": {"name": "x".repeat(300)}}), StatusCode::BAD_REQUEST, "exceeds maximum length"),
-        ("POST", "/v2.0/networks", json!({"networks": [{"name": "x"}]}), StatusCode::BAD_REQUEST, "Unable to find 'network'"),
-        ("POST", "/v2.0/subnets", json!({"subnet": {"network_id": ferrostack_core::id::NetworkId::new(), "cidr": "10.5.0.0/24", "ip_version": 4}}), StatusCode::NOT_FOUND, "could not be found"),
-        ("PUT", &missing_port, json!({"port": {"name": "x"}}), StatusCode::NOT_FOUND, "could not be found"),
-        ("GET", "/v2.0/networks?limit=-3", Value::Null, StatusCode::BAD_REQUEST, "Limit must be an integer"),
-        ("GET", "/v2.0/networks?limit=1&marker=nope", Value::Null, StatusCode::NOT_FOUND, "Marker nope could not be found"),
+        (
+            "POST",
+            "/v2.0/subnets",
+            subnet("300.1.1.0/24", json!({})),
+            StatusCode::BAD_REQUEST,
+            "is not a valid IP subnet",
+        ),
+        (
+            "POST",
+            "/v2.0/subnets",
+            subnet("10.1.0.1/24", json!({})),
+            StatusCode::BAD_REQUEST,
+            "isn't a recommended CIDR",
+        ),
+        (
+            "POST",
+            "/v2.0/subnets",
+            subnet("10.0.0.128/25", json!({})),
+            StatusCode::BAD_REQUEST,
+            "overlaps with another subnet",
+        ),
+        (
+            "POST",
+            "/v2.0/subnets",
+            subnet("10.0.0.0/8", json!({})),
+            StatusCode::BAD_REQUEST,
+            "overlaps with another subnet",
+        ),
+        (
+            "POST",
+            "/v2.0/subnets",
+            subnet("0.0.0.0/0", json!({})),
+            StatusCode::BAD_REQUEST,
+            "0 is not allowed",
+        ),
+        (
+            "POST",
+            "/v2.0/subnets",
+            subnet(
+                "10.2.0.0/24",
+                json!({"allocation_pools": [{"start": "10.3.0.5", "end": "10.3.0.9"}]}),
+            ),
+            StatusCode::BAD_REQUEST,
+            "spans beyond the subnet cidr",
+        ),
+        (
+            "POST",
+            "/v2.0/subnets",
+            subnet(
+                "10.2.0.0/24",
+                json!({"allocation_pools": [{"start": "10.2.0.9", "end": "10.2.0.5"}]}),
+            ),
+            StatusCode::BAD_REQUEST,
+            "start is after end",
+        ),
+        (
+            "POST",
+            "/v2.0/subnets",
+            subnet("10.2.0.0/24", json!({"gateway_ip": "10.9.0.1"})),
+            StatusCode::BAD_REQUEST,
+            "not in the subnet cidr",
+        ),
+        (
+            "POST",
+            "/v2.0/subnets",
+            subnet("10.2.0.0/24", json!({"ip_version": 6})),
+            StatusCode::BAD_REQUEST,
+            "does not match ip_version",
+        ),
+        (
+            "POST",
+            "/v2.0/subnets",
+            subnet("10.2.0.0/24", json!({"dns_nameservers": ["not-an-ip"]})),
+            StatusCode::BAD_REQUEST,
+            "not a valid IP address",
+        ),
+        (
+            "POST",
+            "/v2.0/subnets",
+            subnet("10.2.0.0/24", json!({"bogus": 1})),
+            StatusCode::BAD_REQUEST,
+            "Unrecognized attribute(s) 'bogus'",
+        ),
+        (
+            "POST",
+            "/v2.0/ports",
+            json!({"port": {"network_id": nid, "mac_address": "zz:16:3e:00:00:01"}}),
+            StatusCode::BAD_REQUEST,
+            "is not a valid MAC address",
+        ),
+        (
+            "POST",
+            "/v2.0/ports",
+            json!({"port": {"network_id": nid, "mac_address": "01:16:3e:00:00:01"}}),
+            StatusCode::BAD_REQUEST,
+            "is not a valid MAC address",
+        ),
+        (
+            "POST",
+            "/v2.0/ports",
+            json!({"port": {"network_id": nid, "fixed_ips": [{"ip_address": "10.9.9.9"}]}}),
+            StatusCode::BAD_REQUEST,
+            "not a valid IP for any of the subnets",
+        ),
+        (
+            "POST",
+            "/v2.0/ports",
+            json!({"port": {"network_id": nid, "fixed_ips": [{"subnet_id": sid, "ip_address": "10.0.0.255"}]}}),
+            StatusCode::BAD_REQUEST,
+            "not a valid IP for the specified subnet",
+        ),
+        (
+            "POST",
+            "/v2.0/security-group-rules",
+            json!({"security_group_rule": {"security_group_id": sgid, "direction": "ingress", "remote_ip_prefix": "10.0.0.0/8", "remote_group_id": sgid}}),
+            StatusCode::BAD_REQUEST,
+            "Only remote_ip_prefix or remote_group_id may be provided.",
+        ),
+        (
+            "POST",
+            "/v2.0/security-group-rules",
+            json!({"security_group_rule": {"security_group_id": sgid, "direction": "ingress", "protocol": "tcp", "port_range_min": 80, "port_range_max": 22}}),
+            StatusCode::BAD_REQUEST,
+            "port_range_min must be <= port_range_max",
+        ),
+        (
+            "POST",
+            "/v2.0/security-group-rules",
+            json!({"security_group_rule": {"security_group_id": sgid, "direction": "ingress", "protocol": "gre", "port_range_min": 80, "port_range_max": 80}}),
+            StatusCode::BAD_REQUEST,
+            "Invalid protocol gre for port range",
+        ),
+        (
+            "POST",
+            "/v2.0/security-group-rules",
+            json!({"security_group_rule": {"security_group_id": sgid, "direction": "ingress", "protocol": "bogus"}}),
+            StatusCode::BAD_REQUEST,
+            "not supported",
+        ),
+        (
+            "POST",
+            "/v2.0/security-group-rules",
+            json!({"security_group_rule": {"security_group_id": sgid, "direction": "ingress", "ethertype": "IPv6", "remote_ip_prefix": "10.0.0.0/8"}}),
+            StatusCode::BAD_REQUEST,
+            "Conflicting value ethertype IPv6",
+        ),
+        (
+            "POST",
+            "/v2.0/security-group-rules",
+            json!({"security_group_rule": {"security_group_id": sgid, "direction": "sideways"}}),
+            StatusCode::BAD_REQUEST,
+            "",
+        ),
+        (
+            "POST",
+            "/v2.0/security-group-rules",
+            json!({"security_group_rule": {"security_group_id": sgid, "direction": "egress"}}),
+            StatusCode::CONFLICT,
+            "Security group rule already exists",
+        ),
+        (
+            "POST",
+            "/v2.0/networks",
+            json!({"network": {"name": "x", "shared": true}}),
+            StatusCode::FORBIDDEN,
+            "disallowed by policy",
+        ),
+        (
+            "POST",
+            "/v2.0/networks",
+            json!({"network": {"name": "x", "provider:network_type": "vlan"}}),
+            StatusCode::FORBIDDEN,
+            "disallowed by policy",
+        ),
+        (
+            "POST",
+            "/v2.0/networks",
+            json!({"network": {"name": "x".repeat(300)}}),
+            StatusCode::BAD_REQUEST,
+            "exceeds maximum length",
+        ),
+        (
+            "POST",
+            "/v2.0/networks",
+            json!({"networks": [{"name": "x"}]}),
+            StatusCode::BAD_REQUEST,
+            "Unable to find 'network'",
+        ),
+        (
+            "POST",
+            "/v2.0/subnets",
+            json!({"subnet": {"network_id": ferrostack_core::id::NetworkId::new(), "cidr": "10.5.0.0/24", "ip_version": 4}}),
+            StatusCode::NOT_FOUND,
+            "could not be found",
+        ),
+        (
+            "PUT",
+            &missing_port,
+            json!({"port": {"name": "x"}}),
+            StatusCode::NOT_FOUND,
+            "could not be found",
+        ),
+        (
+            "GET",
+            "/v2.0/networks?limit=-3",
+            Value::Null,
+            StatusCode::BAD_REQUEST,
+            "Limit must be an integer",
+        ),
+        (
+            "GET",
+            "/v2.0/networks?limit=1&marker=nope",
+            Value::Null,
+            StatusCode::NOT_FOUND,
+            "Marker nope could not be found",
+        ),
     ];
     for (method, uri, body, status, needle) in cases {
         let body = if body.is_null() { None } else { Some(body) };
@@ -280,11 +695,26 @@ async fn bad_input_gets_neutron_errors_and_changes_nothing() {
         assert!(v["NeutronError"]["type"].is_string(), "{v}");
     }
     // Malformed JSON, wrong types and no credentials.
-    let (s, _) = call_raw(app, Some(&c), "POST", "/v2.0/networks", Some("{\"network\": ".into())).await;
+    let (s, _) =
+        call_raw(app, Some(&c), "POST", "/v2.0/networks", Some("{\"network\": ".into())).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    let (s, _) = call_raw(app, Some(&c), "POST", "/v2.0/networks", Some("{\"network\": {\"admin_state_up\": \"yes\"}}".into())).await;
+    let (s, _) = call_raw(
+        app,
+        Some(&c),
+        "POST",
+        "/v2.0/networks",
+        Some("{\"network\": {\"admin_state_up\": \"yes\"}}".into()),
+    )
+    .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    let (s, _) = call_raw(app, Some(&c), "POST", "/v2.0/networks", Some(format!("{{\"network\": {{\"name\": \"{}\"}}}}", "x".repeat(2 << 20)))).await;
+    let (s, _) = call_raw(
+        app,
+        Some(&c),
+        "POST",
+        "/v2.0/networks",
+        Some(format!("{{\"network\": {{\"name\": \"{}\"}}}}", "x".repeat(2 << 20))),
+    )
+    .await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
     let (s, v) = call(app, None, "GET", "/v2.0/networks", None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
@@ -309,15 +739,37 @@ async fn filters_fields_sorting_and_pagination() {
     let app = &e.app;
     let c = member(&ProjectId::new());
     for i in 0..5 {
-        let (s, _) = call(app, Some(&c), "POST", "/v2.0/networks", Some(json!({"network": {"name": format!("net{i}"), "admin_state_up": i % 2 == 0}}))).await;
+        let (s, _) = call(
+            app,
+            Some(&c),
+            "POST",
+            "/v2.0/networks",
+            Some(json!({"network": {"name": format!("net{i}"), "admin_state_up": i % 2 == 0}})),
+        )
+        .await;
         assert_eq!(s, StatusCode::CREATED);
     }
-    let (_, v) = call(app, Some(&c), "GET", "/v2.0/networks?admin_state_up=false&fields=id&fields=name", None).await;
+    let (_, v) = call(
+        app,
+        Some(&c),
+        "GET",
+        "/v2.0/networks?admin_state_up=false&fields=id&fields=name",
+        None,
+    )
+    .await;
     let items = v["networks"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     assert!(items.iter().all(|n| n.as_object().unwrap().len() == 2 && n["name"].is_string()));
-    let (_, v) = call(app, Some(&c), "GET", "/v2.0/networks?name=net1&name=net3&sort_key=name&sort_dir=desc", None).await;
-    let names: Vec<&str> = v["networks"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
+    let (_, v) = call(
+        app,
+        Some(&c),
+        "GET",
+        "/v2.0/networks?name=net1&name=net3&sort_key=name&sort_dir=desc",
+        None,
+    )
+    .await;
+    let names: Vec<&str> =
+        v["networks"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["net3", "net1"]);
     // Follow next links two at a time.
     let mut uri = "/v2.0/networks?limit=2&sort_key=name".to_string();
@@ -325,9 +777,21 @@ async fn filters_fields_sorting_and_pagination() {
     loop {
         let (s, v) = call(app, Some(&c), "GET", &uri, None).await;
         assert_eq!(s, StatusCode::OK, "{v}");
-        all.extend(v["networks"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap().to_owned()));
+        all.extend(
+            v["networks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["name"].as_str().unwrap().to_owned()),
+        );
         match v["networks_links"].as_array().and_then(|l| l.iter().find(|x| x["rel"] == "next")) {
-            Some(next) => uri = next["href"].as_str().unwrap().trim_start_matches("http://127.0.0.1:9696/network").to_owned(),
+            Some(next) => {
+                uri = next["href"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("http://127.0.0.1:9696/network")
+                    .to_owned()
+            }
             None => break,
         }
     }
@@ -346,28 +810,52 @@ async fn quotas_limit_creation_and_report_usage() {
     let p = ProjectId::new();
     let c = member(&p);
     let a = admin();
-    let (s, _) = call(app, Some(&c), "PUT", &format!("/v2.0/quotas/{p}"), Some(json!({"quota": {"network": 1}}))).await;
+    let (s, _) = call(
+        app,
+        Some(&c),
+        "PUT",
+        &format!("/v2.0/quotas/{p}"),
+        Some(json!({"quota": {"network": 1}})),
+    )
+    .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "members cannot raise their own quota");
-    let (s, q) = call(app, Some(&a), "PUT", &format!("/v2.0/quotas/{p}"), Some(json!({"quota": {"network": 1, "port": 2}}))).await;
+    let (s, q) = call(
+        app,
+        Some(&a),
+        "PUT",
+        &format!("/v2.0/quotas/{p}"),
+        Some(json!({"quota": {"network": 1, "port": 2}})),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{q}");
-    let (_, net) = call(app, Some(&c), "POST", "/v2.0/networks", Some(json!({"network": {"name": "a"}}))).await;
+    let (_, net) =
+        call(app, Some(&c), "POST", "/v2.0/networks", Some(json!({"network": {"name": "a"}})))
+            .await;
     let nid = net["network"]["id"].as_str().unwrap().to_owned();
-    let (s, over) = call(app, Some(&c), "POST", "/v2.0/networks", Some(json!({"network": {"name": "b"}}))).await;
+    let (s, over) =
+        call(app, Some(&c), "POST", "/v2.0/networks", Some(json!({"network": {"name": "b"}})))
+            .await;
     assert_eq!(s, StatusCode::CONFLICT);
     assert_eq!(over["NeutronError"]["type"], "OverQuota");
     assert_eq!(over["NeutronError"]["message"], "Quota exceeded for resources: ['network'].");
     for _ in 0..2 {
-        let (s, _) = call(app, Some(&c), "POST", "/v2.0/ports", Some(json!({"port": {"network_id": nid}}))).await;
+        let (s, _) =
+            call(app, Some(&c), "POST", "/v2.0/ports", Some(json!({"port": {"network_id": nid}})))
+                .await;
         assert_eq!(s, StatusCode::CREATED);
     }
-    let (s, _) = call(app, Some(&c), "POST", "/v2.0/ports", Some(json!({"port": {"network_id": nid}}))).await;
+    let (s, _) =
+        call(app, Some(&c), "POST", "/v2.0/ports", Some(json!({"port": {"network_id": nid}})))
+            .await;
     assert_eq!(s, StatusCode::CONFLICT);
     let (s, d) = call(app, Some(&c), "GET", &format!("/v2.0/quotas/{p}/details.json"), None).await;
     assert_eq!(s, StatusCode::OK, "{d}");
     assert_eq!(d["quota"]["network"], json!({"limit": 1, "used": 1, "reserved": 0}));
     assert_eq!(d["quota"]["port"]["used"], 2);
     assert_eq!(d["quota"]["security_group"]["used"], 1, "the default group");
-    let (s, _) = call(app, Some(&member(&ProjectId::new())), "GET", &format!("/v2.0/quotas/{p}"), None).await;
+    let (s, _) =
+        call(app, Some(&member(&ProjectId::new())), "GET", &format!("/v2.0/quotas/{p}"), None)
+            .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, _) = call(app, Some(&a), "DELETE", &format!("/v2.0/quotas/{p}"), None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
@@ -410,6 +898,12 @@ async fn vlan_pool_never_hands_out_an_id_twice() {
     let (s, v) = call(&e.app, Some(&a), "POST", "/v2.0/networks", Some(json!({"network": {"provider:network_type": "vlan", "provider:physical_network": "physnet1", "provider:segmentation_id": 100}}))).await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
     let flat = json!({"network": {"provider:network_type": "flat", "provider:physical_network": "public"}});
-    assert_eq!(call(&e.app, Some(&a), "POST", "/v2.0/networks", Some(flat.clone())).await.0, StatusCode::CREATED);
-    assert_eq!(call(&e.app, Some(&a), "POST", "/v2.0/networks", Some(flat)).await.0, StatusCode::CONFLICT);
+    assert_eq!(
+        call(&e.app, Some(&a), "POST", "/v2.0/networks", Some(flat.clone())).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        call(&e.app, Some(&a), "POST", "/v2.0/networks", Some(flat)).await.0,
+        StatusCode::CONFLICT
+    );
 }

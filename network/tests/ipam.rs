@@ -19,20 +19,34 @@ fn port_req(net: ferrostack_core::id::NetworkId) -> PortCreate {
     serde_json::from_value(serde_json::json!({ "network_id": net })).unwrap()
 }
 
-async fn scenario(prefix_len: u8, pools: Vec<(u8, u8)>, creators: usize) -> Result<(), TestCaseError> {
+async fn scenario(
+    prefix_len: u8,
+    pools: Vec<(u8, u8)>,
+    creators: usize,
+) -> Result<(), TestCaseError> {
     let e = env();
     let c = member(&ProjectId::new());
     let svc = e.service.clone();
-    let net = svc.create_network(&c, serde_json::from_value(serde_json::json!({"name": "n"})).unwrap()).await.unwrap();
+    let net = svc
+        .create_network(&c, serde_json::from_value(serde_json::json!({"name": "n"})).unwrap())
+        .await
+        .unwrap();
     let cidr = format!("10.20.30.0/{prefix_len}");
     let pools: Vec<AllocationPool> = pools
         .iter()
-        .map(|(a, b)| AllocationPool { start: IpAddr::V4(Ipv4Addr::new(10, 20, 30, *a)), end: IpAddr::V4(Ipv4Addr::new(10, 20, 30, *b)) })
+        .map(|(a, b)| AllocationPool {
+            start: IpAddr::V4(Ipv4Addr::new(10, 20, 30, *a)),
+            end: IpAddr::V4(Ipv4Addr::new(10, 20, 30, *b)),
+        })
         .collect();
-    let mut req: SubnetCreate = serde_json::from_value(serde_json::json!({"network_id": net.id, "cidr": cidr, "ip_version": 4})).unwrap();
+    let mut req: SubnetCreate = serde_json::from_value(
+        serde_json::json!({"network_id": net.id, "cidr": cidr, "ip_version": 4}),
+    )
+    .unwrap();
     req.allocation_pools = Some(pools.clone());
     let subnet = svc.create_subnet(&c, req).await.unwrap();
-    let capacity: usize = pools.iter().map(|p| (to_u128(&p.end) - to_u128(&p.start) + 1) as usize).sum();
+    let capacity: usize =
+        pools.iter().map(|p| (to_u128(&p.end) - to_u128(&p.start) + 1) as usize).sum();
 
     let mut tasks = Vec::new();
     for _ in 0..creators {
@@ -51,7 +65,9 @@ async fn scenario(prefix_len: u8, pools: Vec<(u8, u8)>, creators: usize) -> Resu
                 let n = to_u128(&ip);
                 prop_assert!(
                     pools.iter().any(|pl| n >= to_u128(&pl.start) && n <= to_u128(&pl.end)),
-                    "{} outside the pools {:?}", ip, pools
+                    "{} outside the pools {:?}",
+                    ip,
+                    pools
                 );
                 prop_assert!(ips.insert(ip), "{} allocated twice", ip);
                 ports.push(p.id);
@@ -89,30 +105,35 @@ async fn scenario(prefix_len: u8, pools: Vec<(u8, u8)>, creators: usize) -> Resu
     for p in svc.list_ports(&c).await.unwrap() {
         svc.delete_port(&c, p.id).await.unwrap();
     }
-    prop_assert!(e.store.list_all("network/ipam/").await.unwrap().is_empty(), "every address released");
+    prop_assert!(
+        e.store.list_all("network/ipam/").await.unwrap().is_empty(),
+        "every address released"
+    );
     prop_assert!(e.store.list_all("network/macs/").await.unwrap().is_empty(), "every MAC released");
     Ok(())
 }
 
 fn arb_pools() -> impl Strategy<Value = (u8, Vec<(u8, u8)>)> {
     // A /27 or /28: host addresses 1..=30 or 1..=14; up to three disjoint pools inside.
-    (prop_oneof![Just(27u8), Just(28u8)], prop::collection::btree_set(1u8..=14, 2..=6)).prop_map(|(len, cuts)| {
-        let cuts: Vec<u8> = cuts.into_iter().collect();
-        let mut pools = Vec::new();
-        for pair in cuts.chunks(2) {
-            if let [a, b] = pair {
-                // Skip the gateway (.1): pools must not contain it.
-                let a = (*a).max(2);
-                if a <= *b {
-                    pools.push((a, *b));
+    (prop_oneof![Just(27u8), Just(28u8)], prop::collection::btree_set(1u8..=14, 2..=6)).prop_map(
+        |(len, cuts)| {
+            let cuts: Vec<u8> = cuts.into_iter().collect();
+            let mut pools = Vec::new();
+            for pair in cuts.chunks(2) {
+                if let [a, b] = pair {
+                    // Skip the gateway (.1): pools must not contain it.
+                    let a = (*a).max(2);
+                    if a <= *b {
+                        pools.push((a, *b));
+                    }
                 }
             }
-        }
-        if pools.is_empty() {
-            pools.push((2, 5));
-        }
-        (len, pools)
-    })
+            if pools.is_empty() {
+                pools.push((2, 5));
+            }
+            (len, pools)
+        },
+    )
 }
 
 proptest! {

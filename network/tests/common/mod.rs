@@ -40,14 +40,30 @@ pub fn member(project: &ProjectId) -> RequestContext {
 }
 
 pub fn admin() -> RequestContext {
-    RequestContext::for_project(UserId::new(), ProjectId::try_from("admin-project".to_string()).unwrap(), &["admin", "member", "reader"])
+    RequestContext::for_project(
+        UserId::new(),
+        ProjectId::try_from("admin-project".to_string()).unwrap(),
+        &["admin", "member", "reader"],
+    )
 }
 
-pub async fn call(app: &Router, ctx: Option<&RequestContext>, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+pub async fn call(
+    app: &Router,
+    ctx: Option<&RequestContext>,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     call_raw(app, ctx, method, uri, body.map(|b| b.to_string())).await
 }
 
-pub async fn call_raw(app: &Router, ctx: Option<&RequestContext>, method: &str, uri: &str, body: Option<String>) -> (StatusCode, Value) {
+pub async fn call_raw(
+    app: &Router,
+    ctx: Option<&RequestContext>,
+    method: &str,
+    uri: &str,
+    body: Option<String>,
+) -> (StatusCode, Value) {
     let mut req = Request::builder().method(method).uri(uri).header("host", "127.0.0.1:9696");
     if body.is_some() {
         req = req.header("content-type", "application/json");
@@ -59,6 +75,11 @@ pub async fn call_raw(app: &Router, ctx: Option<&RequestContext>, method: &str, 
     let resp = app.clone().oneshot(req).await.unwrap();
     let status = resp.status();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    let v = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into())) };
+    let v = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
     (status, v)
 }
