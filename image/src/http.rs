@@ -49,6 +49,9 @@ pub fn router(api: Arc<dyn ImageApi>) -> Router {
         .route("/v2/images", get(list_images).post(create_image))
         .route("/v2/images/{id}", get(show_image).patch(update_image).delete(delete_image))
         .route("/v2/images/{id}/file", put(upload).get(download))
+        .route("/v2/images/{id}/stage", put(stage))
+        .route("/v2/images/{id}/import", post(import))
+        .route("/v2/info/import", get(import_info))
         .route("/v2/images/{id}/tags/{tag}", put(add_tag).delete(remove_tag))
         .route("/v2/images/{id}/actions/deactivate", post(deactivate))
         .route("/v2/images/{id}/actions/reactivate", post(reactivate))
@@ -261,6 +264,61 @@ async fn upload(
         body.into_data_stream().map_err(|e| ImageError::UploadInterrupted(Box::new(e))).boxed();
     match api.upload(&c, &id, stream).await {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => err(e),
+    }
+}
+
+async fn stage(
+    State(api): State<Api>,
+    c: Option<Extension<RequestContext>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let c = tri!(ctx(c));
+    let id = tri!(image_id(&id));
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|h| h.to_str().ok());
+    if let Some(ct) = ct
+        && ct.split(';').next().unwrap_or("").trim() != "application/octet-stream"
+    {
+        return unsupported_media("image data must be sent as application/octet-stream");
+    }
+    let stream =
+        body.into_data_stream().map_err(|e| ImageError::UploadInterrupted(Box::new(e))).boxed();
+    match api.stage(&c, &id, stream).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => err(e),
+    }
+}
+
+/// The import methods this deployment enables (`web-download` needs an HTTP client and an
+/// allow-list of hosts, and is not offered yet).
+pub const IMPORT_METHODS: &[&str] = &["glance-direct"];
+
+async fn import_info(c: Option<Extension<RequestContext>>) -> Response {
+    tri!(ctx(c));
+    Json(json!({"import-methods": {
+        "description": "Import methods available.",
+        "type": "array",
+        "value": IMPORT_METHODS,
+    }}))
+    .into_response()
+}
+
+async fn import(
+    State(api): State<Api>,
+    c: Option<Extension<RequestContext>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let c = tri!(ctx(c));
+    let id = tri!(image_id(&id));
+    let v: Value = tri!(parse_json(&body).map_err(IntoResponse::into_response));
+    let Some(method) = v.pointer("/method/name").and_then(Value::as_str) else {
+        return api_err(ErrorKind::InvalidInput, "the request body needs method.name");
+    };
+    match api.import(&c, &id, method).await {
+        Ok(_) => StatusCode::ACCEPTED.into_response(),
         Err(e) => err(e),
     }
 }

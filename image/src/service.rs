@@ -131,6 +131,11 @@ pub trait ImageApi: Send + Sync + std::fmt::Debug {
     async fn delete(&self, ctx: &RequestContext, id: &ImageId) -> Result<()>;
     /// Uploads the data of a `queued` image from a stream.
     async fn upload(&self, ctx: &RequestContext, id: &ImageId, data: ByteStream) -> Result<Image>;
+    /// Stages data for the interoperable import (`queued` → `uploading`).
+    async fn stage(&self, ctx: &RequestContext, id: &ImageId, data: ByteStream) -> Result<()>;
+    /// Imports staged data with `method` (`glance-direct`): inspects and hashes it, then
+    /// activates the image.
+    async fn import(&self, ctx: &RequestContext, id: &ImageId, method: &str) -> Result<Image>;
     /// Streams the data of an image; `None` when it has none.
     async fn download(
         &self,
@@ -407,11 +412,11 @@ impl ImageService {
         Ok(())
     }
 
-    async fn revert_upload(&self, id: &ImageId) {
+    async fn revert(&self, id: &ImageId, from: ImageStatus) {
         let r = self
             .images
             .update_with::<ImageError, _>(&id.to_string(), |img| {
-                if img.status == ImageStatus::Saving {
+                if img.status == from {
                     img.transition(ImageStatus::Queued)?;
                 }
                 Ok(())
@@ -421,6 +426,147 @@ impl ImageService {
             tracing::warn!(image = %id, error = %e, "could not return image to queued");
         }
     }
+
+    /// A check of the running size against the size cap and the owner's byte quota.
+    async fn upload_limit(&self, img: &Image) -> Result<impl Fn(u64) -> Result<()> + use<>> {
+        let used = match img.owner.as_ref() {
+            Some(p) => self.usage.get(p.as_str()).await?.map(|v| v.value.bytes).unwrap_or(0),
+            None => 0,
+        };
+        let quota = self.config.image_size_total.map(|t| t.saturating_sub(used));
+        let cap = self.config.image_size_cap;
+        Ok(move |size: u64| {
+            if size > cap {
+                return Err(ImageError::OverLimit(format!(
+                    "image exceeds the size cap of {cap} bytes"
+                )));
+            }
+            if quota.is_some_and(|q| size > q) {
+                return Err(ImageError::OverLimit(
+                    "image storage quota of the project exceeded".into(),
+                ));
+            }
+            Ok(())
+        })
+    }
+
+    /// Streams `data` through the hashes and the format inspector (and into `writer`, which is
+    /// committed only if everything passes, else aborted).
+    async fn ingest(
+        &self,
+        img: &Image,
+        mut data: ByteStream,
+        mut writer: Option<Box<dyn crate::store::ImageWriter>>,
+    ) -> Result<Digest> {
+        let limit = self.upload_limit(img).await?;
+        let mut md5 = md5::Md5::new();
+        let mut sha = sha2::Sha512::new();
+        let mut inspector = InspectWrapper::new();
+        let mut size: u64 = 0;
+        let outcome: Result<Option<u64>> = async {
+            while let Some(chunk) = data.next().await {
+                let chunk: Bytes = chunk?;
+                size += chunk.len() as u64;
+                limit(size)?;
+                md5.update(&chunk);
+                sha.update(&chunk);
+                inspector.feed(&chunk);
+                if let Some(w) = writer.as_mut() {
+                    w.write(&chunk).await?;
+                }
+            }
+            Ok(None)
+        }
+        .await;
+        let outcome = outcome.and_then(|_| {
+            let verdict = std::mem::take(&mut inspector).finish();
+            if img.container_format.as_deref() != Some("bare") {
+                return Ok(None);
+            }
+            let disk = img.disk_format.clone().unwrap_or_default();
+            match verdict.check(&disk) {
+                Ok(report) => Ok(report.virtual_size.clone().ok()),
+                Err(rej) if self.config.require_image_format_match => {
+                    Err(ImageError::BadImageData(rej))
+                }
+                Err(_) => Ok(None),
+            }
+        });
+        match outcome {
+            Ok(virtual_size) => {
+                if let Some(w) = writer {
+                    w.commit().await?;
+                }
+                Ok(Digest {
+                    size,
+                    checksum: hex::encode(md5.finalize()),
+                    sha512: hex::encode(sha.finalize()),
+                    virtual_size,
+                })
+            }
+            Err(e) => {
+                if let Some(w) = writer {
+                    let _ = w.abort().await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// `from` → `active` with the digest, counting the bytes in the owner's usage in the same
+    /// transaction. On a quota refusal the data is deleted and the image returns to `queued`.
+    async fn activate(&self, id: &ImageId, from: ImageStatus, d: Digest) -> Result<Image> {
+        let key = id.to_string();
+        for _ in 0..MAX_RETRIES {
+            let Some(cur) = self.images.get(&key).await? else {
+                let _ = self.data.delete(id).await;
+                return Err(ImageError::NotFound(key));
+            };
+            let mut img = cur.value;
+            if img.status != from {
+                let _ = self.data.delete(id).await;
+                return Err(ImageError::Conflict("the image changed during the upload".into()));
+            }
+            img.transition(ImageStatus::Active)?;
+            img.size = Some(d.size);
+            img.virtual_size = d.virtual_size;
+            img.checksum = Some(d.checksum.clone());
+            img.os_hash_algo = Some("sha512".into());
+            img.os_hash_value = Some(d.sha512.clone());
+            let base =
+                Txn::new()
+                    .when(self.images.unchanged(&key, cur.revision))
+                    .op(self.images.put_op(&key, &img)?);
+            let total = self.config.image_size_total;
+            let committed = self
+                .with_usage(img.owner.as_ref(), 0, d.size as i64, base, |u| match total {
+                    Some(t) if u.bytes > t => Err(ImageError::OverLimit(
+                        "image storage quota of the project exceeded".into(),
+                    )),
+                    _ => Ok(()),
+                })
+                .await;
+            match committed {
+                Ok(true) => return Ok(img),
+                Ok(false) => continue,
+                Err(e) => {
+                    let _ = self.data.delete(id).await;
+                    self.revert(id, from).await;
+                    return Err(e);
+                }
+            }
+        }
+        Err(ImageError::Conflict("the image is being changed concurrently".into()))
+    }
+}
+
+/// What streaming an image's data established.
+#[derive(Debug, Clone)]
+struct Digest {
+    size: u64,
+    checksum: String,
+    sha512: String,
+    virtual_size: Option<u64>,
 }
 
 const CORE: &[&str] = &[
@@ -622,12 +768,7 @@ impl ImageApi for ImageService {
         Ok(())
     }
 
-    async fn upload(
-        &self,
-        ctx: &RequestContext,
-        id: &ImageId,
-        mut data: ByteStream,
-    ) -> Result<Image> {
+    async fn upload(&self, ctx: &RequestContext, id: &ImageId, data: ByteStream) -> Result<Image> {
         let (mut img, rev) = self.load(ctx, id).await?;
         self.authorize("upload_image", ctx, &target(&img))?;
         if img.status != ImageStatus::Queued {
@@ -638,112 +779,111 @@ impl ImageApi for ImageService {
         }
         img.transition(ImageStatus::Saving)?;
         self.save(&img, rev).await?;
-
-        let used = match img.owner.as_ref() {
-            Some(p) => self.usage.get(p.as_str()).await?.map(|v| v.value.bytes).unwrap_or(0),
-            None => 0,
-        };
-        let cap = self.config.image_size_total.map(|t| t.saturating_sub(used));
-        let result: Result<_> = async {
-            let mut writer = self.data.begin(id).await?;
-            let mut md5 = md5::Md5::new();
-            let mut sha = sha2::Sha512::new();
-            let mut inspector = InspectWrapper::new();
-            let mut size: u64 = 0;
-            let outcome: Result<()> = async {
-                while let Some(chunk) = data.next().await {
-                    let chunk: Bytes = chunk?;
-                    size += chunk.len() as u64;
-                    if size > self.config.image_size_cap {
-                        return Err(ImageError::OverLimit(format!(
-                            "image exceeds the size cap of {} bytes",
-                            self.config.image_size_cap
-                        )));
-                    }
-                    if cap.is_some_and(|c| size > c) {
-                        return Err(ImageError::OverLimit(
-                            "image storage quota of the project exceeded".into(),
-                        ));
-                    }
-                    md5.update(&chunk);
-                    sha.update(&chunk);
-                    inspector.feed(&chunk);
-                    writer.write(&chunk).await?;
-                }
-                Ok(())
-            }
-            .await;
-            if let Err(e) = outcome {
-                let _ = writer.abort().await;
-                return Err(e);
-            }
-            let verdict = inspector.finish();
-            let mut virtual_size = None;
-            if img.container_format.as_deref() == Some("bare") {
-                let disk = img.disk_format.clone().unwrap_or_default();
-                match verdict.check(&disk) {
-                    Ok(report) => virtual_size = report.virtual_size.clone().ok(),
-                    Err(rej) if self.config.require_image_format_match => {
-                        let _ = writer.abort().await;
-                        return Err(ImageError::BadImageData(rej));
-                    }
-                    Err(_) => {}
-                }
-            }
-            writer.commit().await?;
-            Ok((size, hex::encode(md5.finalize()), hex::encode(sha.finalize()), virtual_size))
-        }
-        .await;
-        let (size, checksum, sha512, virtual_size) = match result {
-            Ok(r) => r,
+        let writer = match self.data.begin(id).await {
+            Ok(w) => w,
             Err(e) => {
-                self.revert_upload(id).await;
+                self.revert(id, ImageStatus::Saving).await;
                 return Err(e);
             }
         };
-
-        // Activate, counting the bytes in the owner's usage in the same transaction.
-        let key = id.to_string();
-        for _ in 0..MAX_RETRIES {
-            let Some(cur) = self.images.get(&key).await? else {
-                let _ = self.data.delete(id).await;
-                return Err(ImageError::NotFound(key));
-            };
-            let mut img = cur.value;
-            if img.status != ImageStatus::Saving {
-                let _ = self.data.delete(id).await;
-                return Err(ImageError::Conflict("the image changed during the upload".into()));
+        let digest = match self.ingest(&img, data, Some(writer)).await {
+            Ok(d) => d,
+            Err(e) => {
+                self.revert(id, ImageStatus::Saving).await;
+                return Err(e);
             }
-            img.transition(ImageStatus::Active)?;
-            img.size = Some(size);
-            img.virtual_size = virtual_size;
-            img.checksum = Some(checksum.clone());
-            img.os_hash_algo = Some("sha512".into());
-            img.os_hash_value = Some(sha512.clone());
-            let base =
-                Txn::new()
-                    .when(self.images.unchanged(&key, cur.revision))
-                    .op(self.images.put_op(&key, &img)?);
-            let total = self.config.image_size_total;
-            let committed = self
-                .with_usage(img.owner.as_ref(), 0, size as i64, base, |u| match total {
-                    Some(t) if u.bytes > t => Err(ImageError::OverLimit(
-                        "image storage quota of the project exceeded".into(),
-                    )),
-                    _ => Ok(()),
-                })
-                .await;
-            match committed {
-                Ok(true) => return Ok(img),
-                Ok(false) => continue,
-                Err(e) => {
-                    let _ = self.data.delete(id).await;
-                    self.revert_upload(id).await;
+        };
+        self.activate(id, ImageStatus::Saving, digest).await
+    }
+
+    async fn stage(&self, ctx: &RequestContext, id: &ImageId, data: ByteStream) -> Result<()> {
+        let (mut img, rev) = self.load(ctx, id).await?;
+        self.authorize("upload_image", ctx, &target(&img))?;
+        if img.status != ImageStatus::Queued {
+            return Err(ImageError::Conflict(format!(
+                "Image status transition from {} to uploading is not allowed",
+                img.status.as_str()
+            )));
+        }
+        img.transition(ImageStatus::Uploading)?;
+        self.save(&img, rev).await?;
+        let result: Result<u64> = async {
+            let limit = self.upload_limit(&img).await?;
+            let mut writer = self.data.begin(id).await?;
+            let mut size = 0u64;
+            let mut data = data;
+            while let Some(chunk) = data.next().await {
+                let step = match chunk {
+                    Ok(c) => {
+                        size += c.len() as u64;
+                        match limit(size) {
+                            Ok(()) => writer.write(&c).await,
+                            Err(e) => Err(e),
+                        }
+                    }
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = step {
+                    let _ = writer.abort().await;
                     return Err(e);
                 }
             }
+            writer.commit().await?;
+            Ok(size)
         }
-        Err(ImageError::Conflict("the image is being changed concurrently".into()))
+        .await;
+        let size = match result {
+            Ok(size) => size,
+            Err(e) => {
+                self.revert(id, ImageStatus::Uploading).await;
+                return Err(e);
+            }
+        };
+        let r = self
+            .images
+            .update_with::<ImageError, _>(&id.to_string(), |i| {
+                if i.status != ImageStatus::Uploading {
+                    return Err(ImageError::Conflict("the image changed during staging".into()));
+                }
+                i.size = Some(size);
+                Ok(())
+            })
+            .await;
+        if let Err(e) = r {
+            let _ = self.data.delete(id).await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    async fn import(&self, ctx: &RequestContext, id: &ImageId, method: &str) -> Result<Image> {
+        let (mut img, rev) = self.load(ctx, id).await?;
+        self.authorize("upload_image", ctx, &target(&img))?;
+        if method != "glance-direct" {
+            return Err(ImageError::Invalid(format!("Import method {method} is not enabled")));
+        }
+        if img.status != ImageStatus::Uploading || img.size.is_none() {
+            return Err(ImageError::Conflict(format!(
+                "Image {id} is not staged (status {})",
+                img.status.as_str()
+            )));
+        }
+        img.transition(ImageStatus::Importing)?;
+        self.save(&img, rev).await?;
+        let digest = async {
+            let stream = self.data.open(id).await?;
+            self.ingest(&img, stream, None).await
+        }
+        .await;
+        let digest = match digest {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = self.data.delete(id).await;
+                self.revert(id, ImageStatus::Importing).await;
+                return Err(e);
+            }
+        };
+        self.activate(id, ImageStatus::Importing, digest).await
     }
 
     async fn download(

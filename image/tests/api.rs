@@ -589,3 +589,79 @@ async fn quotas_hold_under_concurrency() {
     assert_eq!(s, StatusCode::NO_CONTENT);
     create(&e.app, &p, json!({"name": "again"})).await;
 }
+
+#[tokio::test]
+async fn glance_direct_import_inspects_staged_data() {
+    let e = env(ImageConfig::default());
+    let p = ProjectId::new().to_string();
+    let (s, v) = json_call(&e.app, &p, Method::GET, "/v2/info/import", Value::Null).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["import-methods"]["value"], json!(["glance-direct"]));
+    // A clean qcow2 imports; a hostile one is refused after staging and ends up queued.
+    for (name, data, ok) in
+        [("clean", qcow2_header(0, 0), true), ("hostile", qcow2_header(0x200, 0), false)]
+    {
+        let id = create(
+            &e.app,
+            &p,
+            json!({"name": name, "disk_format": "qcow2", "container_format": "bare"}),
+        )
+        .await;
+        let (s, _) = call(
+            &e.app,
+            &p,
+            Method::POST,
+            &format!("/v2/images/{id}/import"),
+            Some("application/json"),
+            br#"{"method":{"name":"glance-direct"}}"#.to_vec(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CONFLICT, "{name}: import before staging");
+        let (s, _) = call(
+            &e.app,
+            &p,
+            Method::PUT,
+            &format!("/v2/images/{id}/stage"),
+            Some("application/octet-stream"),
+            data.clone(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (_, v) =
+            json_call(&e.app, &p, Method::GET, &format!("/v2/images/{id}"), Value::Null).await;
+        assert_eq!(v["status"], "uploading");
+        let (s, _) = call(
+            &e.app,
+            &p,
+            Method::POST,
+            &format!("/v2/images/{id}/import"),
+            Some("application/json"),
+            br#"{"method":{"name":"web-download","uri":"http://169.254.169.254/"}}"#.to_vec(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "web-download is not enabled");
+        let (s, _) = call(
+            &e.app,
+            &p,
+            Method::POST,
+            &format!("/v2/images/{id}/import"),
+            Some("application/json"),
+            br#"{"method":{"name":"glance-direct"}}"#.to_vec(),
+        )
+        .await;
+        let (_, v) =
+            json_call(&e.app, &p, Method::GET, &format!("/v2/images/{id}"), Value::Null).await;
+        if ok {
+            assert_eq!(s, StatusCode::ACCEPTED);
+            assert_eq!(v["status"], "active");
+            assert_eq!(v["virtual_size"], 1u64 << 30);
+            assert_eq!(v["os_hash_value"], hex::encode(sha2::Sha512::digest(&data)));
+        } else {
+            assert_eq!(s, StatusCode::BAD_REQUEST);
+            assert_eq!(v["status"], "queued");
+            let (s, _) =
+                call(&e.app, &p, Method::GET, &format!("/v2/images/{id}/file"), None, vec![]).await;
+            assert_eq!(s, StatusCode::NO_CONTENT);
+        }
+    }
+}
