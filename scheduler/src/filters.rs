@@ -444,8 +444,33 @@ impl HostFilter for ComputeCapabilitiesFilter {
             return;
         }
         let specs = Self::compile(ctx.spec);
-        let mut memo = vec![Vec::new(); specs.len()];
-        hosts.retain(|&i| Self::check_memo(table.host(i as usize), &specs, &mut memo));
+        let is_static = |a: Option<AttrId>| {
+            matches!(a, Some(AttrId::HypervisorType | AttrId::HypervisorVersion | AttrId::CpuInfo))
+        };
+        let (stat, dynamic): (Vec<CapSpec<'_>>, Vec<CapSpec<'_>>) =
+            specs.into_iter().partition(|cs| is_static(cs.attr));
+        let mut memo = vec![Vec::new(); dynamic.len()];
+        // Specs over hypervisor type/version and CPU info: once per distinct host kind.
+        let mut kinds: Vec<Vec<(u64, bool)>> = vec![Vec::new(); table.static_caps_count()];
+        hosts.retain(|&i| {
+            let i = i as usize;
+            if !stat.is_empty() {
+                let slot = &mut kinds[table.static_caps[i] as usize];
+                let hv = table.hv_version[i];
+                let ok = match slot.iter().find(|(v, _)| *v == hv) {
+                    Some(&(_, ok)) => ok,
+                    None => {
+                        let ok = Self::check(table.host(i), &stat);
+                        slot.push((hv, ok));
+                        ok
+                    }
+                };
+                if !ok {
+                    return false;
+                }
+            }
+            dynamic.is_empty() || Self::check_memo(table.host(i), &dynamic, &mut memo)
+        });
     }
 }
 

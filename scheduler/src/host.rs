@@ -253,6 +253,9 @@ pub struct HostTable {
     pub free_pci: Vec<u32>,
     /// Interned `supported_instances` list (index into [`HostTable::supported_sets`]).
     pub supported: Vec<u32>,
+    /// Interned `(hypervisor_type, cpu_info)` pair: hosts with equal ids answer
+    /// capability questions about those attributes alike.
+    pub static_caps: Vec<u32>,
     // --- shared tables ---
     /// Cell UUIDs.
     pub cells: Vec<String>,
@@ -263,6 +266,7 @@ pub struct HostTable {
     /// Distinct `supported_instances` lists.
     pub supported_sets: Vec<Vec<Vec<String>>>,
     supported_index: HashMap<Vec<Vec<String>>, u32>,
+    static_caps_index: HashMap<(String, String), u32>,
     agg_set_index: HashMap<Vec<u32>, u32>,
     /// Instance UUID → host index.
     instances: HashMap<String, u32>,
@@ -287,6 +291,11 @@ impl HostTable {
         t.agg_sets.push(AggregateSet::default());
         t.agg_set_index.insert(Vec::new(), 0);
         t
+    }
+
+    /// Number of distinct `(hypervisor_type, cpu_info)` pairs.
+    pub fn static_caps_count(&self) -> usize {
+        self.static_caps_index.len()
     }
 
     /// Number of hosts.
@@ -323,7 +332,7 @@ impl HostTable {
             + 3 * size_of::<i64>()
             + 3 * size_of::<u32>()
             + size_of::<u64>()
-            + 2 * size_of::<u32>()
+            + 3 * size_of::<u32>()
     }
 
     fn cell_index(&mut self, cell: &str) -> u32 {
@@ -388,6 +397,7 @@ impl HostTable {
                 self.hv_version.push(0);
                 self.free_pci.push(0);
                 self.supported.push(0);
+                self.static_caps.push(0);
                 self.info.push(HostInfo {
                     report: HostReport::default(),
                     cpu_info_json: String::new(),
@@ -420,6 +430,9 @@ impl HostTable {
                 s
             }
         };
+        let caps_key = (r.hypervisor_type.clone(), cpu_info_json.clone());
+        let next = self.static_caps_index.len() as u32;
+        self.static_caps[idx] = *self.static_caps_index.entry(caps_key).or_insert(next);
         self.info[idx].cpu_info_json = cpu_info_json;
         self.info[idx].report = r;
         self.resync(idx);

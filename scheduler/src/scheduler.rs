@@ -451,54 +451,40 @@ impl FilterScheduler {
     }
 }
 
-/// Nova's clamp to `[minval, maxval]` and the normalisation bounds.
+/// Nova's clamp to `[minval, maxval]` and the normalisation bounds, in one pass.
 fn clamp_and_bounds(raw: &mut [f64], minval: Option<f64>, maxval: Option<f64>) -> (f64, f64) {
-    if let Some(mn) = minval {
-        for r in raw.iter_mut() {
-            // Python max(weight, minval): the first unless the second is larger.
+    let first = match raw.first() {
+        Some(&x) => x,
+        None => return (0.0, 0.0),
+    };
+    let clamp = |r: &mut f64| {
+        // Python max(weight, minval) / min(weight, maxval): keep the weight unless the
+        // bound is strictly beyond it.
+        if let Some(mn) = minval {
             if mn > *r {
                 *r = mn;
             }
         }
-    }
-    if let Some(mx) = maxval {
-        for r in raw.iter_mut() {
+        if let Some(mx) = maxval {
             if mx < *r {
                 *r = mx;
             }
         }
-    }
-    let lo = match minval {
-        Some(v) => v,
-        None => py_min(raw),
     };
-    let hi = match maxval {
-        Some(v) => v,
-        None => py_max(raw),
-    };
-    (lo, hi)
-}
-
-fn py_max(xs: &[f64]) -> f64 {
-    let mut it = xs.iter();
-    let mut m = *it.next().unwrap_or(&0.0);
-    for &x in it {
-        if x > m {
-            m = x;
+    let mut f = first;
+    clamp(&mut f);
+    let (mut lo, mut hi) = (f, f);
+    for r in raw.iter_mut() {
+        clamp(r);
+        // Python min()/max(): replace only on strict comparison.
+        if *r < lo {
+            lo = *r;
+        }
+        if *r > hi {
+            hi = *r;
         }
     }
-    m
-}
-
-fn py_min(xs: &[f64]) -> f64 {
-    let mut it = xs.iter();
-    let mut m = *it.next().unwrap_or(&0.0);
-    for &x in it {
-        if x < m {
-            m = x;
-        }
-    }
-    m
+    (minval.unwrap_or(lo), maxval.unwrap_or(hi))
 }
 
 /// Round order: whether host `a` comes before host `b` in round `r`'s weight-sorted list
