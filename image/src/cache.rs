@@ -8,7 +8,7 @@
 //! limit, the least recently used files are evicted (never the one just requested).
 //!
 //! [`convert`] and [`virtual_size`] run `qemu-img` through a
-//! [`CommandRunner`](ferrostack_core::command::CommandRunner), always with an explicit `-f`:
+//! [`CommandRunner`], always with an explicit `-f`:
 //! letting `qemu-img` probe the format of untrusted data is how a raw image containing a qcow2
 //! header with a backing file reads host files.
 
