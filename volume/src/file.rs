@@ -108,7 +108,7 @@ impl FileBackendConfig {
         if self.reserved_percentage > 100 {
             return Err(BackendError::Invalid("reserved_percentage exceeds 100".into()));
         }
-        if !(self.max_over_subscription_ratio >= 1.0) {
+        if self.max_over_subscription_ratio.is_nan() || self.max_over_subscription_ratio < 1.0 {
             return Err(BackendError::Invalid("max_over_subscription_ratio must be >= 1".into()));
         }
         Ok(())

@@ -122,13 +122,15 @@ pub trait ImageSink: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<(), ImageTransferError>;
 }
 
+type StoredImage = (ImageMeta, Option<Vec<u8>>);
+
 /// An in-memory image service implementing both traits, for tests and examples.
 ///
 /// Data is kept sparsely: trailing zeros of an upload are counted in `size` but not stored,
 /// and downloads put them back.
 #[derive(Debug, Default)]
 pub struct MemoryImages {
-    images: Mutex<HashMap<ImageId, (ImageMeta, Option<Vec<u8>>)>>,
+    images: Mutex<HashMap<ImageId, StoredImage>>,
 }
 
 impl MemoryImages {
@@ -158,7 +160,7 @@ impl MemoryImages {
         self.lock().get(id).cloned()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ImageId, (ImageMeta, Option<Vec<u8>>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ImageId, StoredImage>> {
         self.images.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -901,9 +901,9 @@ impl VolumeApi for VolumeService {
         if let Some(sid) = &req.snapshot_id {
             let snap = self.visible_snapshot(ctx, sid).await?.value;
             if snap.status != SnapshotStatus::Available {
-                return Err(VolumeError::InvalidSnapshot(format!(
-                    "Originating snapshot status must be one of 'available' values"
-                )));
+                return Err(VolumeError::InvalidSnapshot(
+                    "Originating snapshot status must be one of 'available' values".into(),
+                ));
             }
             let src = self.volumes.require(&snap.volume_id.to_string()).await?.value;
             if let Some(s) = req.size_gb
