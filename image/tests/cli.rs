@@ -178,20 +178,18 @@ async fn unmodified_openstack_cli_image_commands() {
     assert!(ok, "image show: {out}\n{err}");
     let shown: Value = serde_json::from_str(&out).unwrap();
     println!("openstack image show cirros -f json:\n{out}");
-    println!(
-        "md5sum    {}\nsha512sum {}",
-        hex::encode(md5::Md5::digest(&data)),
-        hex::encode(sha2::Sha512::digest(&data))
-    );
+    let tool = |t: &str| {
+        let out = std::process::Command::new(t).arg(&f).output().expect("coreutils");
+        String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or("").to_owned()
+    };
+    let (md5sum, sha512sum) = (tool("md5sum"), tool("sha512sum"));
+    println!("md5sum    {md5sum}\nsha512sum {sha512sum}");
+    assert_eq!((md5sum.len(), sha512sum.len()), (32, 128));
     assert_eq!(shown["status"], "active");
     assert_eq!(shown["size"], data.len());
-    assert_eq!(shown["checksum"], hex::encode(md5::Md5::digest(&data)));
-    let props = shown["properties"].to_string();
-    assert!(
-        props.contains(&hex::encode(sha2::Sha512::digest(&data)))
-            || shown["os_hash_value"] == hex::encode(sha2::Sha512::digest(&data)),
-        "{shown}"
-    );
+    assert_eq!(shown["checksum"], md5sum.as_str());
+    assert_eq!(md5sum, hex::encode(md5::Md5::digest(&data)));
+    assert!(out.contains(&sha512sum), "os_hash_value differs from sha512sum");
 
     let saved = work.path().join("saved.img");
     let (ok, out, err) =
@@ -205,6 +203,34 @@ async fn unmodified_openstack_cli_image_commands() {
     assert!(ok, "image set: {out}\n{err}");
     let (_, out, _) = run(s(&["image", "show", &id, "-f", "json"])).await;
     assert!(out.contains("hw_disk_bus"), "{out}");
+
+    // A qcow2 with a backing file is refused with a clear error and never becomes active.
+    let mut hostile = vec![0u8; 1 << 20];
+    hostile[..4].copy_from_slice(b"QFI\xfb");
+    hostile[4..8].copy_from_slice(&3u32.to_be_bytes());
+    hostile[8..16].copy_from_slice(&0x200u64.to_be_bytes());
+    hostile[0x200..0x20b].copy_from_slice(b"/etc/shadow");
+    let hf = work.path().join("hostile.qcow2");
+    std::fs::write(&hf, &hostile).unwrap();
+    let (ok, out, err) = run(s(&[
+        "image",
+        "create",
+        "--disk-format",
+        "qcow2",
+        "--container-format",
+        "bare",
+        "--file",
+        hf.to_str().unwrap(),
+        "evil",
+    ]))
+    .await;
+    println!(
+        "openstack image create --disk-format qcow2 --file hostile.qcow2 evil: ok={ok}\n{out}{err}"
+    );
+    assert!(!ok, "hostile image accepted: {out}");
+    assert!(err.contains("backing_file") || err.contains("safety"), "{err}");
+    let (_, out, _) = run(s(&["image", "list", "--status", "active", "-f", "json"])).await;
+    assert!(!out.contains("evil"), "{out}");
 
     let (ok, out, err) = run(s(&["image", "delete", "cirros"])).await;
     assert!(ok, "image delete: {out}\n{err}");
