@@ -775,15 +775,16 @@ impl AggregateImagePropertiesIsolation {
             .filter(|n| !n.is_empty())
             .map(|n| format!("{n}{}", self.separator));
         for (key, options) in &set.merged {
-            if let Some(p) = &prefix {
-                if !key.starts_with(p.as_str()) {
-                    continue;
-                }
+            if let Some(p) = &prefix
+                && !key.starts_with(p.as_str())
+            {
+                continue;
             }
-            if let Some(prop) = spec.image_props.get(key) {
-                if !prop.is_empty() && !options.contains(prop) {
-                    return false;
-                }
+            if let Some(prop) = spec.image_props.get(key)
+                && !prop.is_empty()
+                && !options.contains(prop)
+            {
+                return false;
             }
         }
         true

@@ -406,7 +406,7 @@ impl HostTable {
                 i
             }
         };
-        self.flags[idx] = u8::from(r.disabled) * FLAG_DISABLED | u8::from(!r.up) * FLAG_DOWN;
+        self.flags[idx] = (u8::from(r.disabled) * FLAG_DISABLED) | (u8::from(!r.up) * FLAG_DOWN);
         self.cell[idx] = cell;
         self.vcpus_total[idx] = r.vcpus;
         self.cpu_ratio[idx] = r.cpu_allocation_ratio;

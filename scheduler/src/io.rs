@@ -604,8 +604,10 @@ pub fn run_cli(args: &CliArgs) -> Result<Summary, SchedulerError> {
         let mut s = replay(&mut cluster, &reqs, &mut sched, &mut claims, &mut w, &args.scenario)?;
         w.flush().map_err(|e| invalid(format!("{}: {e}", path.display())))?;
         s.threads = args.config.threads.max(1);
-        if let (Some(a), Some(b)) = (rss0, rss1) {
-            if !cluster.table.is_empty() {
+        if let (Some(a), Some(b)) = (rss0, rss1)
+            && !cluster.table.is_empty()
+        {
+            {
                 s.rss_bytes_per_host_loaded =
                     (b.saturating_sub(a) as f64 / cluster.table.len() as f64).round();
             }

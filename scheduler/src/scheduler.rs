@@ -460,15 +460,15 @@ fn clamp_and_bounds(raw: &mut [f64], minval: Option<f64>, maxval: Option<f64>) -
     let clamp = |r: &mut f64| {
         // Python max(weight, minval) / min(weight, maxval): keep the weight unless the
         // bound is strictly beyond it.
-        if let Some(mn) = minval {
-            if mn > *r {
-                *r = mn;
-            }
+        if let Some(mn) = minval
+            && mn > *r
+        {
+            *r = mn;
         }
-        if let Some(mx) = maxval {
-            if mx < *r {
-                *r = mx;
-            }
+        if let Some(mx) = maxval
+            && mx < *r
+        {
+            *r = mx;
         }
     };
     let mut f = first;
@@ -499,10 +499,10 @@ fn before(rounds: &[Round], weights: &[Vec<f64>], r: usize, a: u32, b: u32) -> b
         if wa < wb {
             return false;
         }
-        if let Some(sh) = &rounds[r].shuffled {
-            if let (Some(pa), Some(pb)) = (sh.get(&a), sh.get(&b)) {
-                return pa < pb;
-            }
+        if let Some(sh) = &rounds[r].shuffled
+            && let (Some(pa), Some(pb)) = (sh.get(&a), sh.get(&b))
+        {
+            return pa < pb;
         }
         if r == 0 {
             return a < b;
