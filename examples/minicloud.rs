@@ -48,8 +48,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(listen) = &args.listen {
         config.set_listen(listen)?;
     }
-    let cloud = Cloud::open(config, &args.data_dir).await.context("opening the cloud")?;
+    let mut cloud = Cloud::open(config, &args.data_dir).await.context("opening the cloud")?;
     let admin = cloud.bootstrap_admin(args.admin_password.clone()).await?;
+    cloud.mount_identity(&admin).await.context("mounting identity")?;
     let files = cloud.write_client_files(&admin)?;
     let listener = tokio::net::TcpListener::bind(cloud.config().listen)
         .await

@@ -38,6 +38,7 @@
 
 pub mod cloud;
 pub mod config;
+pub mod identity_mount;
 
 pub use cloud::{AdminCredentials, ClientFiles, Cloud, CloudError, ServiceMount};
 pub use config::{BusConfig, CloudConfig, ConfigError, StoreConfig};
