@@ -87,6 +87,14 @@ pub enum ComputeError {
     /// The message bus failed.
     #[error("message bus error")]
     Bus(#[source] ferrostack_core::bus::BusError),
+    /// A compute host answered a call with an error.
+    #[error("{message}")]
+    Remote {
+        /// The class of the remote failure.
+        kind: ErrorKind,
+        /// The remote message.
+        message: String,
+    },
     /// A bug or an unexpected failure.
     #[error("{0}")]
     Internal(String),
@@ -111,7 +119,7 @@ impl Classify for ComputeError {
             ComputeError::Forbidden(_) => ErrorKind::Forbidden,
             ComputeError::NotSupported(_) => ErrorKind::NotSupported,
             ComputeError::Hypervisor { .. } | ComputeError::Internal(_) => ErrorKind::Internal,
-            ComputeError::Dependency { kind, .. } => *kind,
+            ComputeError::Dependency { kind, .. } | ComputeError::Remote { kind, .. } => *kind,
             ComputeError::Store(e) => e.kind(),
             ComputeError::Bus(e) => e.kind(),
         }
@@ -126,7 +134,12 @@ impl From<ferrostack_core::store::StoreError> for ComputeError {
 
 impl From<ferrostack_core::bus::BusError> for ComputeError {
     fn from(e: ferrostack_core::bus::BusError) -> Self {
-        ComputeError::Bus(e)
+        match e {
+            ferrostack_core::bus::BusError::Remote(r) => {
+                ComputeError::Remote { kind: r.kind, message: r.message }
+            }
+            e => ComputeError::Bus(e),
+        }
     }
 }
 

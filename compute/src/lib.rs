@@ -5,7 +5,15 @@
 //! [`fake::FakeHypervisor`] and the public [`conformance`] suite.
 
 pub mod conformance;
+pub mod db;
 pub mod error;
 pub mod fake;
+pub mod host;
 pub mod hypervisor;
+pub mod local;
+pub mod placement;
+pub mod policy;
+pub mod ports;
+pub mod rpc;
+pub mod service;
 pub mod types;
