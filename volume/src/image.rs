@@ -155,6 +155,11 @@ impl MemoryImages {
         id
     }
 
+    /// Every image's metadata, in no particular order.
+    pub fn list(&self) -> Vec<ImageMeta> {
+        self.lock().values().map(|(m, _)| m.clone()).collect()
+    }
+
     /// An image's metadata and data (without trailing zeros), if it exists.
     pub fn get(&self, id: &ImageId) -> Option<(ImageMeta, Option<Vec<u8>>)> {
         self.lock().get(id).cloned()

@@ -9,7 +9,7 @@
 //! | [`backend`] | the [`VolumeBackend`] trait (with `# Contract`), typed [`Capabilities`], capacity reports |
 //! | [`scheduler`] | backend selection: Cinder's capabilities filter, capacity filter and capacity weigher |
 //! | [`service`] | the [`VolumeApi`] trait and [`VolumeService`], its implementation over a `Store` |
-//! | [`file`] | [`FileBackend`]: sparse raw or qcow2 files in a directory, through `qemu-img` |
+//! | [`mod@file`] | [`FileBackend`]: sparse raw or qcow2 files in a directory, through `qemu-img` |
 //! | [`image`] | [`ImageSource`]/[`ImageSink`]: what volumes need from the image service |
 //! | [`policy`] | Cinder's default policy rules and the one [`policy::authorize`] function |
 //! | [`http`] | the Cinder v3 REST API over any `Arc<dyn VolumeApi>` |
