@@ -48,10 +48,10 @@ async fn main() -> anyhow::Result<()> {
     if let Some(listen) = &args.listen {
         config.set_listen(listen)?;
     }
-    let mut cloud = Cloud::open(config, &args.data_dir).await.context("opening the cloud")?;
+    let cloud = Cloud::open(config, &args.data_dir).await.context("opening the cloud")?;
     let admin = cloud.bootstrap_admin(args.admin_password.clone()).await?;
-    cloud.mount_identity(&admin).await.context("mounting identity")?;
     let files = cloud.write_client_files(&admin)?;
+    let shutdown = shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(cloud.config().listen)
         .await
         .with_context(|| format!("binding {}", cloud.config().listen))?;
@@ -69,28 +69,28 @@ async fn main() -> anyhow::Result<()> {
         files.clouds_yaml.display()
     );
 
-    axum::serve(listener, cloud.router()).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, cloud.router()).with_graceful_shutdown(shutdown).await?;
     println!("minicloud stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Installs the Ctrl-C and SIGTERM handlers now (before minicloud reports that it is ready, so
+/// a signal sent right after readiness is never lost) and returns the future that resolves on
+/// the first of them.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    #[cfg(unix)]
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("installing the SIGINT handler")?;
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
