@@ -6,7 +6,7 @@ mod common;
 
 use ferrostack_core::RequestContext;
 use ferrostack_identity::api::*;
-use ferrostack_identity::token::{PayloadScope, TokenPayload, new_audit_id};
+use ferrostack_identity::token::{TokenPayload, new_audit_id};
 use ferrostack_identity::{IdentityApi, IdentityError};
 use time::{Duration, OffsetDateTime};
 
