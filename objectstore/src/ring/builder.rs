@@ -24,8 +24,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rand::SeedableRng;
 use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 
 use super::device::{Device, NewDevice};
 use super::format::RingData;
@@ -559,6 +559,8 @@ impl RingBuilder {
             }
         }
 
+        let before = self.r2p2d.clone();
+
         // 2. Slots on removed devices.
         let mut removed_mask = vec![false; self.devs.len()];
         for &id in &self.removed {
@@ -592,7 +594,8 @@ impl RingBuilder {
             self.devs[id as usize] = None;
         }
 
-        let mut st = State::new(&plan, &self.r2p2d, parts, desired.iter().sum());
+        let mut st =
+            State::new(&plan, &self.r2p2d, parts, desired.iter().sum(), self.seed ^ 0x5eed);
         progress(Progress { stage: "plan", done: 1, total: 1 });
 
         // 3. Dispersion: partitions over a tier limit give up one replica (the one on the
@@ -646,7 +649,13 @@ impl RingBuilder {
             let p = p as usize;
             let d = match st.find(&plan, &self.r2p2d, p, true) {
                 Some(d) => d,
-                None => st.find_relaxed(&plan, &self.r2p2d, p),
+                None => match self.swap_for(&plan, &mut st, p, first, &mut moved_now) {
+                    Some(d) => {
+                        moved += 1;
+                        d
+                    }
+                    None => st.find_relaxed(&plan, &self.r2p2d, p),
+                },
             };
             self.r2p2d[r as usize][p] = d;
             st.add(&plan, d);
@@ -684,7 +693,11 @@ impl RingBuilder {
                     let mut slots = std::mem::take(&mut slots_of[n]);
                     slots.shuffle(&mut rng);
                     let dev = plan.nodes[n].dev;
-                    for (p, r) in slots {
+                    let mut swap_failures = 0;
+                    // Direct moves first; two-move swaps only for what is left.
+                    for (pass, (p, r)) in
+                        slots.iter().map(|&x| (0, x)).chain(slots.iter().map(|&x| (1, x)))
+                    {
                         if st.count[n] <= st.target[n] {
                             break;
                         }
@@ -705,6 +718,24 @@ impl RingBuilder {
                                 self.last_part_moves[p] = 0;
                                 moved_now[p / 64] |= 1 << (p % 64);
                             }
+                            None if pass == 1 && swap_failures < 4 => {
+                                match self.swap_for(&plan, &mut st, p, first, &mut moved_now) {
+                                    Some(e) => {
+                                        // Two moves: p's replica to e, and one of e's to a
+                                        // device below target.
+                                        self.r2p2d[r][p] = e;
+                                        st.add(&plan, e);
+                                        moved += 2;
+                                        self.last_part_moves[p] = 0;
+                                        moved_now[p / 64] |= 1 << (p % 64);
+                                    }
+                                    None => {
+                                        swap_failures += 1;
+                                        self.r2p2d[r][p] = dev;
+                                        st.add(&plan, dev);
+                                    }
+                                }
+                            }
                             None => {
                                 self.r2p2d[r][p] = dev;
                                 st.add(&plan, dev);
@@ -719,9 +750,67 @@ impl RingBuilder {
                 progress(Progress { stage: "balance", done: nd, total: nd });
             }
         }
+        // Count changed cells exactly (the running count above includes cells that moved back).
+        let _ = moved;
+        let moved = before
+            .iter()
+            .zip(&self.r2p2d)
+            .map(|(a, b)| a.iter().zip(b).filter(|(x, y)| **x != NONE && x != y).count())
+            .sum::<usize>();
         self.version += 1;
         let balance = self.balance();
         Ok(RebalanceReport { moved, resized, balance, removed_devices, unfinished })
+    }
+}
+
+impl RingBuilder {
+    /// When no under-target device may take a replica of `p`: find a partition `q` with a
+    /// replica on a device `e` that `p` may use, move that replica of `q` to an under-target
+    /// device, and give `e` to `p` (one extra move). Returns `e`, counted as holding one less.
+    fn swap_for(
+        &mut self,
+        plan: &Plan,
+        st: &mut State,
+        p: usize,
+        first: bool,
+        moved_now: &mut [u64],
+    ) -> Option<u32> {
+        let parts = self.parts();
+        let start = st.rng.random_range(0..parts);
+        for k in 0..parts {
+            let q = (start + k) % parts;
+            if q == p
+                || (!first
+                    && (moved_now[q / 64] & (1 << (q % 64)) != 0
+                        || self.last_part_moves[q] < self.min_part_hours))
+            {
+                continue;
+            }
+            for r in 0..self.r2p2d.len() {
+                let Some(&e) = self.r2p2d[r].get(q) else { continue };
+                if e == NONE || plan.dev_path.get(e as usize).is_none_or(|x| x[3] == usize::MAX) {
+                    continue;
+                }
+                let path = plan.dev_path[e as usize];
+                let allowed = (0..LEVELS)
+                    .all(|l| st.count_in_part(plan, &self.r2p2d, p, l, path[l]) < st.max[path[l]]);
+                if !allowed {
+                    continue;
+                }
+                self.r2p2d[r][q] = NONE;
+                st.remove(plan, e);
+                if let Some(u) = st.find(plan, &self.r2p2d, q, true) {
+                    self.r2p2d[r][q] = u;
+                    st.add(plan, u);
+                    self.last_part_moves[q] = 0;
+                    moved_now[q / 64] |= 1 << (q % 64);
+                    return Some(e);
+                }
+                self.r2p2d[r][q] = e;
+                st.add(plan, e);
+            }
+        }
+        None
     }
 }
 
@@ -829,10 +918,11 @@ struct State {
     max: Vec<u32>,
     tried: Vec<bool>,
     tried_list: Vec<usize>,
+    rng: rand::rngs::StdRng,
 }
 
 impl State {
-    fn new(plan: &Plan, table: &[Vec<u32>], parts: usize, slots: usize) -> State {
+    fn new(plan: &Plan, table: &[Vec<u32>], parts: usize, slots: usize, seed: u64) -> State {
         let n = plan.nodes.len();
         let mut dev_counts = vec![0usize; plan.dev_path.len()];
         for row in table {
@@ -863,7 +953,15 @@ impl State {
             need[d] = k;
             need[0] += k;
         }
-        State { target: t.target, count, need, max, tried: vec![false; n], tried_list: vec![] }
+        State {
+            target: t.target,
+            count,
+            need,
+            max,
+            tried: vec![false; n],
+            tried_list: vec![],
+            rng: rand::rngs::StdRng::seed_from_u64(seed),
+        }
     }
 
     fn change(&mut self, plan: &Plan, dev: u32, add: bool) {
@@ -940,24 +1038,37 @@ impl State {
         let kids = &plan.nodes[parent].children;
         loop {
             let mut best: Option<usize> = None;
-            for &c in kids.iter() {
-                if self.tried[c] || (need_only && self.need[c] == 0) || self.max[c] == 0 {
-                    continue;
-                }
-                let better = match best {
-                    None => true,
-                    Some(b) => {
-                        if need_only {
-                            self.need[c] > self.need[b]
-                        } else {
-                            // Least over-full first.
-                            (self.count[c] as f64 / (self.target[c] as f64 + 1.0))
-                                < (self.count[b] as f64 / (self.target[b] as f64 + 1.0))
+            if need_only {
+                // Weighted random choice by unfilled part-replicas: exact targets, and no
+                // correlation between the zones a partition uses in different regions.
+                let total: usize = kids
+                    .iter()
+                    .filter(|&&c| !self.tried[c] && self.max[c] > 0)
+                    .map(|&c| self.need[c])
+                    .sum();
+                if total > 0 {
+                    let mut x = self.rng.random_range(0..total);
+                    for &c in kids.iter() {
+                        if self.tried[c] || self.max[c] == 0 {
+                            continue;
                         }
+                        if x < self.need[c] {
+                            best = Some(c);
+                            break;
+                        }
+                        x -= self.need[c];
                     }
-                };
-                if better {
-                    best = Some(c);
+                }
+            } else {
+                for &c in kids.iter() {
+                    if self.tried[c] || self.max[c] == 0 {
+                        continue;
+                    }
+                    // Least over-full first.
+                    let key = |n: usize| self.count[n] as f64 / (self.target[n] as f64 + 1.0);
+                    if best.is_none_or(|b| key(c) < key(b)) {
+                        best = Some(c);
+                    }
                 }
             }
             let c = best?;
@@ -988,5 +1099,167 @@ impl State {
             .filter(|d| !held.contains(d))
             .min_by_key(|&d| self.count[plan.dev_path[d as usize][3]])
             .unwrap_or(plan.nodes[plan.levels[3][0]].dev)
+    }
+}
+
+/// The builder file: gzip'd `FSRB` magic, a JSON header, then the table (u32 LE) and the
+/// per-partition hours since the last move. Ferrostack's own format (Swift pickles its
+/// builder); [`RingData`] is the interchange format.
+mod file {
+    use std::io::{Read, Write};
+
+    use serde::{Deserialize, Serialize};
+
+    use super::{NONE, RingBuilder};
+    use crate::error::{ObjectStoreError, Result};
+    use crate::ring::device::Device;
+
+    #[derive(Serialize, Deserialize)]
+    struct Header {
+        part_power: u32,
+        replicas: f64,
+        min_part_hours: u8,
+        overload: f64,
+        devs: Vec<Option<Device>>,
+        removed: Vec<u32>,
+        row_lens: Vec<usize>,
+        last_part_moves_epoch: u64,
+        version: u64,
+        next_part_power: Option<u32>,
+        seed: u64,
+        dev_id_bytes: u8,
+    }
+
+    const MAX_PART_POWER: u32 = 26;
+
+    impl RingBuilder {
+        /// Saves the builder (atomically: temporary file + rename).
+        pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
+            let path = path.as_ref();
+            let io = |source| ObjectStoreError::Io { path: path.display().to_string(), source };
+            let h = Header {
+                part_power: self.part_power,
+                replicas: self.replicas,
+                min_part_hours: self.min_part_hours,
+                overload: self.overload,
+                devs: self.devs.clone(),
+                removed: self.removed.clone(),
+                row_lens: self.r2p2d.iter().map(Vec::len).collect(),
+                last_part_moves_epoch: self.last_part_moves_epoch,
+                version: self.version,
+                next_part_power: self.next_part_power,
+                seed: self.seed,
+                dev_id_bytes: self.dev_id_bytes,
+            };
+            let json = serde_json::to_vec(&h)
+                .map_err(|e| ObjectStoreError::invalid_input(e.to_string()))?;
+            let tmp = path.with_extension("tmp-save");
+            let f = std::fs::File::create(&tmp).map_err(io)?;
+            let mut gz = flate2::write::GzEncoder::new(
+                std::io::BufWriter::new(f),
+                flate2::Compression::fast(),
+            );
+            let mut body = Vec::with_capacity(8 + json.len());
+            body.extend_from_slice(b"FSRB");
+            body.extend_from_slice(&(json.len() as u32).to_le_bytes());
+            body.extend_from_slice(&json);
+            gz.write_all(&body).map_err(io)?;
+            let mut buf = Vec::with_capacity(1 << 16);
+            for row in &self.r2p2d {
+                for &d in row {
+                    buf.extend_from_slice(&d.to_le_bytes());
+                    if buf.len() >= 1 << 16 {
+                        gz.write_all(&buf).map_err(io)?;
+                        buf.clear();
+                    }
+                }
+            }
+            gz.write_all(&buf).map_err(io)?;
+            gz.write_all(&self.last_part_moves).map_err(io)?;
+            gz.finish().map_err(io)?.flush().map_err(io)?;
+            std::fs::rename(&tmp, path).map_err(io)
+        }
+
+        /// Loads a builder saved by [`RingBuilder::save`]. The file is checked like a ring
+        /// file: sizes are bounded before allocation and device ids must exist.
+        pub fn load(path: impl AsRef<std::path::Path>) -> Result<RingBuilder> {
+            let path = path.as_ref();
+            let bad = |m: &str| ObjectStoreError::InvalidRing(format!("builder file: {m}"));
+            let f = std::fs::File::open(path).map_err(|source| ObjectStoreError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let mut gz = flate2::read::GzDecoder::new(std::io::BufReader::new(f));
+            let mut head = [0u8; 8];
+            gz.read_exact(&mut head).map_err(|_| bad("truncated"))?;
+            if &head[..4] != b"FSRB" {
+                return Err(bad("bad magic"));
+            }
+            let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as u64;
+            let mut json = Vec::new();
+            (&mut gz)
+                .take(len.min(256 << 20))
+                .read_to_end(&mut json)
+                .map_err(|_| bad("truncated header"))?;
+            if json.len() as u64 != len {
+                return Err(bad("truncated header"));
+            }
+            let h: Header = serde_json::from_slice(&json).map_err(|e| bad(&e.to_string()))?;
+            if h.part_power > MAX_PART_POWER || h.row_lens.len() > 64 {
+                return Err(bad("part power or replica count out of range"));
+            }
+            let parts = 1usize << h.part_power;
+            let mut b = RingBuilder::new(h.part_power, h.replicas, h.min_part_hours)?;
+            b.set_overload(h.overload)?;
+            for &l in &h.row_lens {
+                if l > parts {
+                    return Err(bad("replica array longer than the partition count"));
+                }
+                let mut raw = Vec::new();
+                (&mut gz)
+                    .take(4 * l as u64)
+                    .read_to_end(&mut raw)
+                    .map_err(|_| bad("truncated table"))?;
+                if raw.len() != 4 * l {
+                    return Err(bad("truncated table"));
+                }
+                let row: Vec<u32> = raw
+                    .chunks_exact(4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                if row
+                    .iter()
+                    .any(|&d| d != NONE && h.devs.get(d as usize).is_none_or(|x| x.is_none()))
+                {
+                    return Err(bad("table names a missing device"));
+                }
+                b.r2p2d.push(row);
+            }
+            let mut lpm = Vec::new();
+            if !b.r2p2d.is_empty() {
+                (&mut gz).take(parts as u64).read_to_end(&mut lpm).map_err(|_| bad("truncated"))?;
+                if lpm.len() != parts {
+                    return Err(bad("truncated last_part_moves"));
+                }
+            }
+            for (i, d) in h.devs.iter().enumerate() {
+                if d.as_ref().is_some_and(|d| d.id as usize != i) {
+                    return Err(bad("device id does not match its index"));
+                }
+            }
+            b.devs = h.devs;
+            b.removed = h
+                .removed
+                .into_iter()
+                .filter(|&id| b.devs.get(id as usize).is_some_and(|d| d.is_some()))
+                .collect();
+            b.last_part_moves = lpm;
+            b.last_part_moves_epoch = h.last_part_moves_epoch;
+            b.version = h.version;
+            b.next_part_power = h.next_part_power;
+            b.seed = h.seed;
+            b.dev_id_bytes = if h.dev_id_bytes == 4 { 4 } else { 2 };
+            Ok(b)
+        }
     }
 }

@@ -43,6 +43,8 @@
 //! ```
 
 pub mod builder;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod device;
 mod format;
 mod lookup;
