@@ -330,7 +330,6 @@ pub struct AssignmentView {
 ///
 /// Dropping a future leaves the store either before or after the write, never in between.
 #[async_trait::async_trait]
-#[allow(missing_docs)]
 pub trait IdentityApi: Send + Sync + fmt::Debug + 'static {
     /// `POST /v3/auth/tokens`: authenticates and issues a token.
     async fn authenticate(&self, req: AuthRequest) -> Result<TokenInfo>;
@@ -354,44 +353,61 @@ pub trait IdentityApi: Send + Sync + fmt::Debug + 'static {
     /// `GET /v3/auth/system`: whether the caller has roles on the system.
     async fn auth_system(&self, ctx: &RequestContext) -> Result<bool>;
 
+    /// Creates a domain (`POST /v3/domains`).
     async fn create_domain(&self, ctx: &RequestContext, domain: Domain) -> Result<Domain>;
+    /// A domain (`GET /v3/domains/{id}`).
     async fn get_domain(&self, ctx: &RequestContext, id: &str) -> Result<Domain>;
+    /// Domains matching `filter` (`GET /v3/domains`).
     async fn list_domains(&self, ctx: &RequestContext, filter: &ListFilter) -> Result<Vec<Domain>>;
+    /// Changes a domain (`PATCH /v3/domains/{id}`); disabling it revokes its tokens.
     async fn update_domain(
         &self,
         ctx: &RequestContext,
         id: &str,
         patch: DomainPatch,
     ) -> Result<Domain>;
+    /// Deletes a disabled domain and everything in it (`DELETE /v3/domains/{id}`).
     async fn delete_domain(&self, ctx: &RequestContext, id: &str) -> Result<()>;
 
+    /// Creates a project (`POST /v3/projects`).
     async fn create_project(&self, ctx: &RequestContext, project: Project) -> Result<Project>;
+    /// A project (`GET /v3/projects/{id}`).
     async fn get_project(&self, ctx: &RequestContext, id: &str) -> Result<Project>;
+    /// Projects matching `filter` (`GET /v3/projects`).
     async fn list_projects(
         &self,
         ctx: &RequestContext,
         filter: &ListFilter,
     ) -> Result<Vec<Project>>;
+    /// Changes a project (`PATCH /v3/projects/{id}`); disabling it revokes its tokens.
     async fn update_project(
         &self,
         ctx: &RequestContext,
         id: &str,
         patch: ProjectPatch,
     ) -> Result<Project>;
+    /// Deletes a leaf project and its grants (`DELETE /v3/projects/{id}`).
     async fn delete_project(&self, ctx: &RequestContext, id: &str) -> Result<()>;
+    /// The projects a user has roles on (`GET /v3/users/{id}/projects`).
     async fn list_user_projects(&self, ctx: &RequestContext, user_id: &str)
     -> Result<Vec<Project>>;
 
+    /// Creates a user, hashing `password` (`POST /v3/users`).
     async fn create_user(
         &self,
         ctx: &RequestContext,
         user: User,
         password: Option<String>,
     ) -> Result<User>;
+    /// A user (`GET /v3/users/{id}`).
     async fn get_user(&self, ctx: &RequestContext, id: &str) -> Result<User>;
+    /// Users matching `filter` (`GET /v3/users`).
     async fn list_users(&self, ctx: &RequestContext, filter: &ListFilter) -> Result<Vec<User>>;
+    /// Changes a user (`PATCH /v3/users/{id}`); disabling or a new password revokes their tokens.
     async fn update_user(&self, ctx: &RequestContext, id: &str, patch: UserPatch) -> Result<User>;
+    /// Deletes a user, their grants and memberships (`DELETE /v3/users/{id}`).
     async fn delete_user(&self, ctx: &RequestContext, id: &str) -> Result<()>;
+    /// A user changes their own password (`POST /v3/users/{id}/password`).
     async fn change_password(
         &self,
         ctx: &RequestContext,
@@ -400,50 +416,72 @@ pub trait IdentityApi: Send + Sync + fmt::Debug + 'static {
         new: &str,
     ) -> Result<()>;
 
+    /// Creates a group (`POST /v3/groups`).
     async fn create_group(&self, ctx: &RequestContext, group: Group) -> Result<Group>;
+    /// A group (`GET /v3/groups/{id}`).
     async fn get_group(&self, ctx: &RequestContext, id: &str) -> Result<Group>;
+    /// Groups matching `filter` (`GET /v3/groups`).
     async fn list_groups(&self, ctx: &RequestContext, filter: &ListFilter) -> Result<Vec<Group>>;
+    /// Changes a group (`PATCH /v3/groups/{id}`).
     async fn update_group(&self, ctx: &RequestContext, id: &str, patch: NamePatch)
     -> Result<Group>;
+    /// Deletes a group and its grants (`DELETE /v3/groups/{id}`).
     async fn delete_group(&self, ctx: &RequestContext, id: &str) -> Result<()>;
+    /// Adds a member (`PUT /v3/groups/{g}/users/{u}`).
     async fn add_user_to_group(&self, ctx: &RequestContext, group: &str, user: &str) -> Result<()>;
+    /// Removes a member (`DELETE /v3/groups/{g}/users/{u}`); revokes their tokens.
     async fn remove_user_from_group(
         &self,
         ctx: &RequestContext,
         group: &str,
         user: &str,
     ) -> Result<()>;
+    /// Whether a user is a member (`HEAD /v3/groups/{g}/users/{u}`); 404 if not.
     async fn check_user_in_group(
         &self,
         ctx: &RequestContext,
         group: &str,
         user: &str,
     ) -> Result<()>;
+    /// A group's members (`GET /v3/groups/{id}/users`).
     async fn list_users_in_group(&self, ctx: &RequestContext, group: &str) -> Result<Vec<User>>;
+    /// A user's groups (`GET /v3/users/{id}/groups`).
     async fn list_groups_for_user(&self, ctx: &RequestContext, user: &str) -> Result<Vec<Group>>;
 
+    /// Creates a role (`POST /v3/roles`).
     async fn create_role(&self, ctx: &RequestContext, role: Role) -> Result<Role>;
+    /// A role (`GET /v3/roles/{id}`).
     async fn get_role(&self, ctx: &RequestContext, id: &str) -> Result<Role>;
+    /// Roles matching `filter` (`GET /v3/roles`).
     async fn list_roles(&self, ctx: &RequestContext, filter: &ListFilter) -> Result<Vec<Role>>;
+    /// Changes a role (`PATCH /v3/roles/{id}`).
     async fn update_role(&self, ctx: &RequestContext, id: &str, patch: NamePatch) -> Result<Role>;
+    /// Deletes a role, its grants and inference rules (`DELETE /v3/roles/{id}`).
     async fn delete_role(&self, ctx: &RequestContext, id: &str) -> Result<()>;
+    /// `prior` implies `implied` (`PUT /v3/roles/{prior}/implies/{implied}`); idempotent.
     async fn create_implied_role(
         &self,
         ctx: &RequestContext,
         prior: &str,
         implied: &str,
     ) -> Result<ImpliedRole>;
+    /// Removes an inference rule (`DELETE /v3/roles/{prior}/implies/{implied}`).
     async fn delete_implied_role(
         &self,
         ctx: &RequestContext,
         prior: &str,
         implied: &str,
     ) -> Result<()>;
+    /// Every inference rule (`GET /v3/role_inferences`).
     async fn list_implied_roles(&self, ctx: &RequestContext) -> Result<Vec<ImpliedRole>>;
 
+    /// Grants a role (`PUT /v3/projects/{p}/users/{u}/roles/{r}` and the domain, group, system and `OS-INHERIT` forms); idempotent.
     async fn create_grant(&self, ctx: &RequestContext, grant: Assignment) -> Result<()>;
+    /// Revokes a role and the tokens relying on it.
     async fn revoke_grant(&self, ctx: &RequestContext, grant: Assignment) -> Result<()>;
+    /// Whether a grant exists; 404 if not.
     async fn check_grant(&self, ctx: &RequestContext, grant: Assignment) -> Result<()>;
+    /// The roles an actor holds directly on a target.
     async fn list_grants(
         &self,
         ctx: &RequestContext,
@@ -451,46 +489,62 @@ pub trait IdentityApi: Send + Sync + fmt::Debug + 'static {
         target: Target,
         inherited: bool,
     ) -> Result<Vec<Role>>;
+    /// `GET /v3/role_assignments` with its filters, `effective` expanding groups and inheritance.
     async fn list_role_assignments(
         &self,
         ctx: &RequestContext,
         query: &AssignmentQuery,
     ) -> Result<Vec<AssignmentView>>;
 
+    /// Creates a region (`POST /v3/regions`).
     async fn create_region(&self, ctx: &RequestContext, region: Region) -> Result<Region>;
+    /// A region.
     async fn get_region(&self, ctx: &RequestContext, id: &str) -> Result<Region>;
+    /// Every region.
     async fn list_regions(&self, ctx: &RequestContext) -> Result<Vec<Region>>;
+    /// Changes a region.
     async fn update_region(
         &self,
         ctx: &RequestContext,
         id: &str,
         patch: RegionPatch,
     ) -> Result<Region>;
+    /// Deletes a region.
     async fn delete_region(&self, ctx: &RequestContext, id: &str) -> Result<()>;
 
+    /// Creates a catalog service (`POST /v3/services`).
     async fn create_service(&self, ctx: &RequestContext, service: Service) -> Result<Service>;
+    /// A service.
     async fn get_service(&self, ctx: &RequestContext, id: &str) -> Result<Service>;
+    /// Services matching `filter`.
     async fn list_services(
         &self,
         ctx: &RequestContext,
         filter: &ListFilter,
     ) -> Result<Vec<Service>>;
+    /// Changes a service.
     async fn update_service(
         &self,
         ctx: &RequestContext,
         id: &str,
         patch: ServicePatch,
     ) -> Result<Service>;
+    /// Deletes a service and its endpoints.
     async fn delete_service(&self, ctx: &RequestContext, id: &str) -> Result<()>;
 
+    /// Creates an endpoint (`POST /v3/endpoints`).
     async fn create_endpoint(&self, ctx: &RequestContext, endpoint: Endpoint) -> Result<Endpoint>;
+    /// An endpoint.
     async fn get_endpoint(&self, ctx: &RequestContext, id: &str) -> Result<Endpoint>;
+    /// Every endpoint.
     async fn list_endpoints(&self, ctx: &RequestContext) -> Result<Vec<Endpoint>>;
+    /// Changes an endpoint.
     async fn update_endpoint(
         &self,
         ctx: &RequestContext,
         id: &str,
         patch: EndpointPatch,
     ) -> Result<Endpoint>;
+    /// Deletes an endpoint.
     async fn delete_endpoint(&self, ctx: &RequestContext, id: &str) -> Result<()>;
 }
