@@ -1,14 +1,94 @@
 // SPDX-License-Identifier: Apache-2.0
 //! # ferrostack-compute: Nova
 //!
-//! Types of Nova's state model, the [`hypervisor::Hypervisor`] trait with the
-//! [`fake::FakeHypervisor`] and the public [`conformance`] suite.
+//! Instances with Nova's state model, flavors, keypairs, quotas, server groups and
+//! availability zones; a controller ([`service::ComputeService`]) and per-host managers
+//! ([`host::ComputeHost`]) that talk over the [`ferrostack_core::bus::Bus`]; the
+//! [`hypervisor::Hypervisor`] trait that the KVM and Xen drivers implement; and the Nova v2.1
+//! REST API ([`http::router`]).
+//!
+//! ## Design
+//!
+//! ```text
+//!  HTTP (http::router) ──▶ dyn ComputeApi = service::Controller(ComputeService)
+//!     policy · validation · state checks · quotas (one Txn with the records)
+//!     Placement::claim (CAS in the Store) ──▶ Bus cast compute.<host>: rpc::HostRequest v1.x
+//!                                              │
+//!  ComputeHost (one per host) ◀────────────────┘
+//!     build: ports (NetworkPort) → volume attachments (VolumePort, Cinder 3.44 flow)
+//!            → image cache (ImagePort) → Hypervisor::spawn; rollback of every step on failure
+//!     sync_power_states (Nova's table) · reconcile (ghost cases a/b/c → reap/stop/adopt/log)
+//! ```
+//!
+//! | module | what |
+//! |---|---|
+//! | [`types`] | `VmState`, `TaskState`, `PowerState`, [`types::server_status`] (`_STATE_MAP`), `Flavor`, `Keypair`, `ServerGroup`, quotas, the `Server` record |
+//! | [`hypervisor`] | the `Hypervisor` trait, `Capabilities`, optional capabilities (`Console`, `Snapshots`, `LiveMigration`), `EventSink`, `InstanceSpec`, config drives |
+//! | [`fake`] | `FakeHypervisor`: a **fake** driver in memory, with failure injection per operation |
+//! | [`conformance`] | the public suite every `Hypervisor` must pass |
+//! | [`ports`] | consumer traits for image, volume and network (`ImagePort`, `VolumePort`, `NetworkPort`) with fakes |
+//! | [`placement`] | the `Placement` consumer trait and `StorePlacement` (atomic claims) |
+//! | [`service`] | `ComputeApi`, `ComputeService`, Nova's `check_instance_state` rules |
+//! | [`host`] | `ComputeHost`: build flow, actions, power-state sync, ghost reconciler |
+//! | [`rpc`] | versioned controller → host messages |
+//! | [`local`] | `LocalCompute`: controller + hosts in one process (minicloud) |
+//! | [`http`] | the Nova v2.1 REST API with microversions 2.1–2.79 |
+//! | [`db`], [`policy`], [`error`] | records in the Store, default policy rules, `ComputeError` |
+//!
+//! Concurrency: quota usage is charged in the same transaction that creates the server
+//! records, and placement claims are compare-and-swap transactions on the host's usage
+//! record (and the server group's member counts for hard policies), so concurrent creates
+//! never exceed a quota, a host's capacity or an anti-affinity rule.
+//!
+//! ## Example
+//!
+//! ```
+//! use ferrostack_compute::fake::FakeHypervisor;
+//! use ferrostack_compute::host::HostConfig;
+//! use ferrostack_compute::local::{LocalCompute, Ports};
+//! use ferrostack_compute::ports::{FakeImages, FakeNetworks, FakeVolumes};
+//! use ferrostack_compute::service::{ComputeApi, CreateServer};
+//! use ferrostack_compute::types::NetworkRequest;
+//! use ferrostack_core::{RequestContext, bus::LocalBus, store::MemoryStore};
+//! use ferrostack_core::id::{ProjectId, UserId};
+//! use std::sync::Arc;
+//!
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! let (images, networks) = (FakeImages::new(), FakeNetworks::new());
+//! let image = images.add("cirros", "raw", vec![0; 512]);
+//! let net = networks.add_network("private");
+//! let cache = std::env::temp_dir().join(format!("fs-compute-doc-{}", std::process::id()));
+//! let compute = LocalCompute::start(
+//!     Arc::new(MemoryStore::new()),
+//!     Arc::new(LocalBus::new()),
+//!     Ports { images: Arc::new(images), volumes: Arc::new(FakeVolumes::new()), networks: Arc::new(networks) },
+//!     Default::default(),
+//!     vec![(HostConfig::new("host1", &cache), Arc::new(FakeHypervisor::default()))],
+//! ).await.unwrap();
+//! let ctx = RequestContext::for_project(UserId::new(), ProjectId::new(), &["member", "reader"]);
+//! let req = CreateServer {
+//!     name: "vm1".into(), flavor_ref: "1".into(), image_ref: Some(image),
+//!     networks: vec![NetworkRequest { network_id: Some(net), ..Default::default() }],
+//!     min_count: 1, max_count: 1, ..Default::default()
+//! };
+//! let id = compute.api.create_servers(&ctx, req).await.unwrap()[0].id;
+//! let server = loop {
+//!     let s = compute.api.get_server(&ctx, id).await.unwrap();
+//!     if s.status() != "BUILD" { break s; }
+//!     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+//! };
+//! assert_eq!(server.status(), "ACTIVE");
+//! assert_eq!(server.host.as_deref(), Some("host1"));
+//! # let _ = std::fs::remove_dir_all(&cache);
+//! # });
+//! ```
 
 pub mod conformance;
 pub mod db;
 pub mod error;
 pub mod fake;
 pub mod host;
+pub mod http;
 pub mod hypervisor;
 pub mod local;
 pub mod placement;

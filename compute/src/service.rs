@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //! [`ComputeApi`]: compute's operations, and [`ComputeService`], the controller that
 //! validates, authorizes, applies Nova's state checks and quotas, schedules through
-//! [`Placement`] and sends work to hosts over the bus.
+//! [`crate::placement::Placement`] and sends work to hosts over the bus.
 
 use crate::db::ComputeDb;
 use crate::error::ComputeError;
