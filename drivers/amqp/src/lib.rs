@@ -66,8 +66,9 @@
 //! supervisor reconnects with exponential backoff (50 ms doubling up to
 //! [`AmqpConfig::max_backoff`]) and re-declares the whole topology: exchanges, the reply
 //! queue (same name, so replies to calls made before the failure still arrive), and every
-//! live subscription's queues, bindings and consumers. Subscriptions keep their stream and
-//! simply resume. While disconnected, operations wait for the connection up to
+//! live subscription's queues, bindings and consumers (and re-attaches, every 250 ms, any
+//! subscription whose channel the broker closed). Subscriptions keep their stream and simply
+//! resume. While disconnected, operations wait for the connection up to
 //! [`AmqpConfig::connect_wait`] (a call: up to its timeout) and then fail with
 //! [`BusError::Unavailable`]. A cast whose connection dropped before the confirm arrived
 //! is not re-sent (it may have been delivered): it fails with `Unavailable`. A call in the
@@ -493,14 +494,15 @@ async fn supervise(shared: Arc<Shared>, first: Live) {
         let live = Arc::new(live);
         let mut events = live.conn.events_listener();
         shared.live.send_replace(Some(live.clone()));
-        let subs: Vec<Arc<SubEntry>> = lock(&shared.subs).values().cloned().collect();
-        for sub in subs {
-            if let Err(e) = attach(&shared, &live, &sub).await {
-                tracing::warn!(topic = sub.topic, error = %e, "re-subscribing failed");
-            }
-        }
-        // Wait for the connection to fail.
+        // Re-attach every subscription now, and on every tick those that failed to (a no-op
+        // for the attached ones), until the connection fails.
         loop {
+            let subs: Vec<Arc<SubEntry>> = lock(&shared.subs).values().cloned().collect();
+            for sub in subs {
+                if let Err(e) = attach(&shared, &live, &sub).await {
+                    tracing::warn!(topic = sub.topic, error = %e, "re-subscribing failed");
+                }
+            }
             tokio::select! {
                 ev = events.next() => match ev {
                     Some(lapin::Event::Error(e)) => {
@@ -528,7 +530,8 @@ async fn attach(shared: &Arc<Shared>, live: &Live, sub: &Arc<SubEntry>) -> Resul
     if sub.closed.load(Ordering::Acquire) {
         return Ok(());
     }
-    if slot.as_ref().is_some_and(|(g, _)| *g == live.generation) {
+    // Attached, on this connection, on a channel the broker has not closed.
+    if slot.as_ref().is_some_and(|(g, ch)| *g == live.generation && ch.status().connected()) {
         return Ok(());
     }
     let n = &shared.names;

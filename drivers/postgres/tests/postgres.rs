@@ -33,6 +33,23 @@ impl TempDb {
         TempDb { admin, url: format!("{prefix}/{name}"), name }
     }
 
+    /// A fresh database whose default collation is ICU `en-US`, which does not sort bytewise
+    /// (`'Zebra' > 'item'`).
+    async fn new_icu(base: &str) -> TempDb {
+        let (admin, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        let name = format!("ferrostack_test_{}", uuid::Uuid::new_v4().simple());
+        admin
+            .batch_execute(&format!(
+                "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' \
+                 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.utf8'"
+            ))
+            .await
+            .unwrap();
+        let (prefix, _) = base.rsplit_once('/').unwrap();
+        TempDb { admin, url: format!("{prefix}/{name}"), name }
+    }
+
     async fn drop_db(self) {
         self.admin
             .batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
@@ -253,5 +270,21 @@ async fn watchers_see_every_commit_in_order() {
     ];
     assert_eq!(got, expected);
     drop((watch, writer, other));
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_is_bytewise_whatever_the_database_collation() {
+    let Some(url) = url("listing_is_bytewise_whatever_the_database_collation") else { return };
+    let db = TempDb::new_icu(&url).await;
+    let store = PostgresStore::connect(&db.url).await.unwrap();
+    {
+        let (c, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        let row = c.query_one("SELECT 'Zebra' < 'item'", &[]).await.unwrap();
+        assert!(!row.get::<_, bool>(0), "the database's own collation is not bytewise");
+    }
+    conformance::listing_and_pagination(&store).await;
+    drop(store);
     db.drop_db().await;
 }
