@@ -536,7 +536,7 @@ impl RingBuilder {
         if self.last_part_moves.len() != parts {
             self.last_part_moves = vec![0xff; parts];
         }
-        let mut rng = rand::rngs::StdRng::seed_from_u64(self.seed);
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(self.seed);
         let mut moved_now = vec![0u64; parts.div_ceil(64)];
         let mut resized = 0usize;
 
@@ -559,7 +559,7 @@ impl RingBuilder {
             }
         }
 
-        let before = self.r2p2d.clone();
+        let before = if first { vec![] } else { self.r2p2d.clone() };
 
         // 2. Slots on removed devices.
         let mut removed_mask = vec![false; self.devs.len()];
@@ -569,6 +569,9 @@ impl RingBuilder {
         let mut unassigned: Vec<(u32, u8, u32)> = vec![]; // (part, replica, old dev)
         let in_plan = |d: u32| plan.dev_path.get(d as usize).is_some_and(|x| x[3] != usize::MAX);
         for (r, row) in self.r2p2d.iter_mut().enumerate() {
+            if first {
+                break; // every slot is empty; placed in a random partition order below
+            }
             for (p, d) in row.iter_mut().enumerate() {
                 if *d == NONE {
                     unassigned.push((p as u32, r as u8, NONE));
@@ -635,39 +638,34 @@ impl RingBuilder {
         }
 
         // 4. Place unassigned slots.
-        unassigned.shuffle(&mut rng);
-        if first {
-            // All replicas of a partition together, partitions in random order: a table
-            // without periodic structure keeps Swift's handoff walk short.
-            let mut rank: Vec<u32> = (0..parts as u32).collect();
-            rank.shuffle(&mut rng);
-            unassigned.sort_unstable_by_key(|&(p, r, _)| (rank[p as usize], r));
-        }
-        let total = unassigned.len() as u64;
         let mut moved = 0usize;
-        for (i, &(p, r, old)) in unassigned.iter().enumerate() {
-            let p = p as usize;
-            let d = match st.find(&plan, &self.r2p2d, p, true) {
-                Some(d) => d,
-                None => match self.swap_for(&plan, &mut st, p, first, &mut moved_now) {
-                    Some(d) => {
-                        moved += 1;
-                        d
+        if first {
+            // All replicas of a partition together, partitions in order (cache friendly); the
+            // weighted random tier choice keeps the table free of periodic structure, which
+            // keeps Swift's handoff walk short.
+            let rows = self.r2p2d.len();
+            for (i, p) in (0..parts as u32).enumerate() {
+                for r in 0..rows {
+                    if (p as usize) < self.r2p2d[r].len() {
+                        self.place_slot(&plan, &mut st, p as usize, r, first, &mut moved_now);
                     }
-                    None => st.find_relaxed(&plan, &self.r2p2d, p),
-                },
-            };
-            self.r2p2d[r as usize][p] = d;
-            st.add(&plan, d);
-            if old != NONE && old != d {
-                moved += 1;
+                }
+                if i % 65536 == 0 {
+                    progress(Progress { stage: "place", done: i as u64, total: parts as u64 });
+                }
             }
-            self.last_part_moves[p] = 0;
-            if i % 65536 == 0 {
-                progress(Progress { stage: "place", done: i as u64, total });
+            progress(Progress { stage: "place", done: parts as u64, total: parts as u64 });
+        } else {
+            unassigned.shuffle(&mut rng);
+            let total = unassigned.len() as u64;
+            for (i, &(p, r, _)) in unassigned.iter().enumerate() {
+                moved += self.place_slot(&plan, &mut st, p as usize, r as usize, first, &mut moved_now);
+                if i % 65536 == 0 {
+                    progress(Progress { stage: "place", done: i as u64, total });
+                }
             }
+            progress(Progress { stage: "place", done: total, total });
         }
-        progress(Progress { stage: "place", done: total, total });
 
         // 5. Balance: move excess part-replicas from over-target to under-target devices.
         let mut unfinished = 0usize;
@@ -764,6 +762,33 @@ impl RingBuilder {
 }
 
 impl RingBuilder {
+    /// Places one empty slot; returns the number of extra moves (a swap).
+    fn place_slot(
+        &mut self,
+        plan: &Plan,
+        st: &mut State,
+        p: usize,
+        r: usize,
+        first: bool,
+        moved_now: &mut [u64],
+    ) -> usize {
+        let mut extra = 0;
+        let d = match st.find(plan, &self.r2p2d, p, true) {
+            Some(d) => d,
+            None => match self.swap_for(plan, st, p, first, moved_now) {
+                Some(d) => {
+                    extra = 1;
+                    d
+                }
+                None => st.find_relaxed(plan, &self.r2p2d, p),
+            },
+        };
+        self.r2p2d[r][p] = d;
+        st.add(plan, d);
+        self.last_part_moves[p] = 0;
+        extra
+    }
+
     /// When no under-target device may take a replica of `p`: find a partition `q` with a
     /// replica on a device `e` that `p` may use, move that replica of `q` to an under-target
     /// device, and give `e` to `p` (one extra move). Returns `e`, counted as holding one less.
@@ -918,7 +943,7 @@ struct State {
     max: Vec<u32>,
     tried: Vec<bool>,
     tried_list: Vec<usize>,
-    rng: rand::rngs::StdRng,
+    rng: rand::rngs::SmallRng,
 }
 
 impl State {
@@ -960,7 +985,7 @@ impl State {
             max,
             tried: vec![false; n],
             tried_list: vec![],
-            rng: rand::rngs::StdRng::seed_from_u64(seed),
+            rng: rand::rngs::SmallRng::seed_from_u64(seed),
         }
     }
 
