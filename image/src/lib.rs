@@ -35,6 +35,13 @@
 //!   (private, shared with accepted members, community, public) is enforced by the service, and
 //!   invisible images are 404 as in Glance.
 //!
+//! * **Import**: `PUT /v2/images/{id}/stage` then `POST /v2/images/{id}/import` with
+//!   `glance-direct` runs the same inspection and hashing over the staged data.
+//!
+//! Not built yet: the Swift-API `ImageStore` (needs an HTTP client in the workspace) and the
+//! `web-download` import method (with its allow-list of hosts); the RBD store belongs to the
+//! Ceph driver.
+//!
 //! ## Example
 //!
 //! ```
