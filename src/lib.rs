@@ -39,6 +39,7 @@
 pub mod cloud;
 pub mod config;
 pub mod identity_mount;
+pub mod network_mount;
 
 pub use cloud::{AdminCredentials, ClientFiles, Cloud, CloudError, ServiceMount};
 pub use config::{BusConfig, CloudConfig, ConfigError, StoreConfig};

@@ -19,7 +19,7 @@
 //! | [`secgroup`] | the pure compiler from security-group rules to an ordered accept list any firewall renders |
 //! | [`policy`] | Neutron's default rules for [`ferrostack_core::policy`] and the one [`policy::authorize`] |
 //! | [`http`] | the Neutron v2.0 router (`/v2.0/...`, Neutron error bodies, filters, `fields=`, pagination) |
-//! | `testing` (feature) | `testing::FakeBackend` and the backend conformance suites |
+//! | [`testing`] | [`testing::FakeBackend`] and the backend conformance suites |
 //!
 //! The service commits state first and then tells the backends (as Neutron's server notifies
 //! its agents); a backend failure is logged and shows in the resource (`binding_failed`), and
@@ -61,7 +61,7 @@
 //!
 //! | feature | default | what |
 //! |---|---|---|
-//! | `testing` | no | `testing::FakeBackend` and `testing::conformance` |
+//! | `testing` | no | reserved; [`testing`] (the fake backend and conformance suites) has no extra dependencies and is always built, so integrators can run a control plane without a data plane |
 
 pub mod api;
 pub mod backend;
@@ -71,7 +71,6 @@ pub mod http;
 pub mod policy;
 pub mod secgroup;
 pub mod service;
-#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod types;
 
