@@ -40,6 +40,7 @@ pub mod cloud;
 pub mod config;
 pub mod identity_mount;
 pub mod network_mount;
+pub mod volume_mount;
 
 pub use cloud::{AdminCredentials, ClientFiles, Cloud, CloudError, ServiceMount};
 pub use config::{BusConfig, CloudConfig, ConfigError, StoreConfig};
