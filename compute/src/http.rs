@@ -219,6 +219,21 @@ fn str_map(o: &Map<String, Value>, key: &str) -> Result<BTreeMap<String, String>
     }
 }
 
+/// An IP address field, normalized as Nova stores it (`::babe:dc0c:1602`); invalid is a 400.
+fn ip_field<T: std::str::FromStr + std::fmt::Display>(
+    o: &Map<String, Value>,
+    key: &str,
+) -> Result<Option<String>, ApiError> {
+    match opt_str(o, key)? {
+        None => Ok(None),
+        Some(s) if s.is_empty() => Ok(None),
+        Some(s) => s
+            .parse::<T>()
+            .map(|ip| Some(ip.to_string()))
+            .map_err(|_| bad(format!("Invalid input for field/attribute {key}."))),
+    }
+}
+
 fn count(o: &Map<String, Value>, key: &str) -> Result<u32, ApiError> {
     match o.get(key) {
         None | Some(Value::Null) => Ok(1),
@@ -683,8 +698,8 @@ async fn create_server(
         min_count,
         max_count,
         admin_pass: opt_str(o, "adminPass")?,
-        access_ipv4: opt_str(o, "accessIPv4")?,
-        access_ipv6: opt_str(o, "accessIPv6")?,
+        access_ipv4: ip_field::<std::net::Ipv4Addr>(o, "accessIPv4")?,
+        access_ipv6: ip_field::<std::net::Ipv6Addr>(o, "accessIPv6")?,
     };
     let admin_pass = req
         .admin_pass

@@ -267,3 +267,73 @@ async fn unmodified_openstack_cli_drives_the_nova_api() {
     assert!(e.networks.ports().is_empty());
     assert_eq!(e.domains(), 0);
 }
+
+/// tempest's `tempest.api.compute.servers` smoke tests (no admin) against the router behind
+/// the same stubs. Slow (installs nothing, but runs tempest for minutes): run with
+/// `cargo test -p ferrostack-compute --test cli -- --ignored --nocapture`. Prints tempest's
+/// summary; asserts only that tempest ran and that at least one test passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow: runs tempest; needs scripts/test-env/tempest.sh"]
+async fn tempest_compute_servers_smoke() {
+    let tempest = cache_dir().join("venv-tempest/bin/tempest");
+    if !prerequisite(
+        tempest.exists(),
+        "compute tempest",
+        "tempest",
+        "bash scripts/test-env/tempest.sh",
+    ) {
+        return;
+    }
+    let e = env(2).await;
+    let base = serve(&e).await;
+    let ws = tempfile::tempdir().unwrap();
+    let wsp = ws.path().to_path_buf();
+    let ws_dir = wsp.join("ws");
+    std::fs::create_dir_all(&ws_dir).unwrap();
+    let name = format!("ferrostack-compute-{}", uuid::Uuid::new_v4().simple());
+    let st = std::process::Command::new(&tempest)
+        .args(["init", "--name", &name])
+        .arg(&ws_dir)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut accounts = String::new();
+    for i in 0..8 {
+        accounts.push_str(&format!("- {{username: demo{i}, project_name: demo, password: secret, domain_name: Default, roles: [member, reader]}}\n"));
+    }
+    std::fs::write(ws_dir.join("etc/accounts.yaml"), accounts).unwrap();
+    let conf = format!(
+        "[DEFAULT]\nlog_dir = {ws}/logs\n[auth]\nuse_dynamic_credentials = False\ntest_accounts_file = {ws}/etc/accounts.yaml\ncreate_isolated_networks = False\n\
+[identity]\nuri_v3 = {base}/identity/v3\nauth_version = v3\nregion = RegionOne\n[identity-feature-enabled]\nsecurity_compliance = False\n\
+[service_available]\nnova = True\nglance = False\nneutron = False\ncinder = False\nswift = False\n\
+[compute]\nimage_ref = {img}\nimage_ref_alt = {img}\nflavor_ref = 1\nflavor_ref_alt = 2\nbuild_timeout = 60\nbuild_interval = 1\n\
+[compute-feature-enabled]\nconsole_output = False\nresize = True\nsnapshot = True\nvnc_console = False\nrescue = False\npause = False\nsuspend = False\nshelve = False\nlive_migration = False\ncold_migration = False\nchange_password = False\ninterface_attach = False\n\
+[validation]\nrun_validation = False\n",
+        ws = ws_dir.display(),
+        img = e.image,
+    );
+    std::fs::write(ws_dir.join("etc/tempest.conf"), conf).unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&tempest)
+            .current_dir(&ws_dir)
+            .args([
+                "run",
+                "--concurrency",
+                "2",
+                "--regex",
+                r"^tempest\.api\.compute\.servers\..*\[.*\bsmoke\b.*\]",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    eprintln!("{text}");
+    let _ = std::process::Command::new(cache_dir().join("venv-tempest/bin/tempest"))
+        .args(["workspace", "remove", "--name", &name])
+        .status();
+    assert!(text.contains("Totals"), "tempest did not run");
+    assert!(!text.contains(" - Passed: 0"), "no tempest test passed");
+}
