@@ -496,3 +496,55 @@ async fn types_select_backends_and_retype_moves_data() {
         Err(VolumeError::InvalidVolumeType(_))
     ));
 }
+
+#[tokio::test]
+async fn attachment_flow_on_the_file_backend_exports_a_local_path() {
+    let qemu = std::process::Command::new("qemu-img")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ferrostack_core::testing::prerequisite(
+        qemu,
+        "file attachment flow",
+        "qemu-img",
+        "apt-get install qemu-utils",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = crate::file::FileBackend::new(
+        crate::file::FileBackendConfig::new("file", dir.path(), crate::file::FileFormat::Raw),
+        Arc::new(ferrostack_core::command::SystemRunner::new()),
+    )
+    .unwrap();
+    let file: Arc<dyn VolumeBackend> = Arc::new(file);
+    let svc = VolumeService::new(Arc::new(MemoryStore::new()), vec![file.clone()]);
+    let ctx = RequestContext::for_project(UserId::new(), ProjectId::new(), &["member", "reader"]);
+    let v = svc.create_volume(&ctx, sized(1)).await.unwrap();
+    let a = svc
+        .create_attachment(&ctx, &v.id, Some(ServerId::new()), Some(connector()), None)
+        .await
+        .unwrap();
+    let info = a.connection_info.clone().unwrap();
+    assert_eq!(info.driver_volume_type, "local");
+    let path = info.data["device_path"].as_str().unwrap().to_owned();
+    assert!(std::path::Path::new(&path).exists(), "{path}");
+    let bv = crate::backend::BackendVolume { id: v.id, size_gb: 1 };
+    assert_eq!(file.exports(&bv).await.unwrap(), vec![a.id]);
+    svc.complete_attachment(&ctx, &a.id).await.unwrap();
+    assert_eq!(svc.get_volume(&ctx, &v.id).await.unwrap().status, VolumeStatus::InUse);
+    // The file backend cannot snapshot or extend an attached volume: refused (the snapshot is
+    // recorded in `error`, as Cinder records failed snapshots), the volume stays in-use.
+    assert!(svc.create_snapshot(&ctx, &v.id, None, None, true).await.is_err());
+    let snaps = svc.list_snapshots(&ctx, &ListFilter::default()).await.unwrap();
+    assert_eq!(snaps[0].status, SnapshotStatus::Error);
+    assert!(svc.extend_volume(&ctx, &v.id, 2).await.is_err());
+    assert_eq!(svc.get_volume(&ctx, &v.id).await.unwrap().status, VolumeStatus::InUse);
+    svc.delete_attachment(&ctx, &a.id).await.unwrap();
+    assert!(file.exports(&bv).await.unwrap().is_empty());
+    for s in svc.list_snapshots(&ctx, &ListFilter::default()).await.unwrap() {
+        svc.delete_snapshot(&ctx, &s.id).await.unwrap();
+    }
+    svc.delete_volume(&ctx, &v.id).await.unwrap();
+    assert!(!std::path::Path::new(&path).exists());
+}
