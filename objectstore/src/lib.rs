@@ -9,6 +9,12 @@
 //!
 //! Storage servers, the proxy and the replicator come later.
 //!
+//! ## Features
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `cli` | [`ring::cli`]: the `ring` command-line tool (clap, indicatif) behind `examples/ring.rs` |
+//!
 //! ## Design
 //!
 //! The ring is split like Swift's: a mutable builder computes a partition → device table
