@@ -13,7 +13,7 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `cli` | [`ring::cli`]: the `ring` command-line tool (clap, indicatif) behind `examples/ring.rs` |
+//! | `cli` | `ring::cli`: the `ring` command-line tool (clap, indicatif) behind `examples/ring.rs` |
 //!
 //! ## Design
 //!
