@@ -5,7 +5,7 @@
 //! # Algorithm
 //!
 //! 1. **Plan.** Swift's replica plan gives every tier (region, zone, server, device) a target
-//!    in replicanths from weights, full dispersion and `overload` ([`plan`](super::plan)).
+//!    in replicanths from weights, full dispersion and `overload` (private module `plan`).
 //! 2. **Integer targets.** Targets become integer part-replica counts top-down: each tier's
 //!    integer is split among its children as `floor` or `ceil` of their share, so every device
 //!    ends within one part-replica of its target, and the rounding is *sticky*: children that
@@ -659,7 +659,8 @@ impl RingBuilder {
             unassigned.shuffle(&mut rng);
             let total = unassigned.len() as u64;
             for (i, &(p, r, _)) in unassigned.iter().enumerate() {
-                moved += self.place_slot(&plan, &mut st, p as usize, r as usize, first, &mut moved_now);
+                moved +=
+                    self.place_slot(&plan, &mut st, p as usize, r as usize, first, &mut moved_now);
                 if i % 65536 == 0 {
                     progress(Progress { stage: "place", done: i as u64, total });
                 }
