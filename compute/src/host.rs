@@ -743,10 +743,16 @@ impl ComputeHost {
             let devices: Vec<BlockDevice> = Vec::new();
             d.hypervisor.destroy(id).await?;
             let spec = self.spec_of(&s, cached, devices, s.vifs.clone());
-            let info = d.hypervisor.spawn(&spec).await?;
+            let mut info = d.hypervisor.spawn(&spec).await?;
+            // Nova keeps a stopped server stopped across a rebuild.
+            let was_stopped = s.vm_state == VmState::Stopped;
+            if was_stopped {
+                d.hypervisor.power_off(id).await?;
+                info.power_state = PowerState::Shutdown;
+            }
             d.db.update_server(id, |s| {
                 s.image_id = img;
-                s.vm_state = VmState::Active;
+                s.vm_state = if was_stopped { VmState::Stopped } else { VmState::Active };
                 s.task_state = None;
                 s.power_state = info.power_state;
                 Ok(())

@@ -460,7 +460,26 @@ fn interface_view(v: &Vif, mv: Microversion) -> Value {
 
 async fn versions(headers: HeaderMap) -> Response {
     let base = base_url(&headers);
-    Json(json!({"versions": [version_doc(&base).to_json()]})).into_response()
+    // Nova lists the legacy v2.0 first (clients and tempest expect it), then v2.1.
+    Json(json!({"versions": [v20_doc(&base).to_json(), version_doc(&base).to_json()]}))
+        .into_response()
+}
+
+fn v20_doc(base: &str) -> VersionDoc {
+    VersionDoc {
+        id: "v2.0".into(),
+        status: "SUPPORTED".into(),
+        version: String::new(),
+        min_version: String::new(),
+        updated: "2011-01-21T11:33:21Z".into(),
+        href: format!("{base}/v2/"),
+        media_type: "application/vnd.openstack.compute".into(),
+    }
+}
+
+/// The v2.0 version document (the legacy API itself is not served).
+async fn version_v20(headers: HeaderMap) -> Response {
+    Json(v20_doc(&base_url(&headers)).single()).into_response()
 }
 
 fn version_doc(base: &str) -> VersionDoc {
@@ -841,6 +860,22 @@ async fn server_action(
                 .map_err(|_| bad("Invalid imageRef provided."))?;
             let s = api.rebuild_server(&ctx, id, img, opt_str(a, "name")?).await.map_err(err)?;
             let mut v = server_view(&s, mv, &base_url(&headers), ctx.has_role("admin"));
+            if !mv.at_least(75)
+                && let Some(m) = v.as_object_mut()
+            {
+                // Before 2.75 the rebuild response is the basic view, without extensions.
+                m.retain(|k, _| {
+                    !k.starts_with("OS-EXT-")
+                        && !k.starts_with("OS-SRV-USG")
+                        && !matches!(
+                            k.as_str(),
+                            "config_drive"
+                                | "key_name"
+                                | "os-extended-volumes:volumes_attached"
+                                | "security_groups"
+                        )
+                });
+            }
             v["adminPass"] = json!(uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
             Ok((StatusCode::ACCEPTED, Json(json!({"server": v}))).into_response())
         }
@@ -1529,6 +1564,8 @@ pub fn router(api: Arc<dyn ComputeApi>) -> Router {
     Router::new()
         .route("/", get(versions))
         .route("/v2.1/", get(version))
+        .route("/v2", get(version_v20))
+        .route("/v2/", get(version_v20))
         .nest("/v2.1", v21)
         .layer(ferrostack_core::http::body_limit(BODY_LIMIT))
         .layer(axum::middleware::from_fn(ferrostack_core::http::request_id))

@@ -77,8 +77,9 @@ async fn versions_auth_and_server_lifecycle_shapes() {
     let raw = app(&e);
     let (st, v) = send(&raw, "GET", "/", None, None).await;
     assert_eq!(st, StatusCode::OK);
-    assert_eq!(v["versions"][0]["id"], "v2.1");
-    assert_eq!(v["versions"][0]["version"], "2.79");
+    assert_eq!(v["versions"][0]["id"], "v2.0");
+    assert_eq!(v["versions"][1]["id"], "v2.1");
+    assert_eq!(v["versions"][1]["version"], "2.79");
     let (st, v) = send(&raw, "GET", "/v2.1/", None, None).await;
     assert_eq!((st, v["version"]["min_version"].clone()), (StatusCode::OK, json!("2.1")));
     let (st, v) = send(&raw, "GET", "/v2.1/servers", None, None).await;
