@@ -32,7 +32,18 @@ expires = (datetime.datetime.utcnow() + datetime.timedelta(hours=1)).strftime("%
 args = ("0123456789abcdef0123456789abcdef", expires, ["AAECAwQFBgcICQoLDA0ODw"], tf.ProjectScopedPayload)
 kw = dict(methods=["password"], project_id="fedcba9876543210fedcba9876543210")
 token = f.create_token(*args, **kw)
-for name, fn in [("issue", lambda: f.create_token(*args, **kw)), ("validate", lambda: f.validate_token(token))]:
-    n = 2000
-    best = min(timeit.repeat(fn, number=n, repeat=5)) / n
-    print(f"keystone/token/{name}: {best * 1e6:.1f} us")
+
+
+def run(label):
+    for name, fn in [("issue", lambda: f.create_token(*args, **kw)), ("validate", lambda: f.validate_token(token))]:
+        n = 1000
+        best = min(timeit.repeat(fn, number=n, repeat=5)) / n
+        print(f"keystone/token/{name}{label}: {best * 1e6:.1f} us")
+
+
+# As Keystone runs: the `crypto` property reads the key repository on every call.
+run("")
+# The formatter alone: keys loaded once.
+cached = f.crypto
+tf.TokenFormatter.crypto = property(lambda self: cached)
+run(" (keys cached)")

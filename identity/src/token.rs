@@ -122,7 +122,13 @@ pub fn python_uuid_bytes(s: &str) -> Option<[u8; 16]> {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(b.len() * 2);
+    for x in b {
+        out.push(DIGITS[usize::from(x >> 4)] as char);
+        out.push(DIGITS[usize::from(x & 0x0f)] as char);
+    }
+    out
 }
 
 fn pack_id(id: &str) -> Value {
