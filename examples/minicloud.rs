@@ -48,8 +48,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(listen) = &args.listen {
         config.set_listen(listen)?;
     }
-    let cloud = Cloud::open(config, &args.data_dir).await.context("opening the cloud")?;
+    let mut cloud = Cloud::open(config, &args.data_dir).await.context("opening the cloud")?;
     let admin = cloud.bootstrap_admin(args.admin_password.clone()).await?;
+    cloud.mount_embedded(&admin).await.context("starting the services")?;
     let files = cloud.write_client_files(&admin)?;
     let shutdown = shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(cloud.config().listen)
@@ -62,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
         println!("  {:<14} {}", m.service_type, cloud.endpoint_url(m));
     }
     println!("  state          {} ({:?} store)", cloud.data_dir().display(), cloud.store().name());
+    println!("  data plane     none: the network fake backend records the intended state");
     println!("  clouds.yaml    {}", files.clouds_yaml.display());
     println!("  openrc         {}", files.openrc.display());
     println!(

@@ -38,6 +38,15 @@ pub enum CloudError {
     /// The message bus could not be reached.
     #[error("could not connect to the message bus")]
     Bus(#[source] ferrostack_core::BoxError),
+    /// A service could not be assembled.
+    #[error("could not start the {service} service")]
+    Service {
+        /// The service (`"identity"`, `"image"`, ...).
+        service: &'static str,
+        /// The cause.
+        #[source]
+        source: ferrostack_core::BoxError,
+    },
 }
 
 impl From<StoreError> for CloudError {
@@ -223,17 +232,26 @@ impl Cloud {
     }
 
     /// The HTTP router serving every mounted service, plus `/` listing them.
+    ///
+    /// A mount point with a trailing slash (`/identity/`, which tempest and some clients ask
+    /// for) is served as the mount point itself: axum's `nest` would not route it.
     pub fn router(&self) -> Router {
         let index = self.index_document();
-        let mut router = Router::new().route("/", get(move || async move { axum::Json(index) }));
+        let mut inner = Router::new().route("/", get(move || async move { axum::Json(index) }));
         for (path, service) in &self.routers {
-            router = router.nest(path, service.clone());
+            inner = inner.nest(path, service.clone());
         }
-        router
-            .fallback(|| async {
-                ferrostack_core::http::ApiError::not_found("The resource could not be found.")
-                    .into_response()
-            })
+        let inner = inner.fallback(|| async {
+            ferrostack_core::http::ApiError::not_found("The resource could not be found.")
+                .into_response()
+        });
+        let slashed: Vec<String> = self.routers.iter().map(|(p, _)| format!("{p}/")).collect();
+        let normalised =
+            tower::ServiceExt::map_request(inner, move |req: axum::extract::Request| {
+                strip_mount_slash(req, &slashed)
+            });
+        Router::new()
+            .fallback_service(normalised)
             .layer(axum::middleware::from_fn(ferrostack_core::http::request_id))
     }
 
@@ -306,6 +324,25 @@ async fn open_bus(cfg: &BusConfig) -> Result<Arc<dyn Bus>, CloudError> {
             Err(CloudError::FeatureMissing { what: "bus amqp://...".into(), feature: "amqp" })
         }
     }
+}
+
+/// Rewrites `/mount/` (with its query) to `/mount` when `/mount/` is in `slashed`.
+fn strip_mount_slash(
+    mut req: axum::extract::Request,
+    slashed: &[String],
+) -> axum::extract::Request {
+    let path = req.uri().path();
+    if slashed.iter().any(|s| s == path) {
+        let trimmed = &path[..path.len() - 1];
+        let rebuilt = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_owned(),
+        };
+        if let Ok(uri) = rebuilt.parse::<axum::http::Uri>() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
 }
 
 fn generate_password() -> String {
@@ -382,6 +419,25 @@ mod tests {
             let mode = std::fs::metadata(&files.clouds_yaml).unwrap().permissions().mode();
             assert_eq!(mode & 0o077, 0, "clouds.yaml must not be readable by others");
         }
+    }
+
+    #[tokio::test]
+    async fn mount_points_answer_with_and_without_a_trailing_slash() {
+        use tower::ServiceExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut cloud = Cloud::open(CloudConfig::default(), dir.path()).await.unwrap();
+        let svc = Router::new().route("/", get(|| async { "root of svc" }));
+        cloud.mount(
+            ServiceMount { service_type: "x", name: "x", path: "/svc", endpoint_suffix: "" },
+            svc,
+        );
+        for uri in ["/svc", "/svc/", "/svc/?a=b"] {
+            let req = axum::extract::Request::get(uri).body(axum::body::Body::empty()).unwrap();
+            let resp = cloud.router().oneshot(req).await.unwrap();
+            assert_eq!(resp.status(), 200, "{uri}");
+        }
+        let req = axum::extract::Request::get("/nope/").body(axum::body::Body::empty()).unwrap();
+        assert_eq!(cloud.router().oneshot(req).await.unwrap().status(), 404);
     }
 
     #[test]

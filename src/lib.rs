@@ -36,14 +36,18 @@
 //! # });
 //! ```
 
+pub mod bridges;
 pub mod cloud;
 pub mod config;
+pub mod embedded;
 pub mod identity_mount;
+pub mod image_mount;
 pub mod network_mount;
 pub mod volume_mount;
 
 pub use cloud::{AdminCredentials, ClientFiles, Cloud, CloudError, ServiceMount};
 pub use config::{BusConfig, CloudConfig, ConfigError, StoreConfig};
+pub use embedded::EmbeddedServices;
 
 pub use ferrostack_compute as compute;
 pub use ferrostack_core as core;

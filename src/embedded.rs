@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: Apache-2.0
+//! The embedded defaults: [`Cloud::mount_embedded`] assembles every service minicloud serves.
+
+use crate::{AdminCredentials, Cloud, CloudError};
+use ferrostack_identity::{IdentityApi, IdentityService};
+use ferrostack_image::{ImageConfig, ImageService};
+use ferrostack_network::testing::FakeBackend;
+use ferrostack_network::{Backends, NetworkConfig, NetworkService};
+use ferrostack_volume::VolumeService;
+use std::sync::Arc;
+
+/// The services [`Cloud::mount_embedded`] mounted, for callers that want to drive them
+/// in-process as well.
+#[derive(Debug, Clone)]
+pub struct EmbeddedServices {
+    /// Keystone, also validating every other service's tokens.
+    pub identity: Arc<IdentityService>,
+    /// Glance, with image data in `DATA_DIR/images`.
+    pub image: Arc<ImageService>,
+    /// Neutron. Its data plane is the fake backend, which records the intended state: the
+    /// embedded cloud has no packets to move until a data-plane driver is configured.
+    pub network: Arc<NetworkService>,
+    /// Cinder, with volumes as sparse files in `DATA_DIR/volumes` and images through Glance.
+    pub volume: Arc<VolumeService>,
+}
+
+fn service_error(
+    service: &'static str,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> CloudError {
+    CloudError::Service { service, source: Box::new(e) }
+}
+
+impl Cloud {
+    /// Mounts every service on the embedded defaults, behind Keystone's token validation:
+    /// identity at `/identity` (bootstrapped with `admin`), images at `/image` (files in the
+    /// data directory), block storage at `/volume` (sparse files in the data directory, images
+    /// through Glance), networking at `/network` (no data plane), and publishes them all in
+    /// the catalog. This is what `minicloud` serves.
+    ///
+    /// # Errors
+    ///
+    /// A service could not start (unusable data directory, failing store).
+    pub async fn mount_embedded(
+        &mut self,
+        admin: &AdminCredentials,
+    ) -> Result<EmbeddedServices, CloudError> {
+        let identity =
+            self.mount_identity(admin).await.map_err(|e| service_error("identity", e))?;
+        let validator: Arc<dyn IdentityApi> = identity.clone();
+        let image =
+            self.image_service(ImageConfig::default()).map_err(|e| service_error("image", e))?;
+        self.mount_image(validator.clone(), image.clone());
+        let backend = self.default_volume_backend().map_err(|e| service_error("volume", e))?;
+        let images = Arc::new(crate::bridges::ImagesForVolumes(image.clone()));
+        let volume = self
+            .volume_service(vec![backend])
+            .with_image_source(images.clone())
+            .with_image_sink(images);
+        let volume = self.mount_volume(validator.clone(), volume);
+        let network = self.mount_network(
+            validator,
+            NetworkConfig::default(),
+            Backends::all(Arc::new(FakeBackend::new())),
+        );
+        self.register_catalog(&identity).await.map_err(|e| service_error("identity", e))?;
+        Ok(EmbeddedServices { identity, image, network, volume })
+    }
+}
