@@ -13,8 +13,8 @@ cd "$(dirname "$0")/../.."
 PP="${1:-20}"; SERVERS="${2:-6}"; DISKS="${3:-14}"; N="${4:-200000}"
 bash scripts/test-env/swift-ring.sh >/dev/null
 PY="${FERROSTACK_CACHE:-$HOME/.cache/ferrostack}/venv-swift/bin/python"
-cargo build --quiet --release -p ferrostack-objectstore --features cli --example ring
-RING="${CARGO_TARGET_DIR:-target}/release/examples/ring"
+cargo build --quiet --release -p ferrostack-objectstore --features cli --example ring_tool
+RING="${CARGO_TARGET_DIR:-target}/release/examples/ring_tool"
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
 "$PY" objectstore/tests/swift/swift_ring_tool.py layout --servers "$SERVERS" --disks "$DISKS" --out "$work/devs.json"
 "$PY" - "$N" > "$work/names.txt" <<'PYEOF'
