@@ -4,10 +4,10 @@
 //! Every id is its own type, so a `VolumeId` can never be passed where a `ServerId` is expected.
 //! Ids serialize as strings. There are two families:
 //!
-//! * **Resource ids** ([`define_id!`]): servers, images, volumes, networks, ... are UUIDs, rendered
+//! * **Resource ids** ([`define_id!`](crate::define_id)): servers, images, volumes, networks, ... are UUIDs, rendered
 //!   hyphenated and lowercase as Nova, Glance, Cinder and Neutron render them. Parsing also accepts
 //!   the 32-hex-digit simple form.
-//! * **Identity ids** ([`define_string_id!`]): domains, projects, users, groups and roles are
+//! * **Identity ids** ([`define_string_id!`](crate::define_string_id)): domains, projects, users, groups and roles are
 //!   opaque strings of 1 to 64 characters, because Keystone's are: the default domain is
 //!   `"default"`, an LDAP user's id is whatever the directory says, and projects created by
 //!   Keystone are 32 hex digits without hyphens. Keeping them as strings means a token from any

@@ -6,7 +6,7 @@
 //!
 //! | module | what it gives |
 //! |---|---|
-//! | [`id`] | UUID newtype ids ([`id::ProjectId`], [`id::ServerId`], ...) and the [`id::define_id!`] macro |
+//! | [`id`] | UUID newtype ids ([`id::ProjectId`], [`id::ServerId`], ...) and the [`define_id!`](crate::define_id) macro |
 //! | [`context`] | [`RequestContext`]: who is calling, in which scope, with which roles |
 //! | [`error`] | [`ErrorKind`]: the eleven classes every crate error maps into, with HTTP status and OpenStack fault name |
 //! | [`pagination`] | marker/limit/sort parameters as every OpenStack list API takes them |
@@ -55,7 +55,7 @@
 //! | feature | default | what |
 //! |---|---|---|
 //! | `http` | no | axum plumbing for REST APIs |
-//! | `testing` | no | conformance suites (`store::conformance`, `bus::conformance`) and [`testing`] helpers |
+//! | `testing` | no | conformance suites (`store::conformance`, `bus::conformance`) and `testing` helpers |
 
 pub mod bus;
 pub mod command;

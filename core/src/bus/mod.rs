@@ -15,7 +15,7 @@
 //! not know, so hosts and controllers can be upgraded one at a time) and a JSON payload.
 //!
 //! Implementations: [`LocalBus`] (in-process, tokio channels) here and `AmqpBus`
-//! (`ferrostack-amqp`, RabbitMQ). Both pass [`conformance`] (feature `testing`).
+//! (`ferrostack-amqp`, RabbitMQ). Both pass `bus::conformance` (feature `testing`).
 
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;

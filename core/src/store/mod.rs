@@ -14,7 +14,7 @@
 //!
 //! Implementations: [`MemoryStore`] here (tests, examples), `SqliteStore` (embedded, durable,
 //! `ferrostack-sqlite`), `PostgresStore` (multi-host, `ferrostack-postgres`). Every
-//! implementation must pass [`conformance`] (feature `testing`).
+//! implementation must pass `store::conformance` (feature `testing`).
 
 mod collection;
 #[cfg(any(test, feature = "testing"))]
