@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 //! End to end: the unmodified `openstack` CLI (venv-osc, `scripts/test-env/openstackclient.sh`)
-//! against the `minicloud` example, with the `clouds.yaml` it writes: token issue, catalog
-//! list, project create/list/delete, user create, role add, role assignment list.
+//! against the `minicloud` example, with the `clouds.yaml` it writes:
+//!
+//! * identity: token issue, catalog list, project create/list/delete, user create, role add,
+//!   role assignment list;
+//! * the other embedded services, through the catalog: image create/show/list, volume create
+//!   from that image (block storage reading Glance through the facade's adapter), network and
+//!   subnet create.
 
 use ferrostack_core::testing::{cache_dir, prerequisite};
 use serde_json::Value;
@@ -59,10 +64,11 @@ fn start(data_dir: &Path) -> Minicloud {
     panic!("minicloud exited before serving");
 }
 
-fn openstack(bin: &Path, clouds: &Path, args: &[&str]) -> Value {
+/// Runs `openstack ARGS` with only the minicloud cloud configured; panics with its stderr on
+/// failure and returns its stdout.
+fn openstack_raw(bin: &Path, clouds: &Path, args: &[&str]) -> String {
     let out = Command::new(bin)
         .args(args)
-        .args(["-f", "json"])
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", std::env::temp_dir())
@@ -70,29 +76,40 @@ fn openstack(bin: &Path, clouds: &Path, args: &[&str]) -> Value {
         .env("OS_CLOUD", "minicloud")
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "openstack {args:?} failed:\n{}\n{stdout}",
         String::from_utf8_lossy(&out.stderr)
     );
+    stdout
+}
+
+/// Runs `openstack ARGS -f json` and parses the output (`Null` when it printed nothing).
+fn openstack(bin: &Path, clouds: &Path, args: &[&str]) -> Value {
+    let args: Vec<&str> = args.iter().copied().chain(["-f", "json"]).collect();
+    let stdout = openstack_raw(bin, clouds, &args);
     if stdout.trim().is_empty() {
         return Value::Null;
     }
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("openstack {args:?}: {e}: {stdout}"))
 }
 
-#[test]
-fn openstack_cli_against_minicloud() {
+/// The venv's `openstack`, or `None` after reporting the missing prerequisite.
+fn openstack_bin(test: &str) -> Option<PathBuf> {
     let bin = cache_dir().join("venv-osc").join("bin").join("openstack");
-    if !prerequisite(
+    prerequisite(
         bin.exists(),
-        "openstack_cli_against_minicloud",
+        test,
         "the openstack CLI (venv-osc)",
         "run scripts/test-env/openstackclient.sh",
-    ) {
-        return;
-    }
+    )
+    .then_some(bin)
+}
+
+#[test]
+fn openstack_cli_against_minicloud() {
+    let Some(bin) = openstack_bin("openstack_cli_against_minicloud") else { return };
     let dir = tempfile::tempdir().unwrap();
     let _cloud = start(dir.path());
     let clouds = dir.path().join("clouds.yaml");
@@ -112,31 +129,83 @@ fn openstack_cli_against_minicloud() {
         .collect();
     assert!(names.contains(&"demo".to_owned()) && names.contains(&"admin".to_owned()));
     assert_eq!(os(&["user", "create", "--password", "alicepw", "alice"])["name"], "alice");
-    // `role add` prints nothing; -f json is accepted and ignored.
-    let out = Command::new(&bin)
-        .args(["role", "add", "--project", "demo", "--user", "alice", "member"])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", std::env::temp_dir())
-        .env("OS_CLIENT_CONFIG_FILE", &clouds)
-        .env("OS_CLOUD", "minicloud")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // `role add` prints nothing.
+    openstack_raw(
+        &bin,
+        &clouds,
+        &["role", "add", "--project", "demo", "--user", "alice", "member"],
+    );
     let rows = os(&["role", "assignment", "list", "--project", "demo", "--names"]);
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["Role"], "member");
     assert_eq!(rows[0]["User"], "alice@Default");
-    let out = Command::new(&bin)
-        .args(["project", "delete", "demo"])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", std::env::temp_dir())
-        .env("OS_CLIENT_CONFIG_FILE", &clouds)
-        .env("OS_CLOUD", "minicloud")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    openstack_raw(&bin, &clouds, &["project", "delete", "demo"]);
     assert!(!os(&["project", "list"]).as_array().unwrap().iter().any(|p| p["Name"] == "demo"));
+}
+
+#[test]
+fn openstack_cli_uses_the_embedded_image_volume_and_network_services() {
+    let test = "openstack_cli_uses_the_embedded_image_volume_and_network_services";
+    let Some(bin) = openstack_bin(test) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let _cloud = start(dir.path());
+    let clouds = dir.path().join("clouds.yaml");
+    let os = |args: &[&str]| openstack(&bin, &clouds, args);
+
+    let types: Vec<String> = os(&["catalog", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Type"].as_str().unwrap().to_owned())
+        .collect();
+    for t in ["identity", "image", "block-storage", "network"] {
+        assert!(types.iter().any(|x| x == t), "{t} missing from the catalog: {types:?}");
+    }
+
+    // A raw image of 3 MiB and a bit, so the volume made from it needs its whole first GiB.
+    let file = dir.path().join("disk.raw");
+    let data: Vec<u8> = (0..(3 << 20) + 123u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&file, &data).unwrap();
+    let file = file.to_str().unwrap();
+    let image = os(&[
+        "image",
+        "create",
+        "--file",
+        file,
+        "--disk-format",
+        "raw",
+        "--container-format",
+        "bare",
+        "disk",
+    ]);
+    assert_eq!(image["status"], "active", "{image}");
+    assert_eq!(image["size"], data.len() as u64);
+    let listed = os(&["image", "list"]);
+    assert!(listed.as_array().unwrap().iter().any(|i| i["Name"] == "disk"), "{listed}");
+
+    let volume = os(&["volume", "create", "--size", "1", "--image", "disk", "fromimage"]);
+    assert_eq!(volume["status"], "available", "{volume}");
+    let shown = os(&["volume", "show", "fromimage"]);
+    assert_eq!(shown["size"], 1);
+    // The image's bytes landed at the start of the volume's file in the data directory.
+    let id = volume["id"].as_str().unwrap();
+    let path = dir.path().join("volumes").join(format!("volume-{id}.raw"));
+    let mut head = vec![0; data.len()];
+    use std::io::Read;
+    std::fs::File::open(&path).unwrap().read_exact(&mut head).unwrap();
+    assert!(head == data, "the volume does not start with the image's bytes");
+
+    let network = os(&["network", "create", "private"]);
+    assert_eq!(network["status"], "ACTIVE", "{network}");
+    let subnet = os(&[
+        "subnet",
+        "create",
+        "--network",
+        "private",
+        "--subnet-range",
+        "10.0.0.0/24",
+        "private-v4",
+    ]);
+    assert_eq!(subnet["cidr"], "10.0.0.0/24", "{subnet}");
 }
