@@ -226,17 +226,9 @@ pub struct Image {
     pub updated_at: OffsetDateTime,
 }
 
+/// Glance prints whole seconds with `Z`, as core's `seconds_format` does.
 fn glance_time(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    ferrostack_core::time::seconds_format(t)
 }
 
 impl Image {
