@@ -1,7 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 //! # ferrostack-linuxnet: the Linux data plane
-//!
-//! Linux bridges (VLAN filtering, VXLAN), nftables security groups, one network namespace per
-//! router with NAT, and dnsmasq DHCP, implementing the backend traits of `ferrostack-network`.
-//!
-//! **Status:** not built yet (tracked by the Linux data plane issue).
+#![allow(missing_docs)]
+pub mod config;
+mod dhcp;
+mod driver;
+pub mod error;
+mod names;
+mod netlink;
+pub mod nft;
+
+pub use config::{LinuxNetConfig, PortKind};
+pub use driver::LinuxNet;
+pub use error::LinuxNetError;

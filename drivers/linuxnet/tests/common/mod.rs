@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: Apache-2.0
+//! Namespace lab for the driver's tests: every namespace is named `fst-<pid>-<n>-<role>`
+//! and removed (with whatever runs inside) by [`Lab`]'s `Drop`, even when the test panics.
+#![allow(dead_code)]
+
+use ferrostack_core::command::SystemRunner;
+use ferrostack_linuxnet::{LinuxNet, LinuxNetConfig};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Whether this host can run namespace tests; prints SKIPPED (or fails under CI) otherwise.
+pub fn can_run(test: &str, extra: &[&str]) -> bool {
+    let root = rustix::process::geteuid().is_root();
+    if !ferrostack_core::testing::prerequisite(
+        root,
+        test,
+        "root (network namespaces)",
+        "run the tests as root",
+    ) {
+        return false;
+    }
+    for tool in ["ip", "nft"].iter().chain(extra) {
+        if !ferrostack_core::testing::prerequisite(
+            have(tool),
+            test,
+            tool,
+            "bash scripts/test-env/linuxnet.sh",
+        ) {
+            return false;
+        }
+    }
+    true
+}
+
+/// A set of namespaces owned by one test.
+#[derive(Debug)]
+pub struct Lab {
+    pub base: String,
+    namespaces: std::sync::Mutex<Vec<String>>,
+    pub dir: tempdir::Dir,
+}
+
+pub mod tempdir {
+    use std::path::PathBuf;
+    /// A directory removed on drop.
+    #[derive(Debug)]
+    pub struct Dir(pub PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+pub fn sh(args: &[&str]) -> std::process::Output {
+    Command::new(args[0]).args(&args[1..]).output().expect("spawn")
+}
+
+pub fn ok(args: &[&str]) -> String {
+    let o = sh(args);
+    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+impl Lab {
+    pub fn new() -> Lab {
+        let base = format!("fst-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
+        let dir = std::env::temp_dir().join(format!("{base}-state"));
+        std::fs::create_dir_all(&dir).expect("state dir");
+        Lab { base, namespaces: std::sync::Mutex::new(Vec::new()), dir: tempdir::Dir(dir) }
+    }
+
+    /// Creates namespace `<base>-<role>` with `lo` up; returns its name.
+    pub fn ns(&self, role: &str) -> String {
+        let name = format!("{}-{role}", self.base);
+        ok(&["ip", "netns", "add", &name]);
+        self.namespaces.lock().unwrap().push(name.clone());
+        ok(&["ip", "-n", &name, "link", "set", "lo", "up"]);
+        name
+    }
+
+    /// Registers a namespace the driver creates, so that it is removed too.
+    pub fn adopt(&self, name: String) {
+        self.namespaces.lock().unwrap().push(name);
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.0.clone()
+    }
+
+    /// A driver whose bridges live in a fresh `<base>-hv` namespace.
+    pub fn driver(&self, prefix: &str) -> (Arc<LinuxNet>, String) {
+        let hv = self.ns("hv");
+        (self.driver_in(prefix, &hv), hv)
+    }
+
+    pub fn driver_in(&self, prefix: &str, hv: &str) -> Arc<LinuxNet> {
+        let cfg = LinuxNetConfig {
+            prefix: prefix.into(),
+            host_netns: Some(hv.to_owned()),
+            state_dir: self.state_dir(),
+            dhcp_lease_seconds: 600,
+            ..Default::default()
+        };
+        Arc::new(LinuxNet::new(cfg, Arc::new(SystemRunner::new())).expect("driver"))
+    }
+
+    /// Moves the VM end `peer` of a plugged port from `hv` into a new namespace
+    /// `<base>-<role>`, renamed `eth0` and up; returns the namespace.
+    pub fn vm(&self, role: &str, hv: &str, peer: &str) -> String {
+        let ns = self.ns(role);
+        ok(&["ip", "-n", hv, "link", "set", peer, "netns", &ns]);
+        ok(&["ip", "-n", &ns, "link", "set", peer, "name", "eth0"]);
+        ok(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
+        ns
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let names = self.namespaces.lock().map(|n| n.clone()).unwrap_or_default();
+        for ns in names.iter().rev() {
+            if !Path::new("/run/netns").join(ns).exists() {
+                continue;
+            }
+            if let Ok(o) = Command::new("ip").args(["netns", "pids", ns]).output() {
+                for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                    let _ = Command::new("kill").args(["-9", pid]).status();
+                }
+            }
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// Runs `cmd` in namespace `ns`, returning whether it succeeded.
+pub fn run_in(ns: &str, cmd: &[&str]) -> bool {
+    let mut argv = vec!["ip", "netns", "exec", ns];
+    argv.extend_from_slice(cmd);
+    Command::new(argv[0]).args(&argv[1..]).output().is_ok_and(|o| o.status.success())
+}
+
+pub fn ping(from: &str, to: &str) -> bool {
+    run_in(from, &["ping", "-c1", "-W1", to])
+}
+
+/// A TCP (or UDP) probe: a listener in `server` on `port`, a client in `client` sending a
+/// line to `addr`; true when the listener received it.
+pub fn probe(client: &str, server: &str, addr: &str, port: u16, udp: bool) -> bool {
+    let p = port.to_string();
+    let mut l = std::process::Command::new("ip");
+    l.args(["netns", "exec", server, "timeout", "3", "nc"]);
+    if udp {
+        l.arg("-u");
+    }
+    l.args(["-l", "-p", &p])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let listener = l.spawn().expect("nc -l");
+    std::thread::sleep(Duration::from_millis(300));
+    let mut c = std::process::Command::new("ip");
+    c.args(["netns", "exec", client, "timeout", "3", "nc"]);
+    if udp {
+        c.arg("-u");
+    }
+    c.args(["-w1", addr, &p])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().expect("nc");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        let _ = stdin.write_all(b"probe\n");
+        if !udp {
+            drop(stdin);
+        } else {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(stdin);
+        }
+    }
+    let _ = child.wait();
+    let out = listener.wait_with_output().expect("listener");
+    String::from_utf8_lossy(&out.stdout).contains("probe")
+}
