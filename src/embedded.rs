@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 //! The embedded defaults: [`Cloud::mount_embedded`] assembles every service minicloud serves.
 
+use crate::compute_mount::{ImagesForCompute, NetworksForCompute, VolumesForCompute};
 use crate::{AdminCredentials, Cloud, CloudError};
+use ferrostack_compute::fake::FakeHypervisor;
+use ferrostack_compute::local::{LocalCompute, Ports};
 use ferrostack_identity::{IdentityApi, IdentityService};
 use ferrostack_image::{ImageConfig, ImageService};
 use ferrostack_network::testing::FakeBackend;
@@ -22,6 +25,9 @@ pub struct EmbeddedServices {
     pub network: Arc<NetworkService>,
     /// Cinder, with volumes as sparse files in `DATA_DIR/volumes` and images through Glance.
     pub volume: Arc<VolumeService>,
+    /// Nova: a controller and one host, `host1`, whose hypervisor is the fake (instances are
+    /// records with a simulated power state; configure a libvirt driver for real guests).
+    pub compute: Arc<LocalCompute>,
 }
 
 fn service_error(
@@ -35,7 +41,8 @@ impl Cloud {
     /// Mounts every service on the embedded defaults, behind Keystone's token validation:
     /// identity at `/identity` (bootstrapped with `admin`), images at `/image` (files in the
     /// data directory), block storage at `/volume` (sparse files in the data directory, images
-    /// through Glance), networking at `/network` (no data plane), and publishes them all in
+    /// through Glance), networking at `/network` (no data plane), compute at `/compute` (one
+    /// host with the fake hypervisor), and publishes them all in
     /// the catalog. This is what `minicloud` serves.
     ///
     /// # Errors
@@ -59,11 +66,21 @@ impl Cloud {
             .with_image_sink(images);
         let volume = self.mount_volume(validator.clone(), volume);
         let network = self.mount_network(
-            validator,
+            validator.clone(),
             NetworkConfig::default(),
             Backends::all(Arc::new(FakeBackend::new())),
         );
+        let ports = Ports {
+            images: Arc::new(ImagesForCompute(image.clone())),
+            volumes: Arc::new(VolumesForCompute(volume.clone())),
+            networks: Arc::new(NetworksForCompute(network.clone())),
+        };
+        let hosts = vec![("host1".to_string(), Arc::new(FakeHypervisor::default()) as _)];
+        let compute =
+            self.start_compute(ports, hosts).await.map_err(|e| service_error("compute", e))?;
+        let compute = Arc::new(compute);
+        self.mount_compute(validator, compute.clone());
         self.register_catalog(&identity).await.map_err(|e| service_error("identity", e))?;
-        Ok(EmbeddedServices { identity, image, network, volume })
+        Ok(EmbeddedServices { identity, image, network, volume, compute })
     }
 }

@@ -38,6 +38,7 @@
 
 pub mod bridges;
 pub mod cloud;
+pub mod compute_mount;
 pub mod config;
 pub mod embedded;
 pub mod identity_mount;

@@ -6,7 +6,10 @@
 //!   role assignment list;
 //! * the other embedded services, through the catalog: image create/show/list, volume create
 //!   from that image (block storage reading Glance through the facade's adapter), network and
-//!   subnet create.
+//!   subnet create;
+//! * compute, as a new user would try it: `server create --wait` on the fake hypervisor with
+//!   an image, a network and a flavor, list, stop/start/reboot, add and remove a volume,
+//!   snapshot to an image, delete.
 
 use ferrostack_core::testing::{cache_dir, prerequisite};
 use serde_json::Value;
@@ -208,4 +211,107 @@ fn openstack_cli_uses_the_embedded_image_volume_and_network_services() {
         "private-v4",
     ]);
     assert_eq!(subnet["cidr"], "10.0.0.0/24", "{subnet}");
+}
+
+/// Polls `openstack server show` until `field` equals `want`, panicking after a minute with
+/// the last state seen.
+fn wait_for(os: &dyn Fn(&[&str]) -> Value, kind: &str, name: &str, field: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let shown = os(&[kind, "show", name]);
+        if shown[field] == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{kind} {name} never reached {field}={want}: {shown}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn openstack_cli_runs_a_server_through_its_lifecycle() {
+    let test = "openstack_cli_runs_a_server_through_its_lifecycle";
+    let Some(bin) = openstack_bin(test) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let _cloud = start(dir.path());
+    let clouds = dir.path().join("clouds.yaml");
+    let os = |args: &[&str]| openstack(&bin, &clouds, args);
+    let run = |args: &[&str]| openstack_raw(&bin, &clouds, args);
+
+    let catalog = os(&["catalog", "list"]);
+    assert!(catalog.as_array().unwrap().iter().any(|s| s["Type"] == "compute"), "{catalog}");
+
+    let file = dir.path().join("boot.raw");
+    std::fs::write(&file, vec![0x5a; 1 << 20]).unwrap();
+    let image = os(&[
+        "image",
+        "create",
+        "--file",
+        file.to_str().unwrap(),
+        "--disk-format",
+        "raw",
+        "--container-format",
+        "bare",
+        "boot",
+    ]);
+    assert_eq!(image["status"], "active", "{image}");
+    os(&["network", "create", "private"]);
+    os(&["subnet", "create", "--network", "private", "--subnet-range", "10.0.0.0/24", "v4"]);
+
+    let server = os(&[
+        "server",
+        "create",
+        "--image",
+        "boot",
+        "--flavor",
+        "m1.tiny",
+        "--network",
+        "private",
+        "--wait",
+        "vm1",
+    ]);
+    assert_eq!(server["status"], "ACTIVE", "{server}");
+    // Nova's power state RUNNING is 1.
+    assert_eq!(server["OS-EXT-STS:power_state"], 1, "{server}");
+    let addresses = server["addresses"].to_string();
+    assert!(addresses.contains("private") && addresses.contains("10.0.0."), "{server}");
+    // The port compute made is Neutron's, owned by the server and bound to its host.
+    let id = server["id"].as_str().unwrap();
+    let ports = os(&["port", "list", "--server", id]);
+    assert_eq!(ports.as_array().unwrap().len(), 1, "{ports}");
+    // The image reached the host's cache through Glance.
+    let cached = dir.path().join("compute/host1/image-cache");
+    let cached: Vec<_> = std::fs::read_dir(&cached).unwrap().flatten().collect();
+    assert!(!cached.is_empty(), "nothing in the host's image cache");
+
+    let listed = os(&["server", "list"]);
+    let row = listed.as_array().unwrap().iter().find(|s| s["Name"] == "vm1").cloned();
+    assert_eq!(row.expect("vm1 listed")["Status"], "ACTIVE");
+
+    run(&["server", "stop", "vm1"]);
+    wait_for(&os, "server", "vm1", "status", "SHUTOFF");
+    run(&["server", "start", "vm1"]);
+    wait_for(&os, "server", "vm1", "status", "ACTIVE");
+    run(&["server", "reboot", "vm1"]);
+    wait_for(&os, "server", "vm1", "status", "ACTIVE");
+
+    assert_eq!(os(&["volume", "create", "--size", "1", "data"])["status"], "available");
+    run(&["server", "add", "volume", "vm1", "data"]);
+    wait_for(&os, "volume", "data", "status", "in-use");
+    let attached = os(&["volume", "show", "data"])["attachments"].to_string();
+    assert!(attached.contains(id), "{attached}");
+    run(&["server", "remove", "volume", "vm1", "data"]);
+    wait_for(&os, "volume", "data", "status", "available");
+
+    let snap = os(&["server", "image", "create", "--name", "vm1-snap", "--wait", "vm1"]);
+    assert_eq!(snap["status"], "active", "{snap}");
+    let shown = os(&["image", "show", "vm1-snap"]);
+    assert_eq!(shown["status"], "active", "{shown}");
+    wait_for(&os, "server", "vm1", "status", "ACTIVE");
+
+    run(&["server", "delete", "--wait", "vm1"]);
+    assert!(!os(&["server", "list"]).as_array().unwrap().iter().any(|s| s["Name"] == "vm1"));
+    // The port compute created went with the server; the volume and snapshot stay.
+    let left = os(&["port", "list", "--device-owner", "compute:nova"]);
+    assert!(left.as_array().unwrap().is_empty(), "{left}");
+    assert_eq!(os(&["volume", "show", "data"])["status"], "available");
 }
