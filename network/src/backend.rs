@@ -161,6 +161,8 @@ pub struct GatewaySpec {
 pub struct InterfaceSpec {
     /// The port.
     pub port_id: PortId,
+    /// The port's network (the L2 segment the leg plugs into).
+    pub network_id: NetworkId,
     /// The subnet.
     pub subnet_id: SubnetId,
     /// The router's address on it.

@@ -1396,6 +1396,7 @@ impl NetworkService {
                 if let Some(s) = self.subnets.get(&f.subnet_id.to_string()).await? {
                     interfaces.push(InterfaceSpec {
                         port_id: p.id,
+                        network_id: p.network_id,
                         subnet_id: f.subnet_id,
                         address: f.ip_address,
                         cidr: s.value.cidr,

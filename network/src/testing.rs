@@ -235,6 +235,7 @@ pub mod conformance {
             }),
             interfaces: vec![InterfaceSpec {
                 port_id: PortId::new(),
+                network_id: NetworkId::new(),
                 subnet_id: SubnetId::new(),
                 address: "192.168.0.1".parse().expect("ip"),
                 cidr,
