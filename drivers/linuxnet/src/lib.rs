@@ -2,12 +2,15 @@
 //! # ferrostack-linuxnet: the Linux data plane
 #![allow(missing_docs)]
 pub mod config;
-mod dhcp;
+pub mod dhcp;
 mod driver;
 pub mod error;
+pub mod l3;
 mod names;
 mod netlink;
 pub mod nft;
+pub use dhcp::{hosts_file, opts_file, server_address};
+pub use l3::nat_table;
 
 pub use config::{LinuxNetConfig, PortKind};
 pub use driver::LinuxNet;

@@ -30,3 +30,13 @@ async fn linuxnet_passes_the_firewall_suite() {
     let rules = common::ok(&["ip", "netns", "exec", &hv, "nft", "list", "ruleset"]);
     assert!(!rules.contains("chain pi_"), "port chains removed: {rules}");
 }
+
+#[tokio::test]
+async fn linuxnet_passes_the_l3_suite() {
+    if !common::can_run("linuxnet_passes_the_l3_suite", &[]) {
+        return;
+    }
+    let lab = common::Lab::new();
+    let (d, _hv) = lab.driver("ft");
+    conformance::l3_backend(&*d).await;
+}
