@@ -195,3 +195,72 @@ pub fn probe(client: &str, server: &str, addr: &str, port: u16, udp: bool) -> bo
     let out = listener.wait_with_output().expect("listener");
     String::from_utf8_lossy(&out.stdout).contains("probe")
 }
+
+/// The source address a TCP listener in `server` (on `port`) sees when `client` connects to
+/// `addr`; `None` when nothing arrived.
+pub fn seen_source(client: &str, server: &str, addr: &str, port: u16) -> Option<String> {
+    let p = port.to_string();
+    let listener = std::process::Command::new("ip")
+        .args(["netns", "exec", server, "timeout", "3", "nc", "-n", "-v", "-l", "-p", &p])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("nc -l");
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "exec", client, "timeout", "3", "nc", "-N", "-w1", addr, &p])
+        .stdin(std::process::Stdio::null())
+        .output();
+    let out = listener.wait_with_output().expect("listener");
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    text.lines().find_map(|l| {
+        l.strip_prefix("Connection received on ")
+            .map(|r| r.split_whitespace().next().unwrap_or("").to_owned())
+    })
+}
+
+/// Plugs a port on `net` through the driver and moves its VM end into a new namespace
+/// `<base>-<role>` with `cidr` on eth0 and, when given, a default route.
+pub async fn vm_on(
+    lab: &Lab,
+    d: &LinuxNet,
+    hv: &str,
+    net: &ferrostack_network::backend::NetworkSpec,
+    role: &str,
+    mac: &str,
+    cidr: &str,
+    gateway: Option<&str>,
+) -> (ferrostack_core::id::PortId, String) {
+    use ferrostack_network::backend::{NetworkBackend, PortBinding};
+    let id = ferrostack_core::id::PortId::new();
+    let vif = d
+        .plug_port(&PortBinding {
+            port_id: id,
+            network: net.clone(),
+            mac_address: mac.into(),
+            host: "hv".into(),
+            vnic_type: "normal".into(),
+        })
+        .await
+        .expect("plug");
+    let peer = vif.details["peer_name"].as_str().expect("peer").to_owned();
+    let ns = lab.vm(role, hv, &peer);
+    ok(&["ip", "-n", &ns, "addr", "add", cidr, "dev", "eth0"]);
+    if let Some(g) = gateway {
+        ok(&["ip", "-n", &ns, "route", "add", "default", "via", g]);
+    }
+    (id, ns)
+}
+
+pub fn local_net() -> ferrostack_network::backend::NetworkSpec {
+    use ferrostack_network::types::{NetworkType, Segment};
+    ferrostack_network::backend::NetworkSpec {
+        id: ferrostack_core::id::NetworkId::new(),
+        segment: Segment {
+            network_type: NetworkType::Local,
+            physical_network: None,
+            segmentation_id: None,
+        },
+        mtu: 1500,
+    }
+}
