@@ -78,7 +78,8 @@ pub async fn attachments(hv: &dyn Hypervisor) {
         volume_id: VolumeId::new(),
         device: "/dev/vdb".into(),
         driver_volume_type: "file".into(),
-        connection: serde_json::json!({}),
+        // Real drivers need the path the volume service hands out; the fake ignores it.
+        connection: serde_json::json!({"device_path": "/var/lib/ferrostack/conformance/volume.img"}),
         boot_index: None,
     };
     if caps.hot_attach_volume {
