@@ -115,6 +115,21 @@ fn alive(pid: i32) -> bool {
             .is_ok_and(|c| c.windows(7).any(|w| w == b"dnsmasq"))
 }
 
+/// The arguments (after the program) a running process was started with.
+fn cmdline_args(pid: i32) -> Option<Vec<String>> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let mut parts: Vec<String> = raw
+        .split(|b| *b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect();
+    if parts.is_empty() {
+        return None;
+    }
+    parts.remove(0);
+    Some(parts)
+}
+
 fn signal(pid: i32, sig: rustix::process::Signal) {
     if let Some(p) = rustix::process::Pid::from_raw(pid) {
         let _ = rustix::process::kill_process(p, sig);
@@ -225,6 +240,18 @@ impl LinuxNet {
                 mask(c.prefix_len()),
                 self.cfg.dhcp_lease_seconds
             ));
+        }
+        if !st.dhcp.contains_key(&id) {
+            // A dnsmasq left by a previous run of the driver with the same configuration is
+            // adopted rather than restarted (reconcile on start).
+            if let Some(pid) = std::fs::read_to_string(dir.join("pid"))
+                .ok()
+                .and_then(|p| p.trim().parse::<i32>().ok())
+            {
+                if alive(pid) && cmdline_args(pid).as_deref() == Some(&args[..]) {
+                    st.dhcp.insert(id, Server { pid, args: args.clone() });
+                }
+            }
         }
         if let Some(s) = st.dhcp.get(&id) {
             if s.args == args && alive(s.pid) {

@@ -9,8 +9,10 @@ pub mod l3;
 mod names;
 mod netlink;
 pub mod nft;
+pub mod reconcile;
 pub use dhcp::{hosts_file, opts_file, server_address};
 pub use l3::nat_table;
+pub use reconcile::{DesiredState, ReconcileReport};
 
 pub use config::{LinuxNetConfig, PortKind};
 pub use driver::LinuxNet;
