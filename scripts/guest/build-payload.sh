@@ -100,7 +100,7 @@ done
 # The config drive: the first ISO 9660 device with OpenStack or NoCloud metadata.
 found=""
 i=0
-while [ -z "$found" ] && [ $i -lt 50 ]; do
+while [ -z "$found" ] && [ $i -lt 200 ]; do
   for d in /dev/sr* /dev/vd* /dev/xvd* /dev/sd*; do
     [ -b "$d" ] || continue
     if mount -t iso9660 -o ro "$d" /mnt 2>/dev/null; then
@@ -119,7 +119,7 @@ while [ -z "$found" ] && [ $i -lt 50 ]; do
   done
   [ -n "$found" ] || { sleep 0.1; i=$((i+1)); }
 done
-[ -n "$found" ] || say "@@NO-CONFIG-DRIVE@@"
+[ -n "$found" ] || say "@@NO-CONFIG-DRIVE@@ blocks=$(ls /sys/block | tr '\n' ' ') modules=$(cut -d' ' -f1 /proc/modules | tr '\n' ' ')"
 if grep -qw oneshot /proc/cmdline; then sync; poweroff -f; fi
 # Report disks as they come and go (live attach and detach).
 known=" $(ls /sys/block | tr '\n' ' ') "

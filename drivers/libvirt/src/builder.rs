@@ -401,7 +401,7 @@ pub fn build_domain(
             driver_name: Some("qemu".into()),
             format: Some("raw".into()),
             cache: None,
-            target_dev: if scsi { "sdz".into() } else { format!("{}z", cfg.disk_prefix) },
+            target_dev: if scsi { "sda".into() } else { format!("{}z", cfg.disk_prefix) },
             target_bus: cfg.config_drive_bus.clone(),
             readonly: true,
             serial: None,
@@ -409,14 +409,23 @@ pub fn build_domain(
         if scsi {
             devices
                 .controllers
-                .push(Controller { kind: "scsi".into(), model: "virtio-scsi".into() });
+                .push(Controller { kind: "scsi".into(), model: "virtio-scsi".into(), index: None });
         }
     }
     if qemu && matches!(&cfg.guest, GuestKind::Hvm { machine: Some(m) } if m.starts_with("q35")) {
-        for _ in 0..cfg.spare_pcie_ports {
-            devices
-                .controllers
-                .push(Controller { kind: "pci".into(), model: "pcie-root-port".into() });
+        if cfg.spare_pcie_ports > 0 {
+            devices.controllers.push(Controller {
+                kind: "pci".into(),
+                model: "pcie-root".into(),
+                index: Some(0),
+            });
+        }
+        for i in 0..cfg.spare_pcie_ports {
+            devices.controllers.push(Controller {
+                kind: "pci".into(),
+                model: "pcie-root-port".into(),
+                index: Some(i + 1),
+            });
         }
     }
     for vif in &spec.vifs {

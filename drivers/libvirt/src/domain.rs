@@ -287,14 +287,19 @@ impl Disk {
 pub struct Controller {
     /// `scsi`, `pci`.
     pub kind: String,
-    /// `virtio-scsi`, `pcie-root-port`.
+    /// `virtio-scsi`, `pcie-root`, `pcie-root-port`.
     pub model: String,
+    /// The index among controllers of its type (libvirt assigns one when `None`).
+    pub index: Option<u32>,
 }
 
 impl Controller {
     /// The `<controller>` element.
     pub fn to_elem(&self) -> Elem {
-        Elem::new("controller").attr("type", &self.kind).attr("model", &self.model)
+        Elem::new("controller")
+            .attr("type", &self.kind)
+            .attr_opt("index", self.index)
+            .attr("model", &self.model)
     }
 }
 
