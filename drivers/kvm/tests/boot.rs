@@ -37,6 +37,21 @@ async fn wait_for(log: &Path, marker: &str, n: usize) -> String {
     }
 }
 
+/// Removes the domain if the test fails half-way (libvirtd keeps persistent domains).
+struct Cleanup(String, String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for verb in ["destroy", "undefine"] {
+            let _ = std::process::Command::new("virsh")
+                .args(["-q", "-c", &self.0, verb, &self.1])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
 fn payload() -> Option<PathBuf> {
     let dir = std::env::var_os("FERROSTACK_TEST_GUEST_PAYLOAD")
         .map(PathBuf::from)
@@ -48,7 +63,8 @@ fn payload() -> Option<PathBuf> {
 async fn a_real_guest_boots_reads_its_config_drive_and_follows_the_lifecycle() {
     let test = "a_real_guest_boots_reads_its_config_drive_and_follows_the_lifecycle";
     let how = "scripts/test-env/libvirt.sh starts libvirtd and builds the payload";
-    let Some(uri) = ferrostack_core::testing::env_prerequisite("FERROSTACK_TEST_LIBVIRT_URI", test, how)
+    let Some(uri) =
+        ferrostack_core::testing::env_prerequisite("FERROSTACK_TEST_LIBVIRT_URI", test, how)
     else {
         return;
     };
@@ -80,6 +96,7 @@ async fn a_real_guest_boots_reads_its_config_drive_and_follows_the_lifecycle() {
     let id = spec.id;
     let log = kvm.console_log_path(id);
 
+    let _cleanup = Cleanup(uri.clone(), format!("instance-{id}"));
     let info = kvm.spawn(&spec).await.expect("spawn");
     assert_eq!(info.power_state, PowerState::Running);
     let text = wait_for(&log, "@@CONFIG-DRIVE@@", 1).await;
@@ -104,10 +121,7 @@ async fn a_real_guest_boots_reads_its_config_drive_and_follows_the_lifecycle() {
     let name = line.split_whitespace().nth(1).unwrap_or_default().to_string();
     kvm.detach_volume(id, bd.volume_id).await.expect("detach");
     wait_for(&log, &format!("@@BLOCK-REMOVED@@ {name}"), 1).await;
-    assert_eq!(
-        kvm.detach_volume(id, bd.volume_id).await.unwrap_err().kind(),
-        ErrorKind::NotFound
-    );
+    assert_eq!(kvm.detach_volume(id, bd.volume_id).await.unwrap_err().kind(), ErrorKind::NotFound);
 
     // Stop through ACPI (the guest sees the power button), start, soft and hard reboot.
     kvm.power_off(id).await.expect("power off");
@@ -133,8 +147,9 @@ async fn a_real_guest_boots_reads_its_config_drive_and_follows_the_lifecycle() {
 
     let mut events = Vec::new();
     while let Ok((eid, ev)) = rx.try_recv() {
-        assert_eq!(eid, id);
-        events.push(ev);
+        if eid == id {
+            events.push(ev);
+        }
     }
     assert_eq!(events.first(), Some(&LifecycleEvent::Started), "{events:?}");
     assert!(events.contains(&LifecycleEvent::Stopped), "{events:?}");

@@ -407,9 +407,11 @@ pub fn build_domain(
             serial: None,
         });
         if scsi {
-            devices
-                .controllers
-                .push(Controller { kind: "scsi".into(), model: "virtio-scsi".into(), index: None });
+            devices.controllers.push(Controller {
+                kind: "scsi".into(),
+                model: "virtio-scsi".into(),
+                index: None,
+            });
         }
     }
     if qemu && matches!(&cfg.guest, GuestKind::Hvm { machine: Some(m) } if m.starts_with("q35")) {

@@ -14,6 +14,8 @@ static EVENT_LOOP: OnceLock<bool> = OnceLock::new();
 /// once per process. Must happen before the first connection is opened.
 pub fn ensure_event_loop() -> bool {
     *EVENT_LOOP.get_or_init(|| {
+        // Errors are returned to the caller; libvirt's default handler would also print them.
+        virt::error::clear_error_callback();
         if virt::event::event_register_default_impl().is_err() {
             return false;
         }

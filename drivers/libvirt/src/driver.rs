@@ -175,6 +175,7 @@ impl LibvirtDriver {
         caps.live_migration = false;
         caps.disk_formats = vec!["raw".into(), "qcow2".into()];
         caps.config_drive = vec![ConfigDriveFormat::ConfigDriveV2, ConfigDriveFormat::NoCloud];
+        caps.console = cfg.graphics.is_some();
         let poll = cfg.poll_interval;
         let shared = Arc::new(Shared {
             conn: Connection::new(cfg.uri.clone()),
@@ -194,6 +195,13 @@ impl LibvirtDriver {
             caps: Arc::new(caps),
             busy: Arc::new(Mutex::new(HashSet::new())),
         }
+    }
+
+    /// Replaces the advertised capabilities (a connection that cannot do everything the
+    /// hypervisor can, like libvirt's test driver refusing Xen disk hotplug).
+    pub fn with_capabilities(mut self, caps: Capabilities) -> Self {
+        self.caps = Arc::new(caps);
+        self
     }
 
     /// The configuration.
@@ -797,7 +805,8 @@ impl Hypervisor for LibvirtDriver {
     }
 
     fn console(&self) -> Option<Arc<dyn Console>> {
-        Some(Arc::new(self.clone()))
+        // Without a remote display there is no console URL to hand out.
+        self.caps.console.then(|| Arc::new(self.clone()) as Arc<dyn Console>)
     }
 
     fn snapshots(&self) -> Option<Arc<dyn Snapshots>> {

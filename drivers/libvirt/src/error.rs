@@ -53,8 +53,14 @@ pub enum LibvirtError {
 impl LibvirtError {
     /// Wraps a `virt` error from call `op`.
     pub fn from_virt(op: &'static str, e: virt::error::Error) -> Self {
-        if matches!(e.code(), virt::error::ErrorNumber::NoDomain) {
-            return LibvirtError::NoDomain(e.message().to_string());
+        match e.code() {
+            virt::error::ErrorNumber::NoDomain => {
+                return LibvirtError::NoDomain(e.message().to_string());
+            }
+            virt::error::ErrorNumber::OperationUnsupported => {
+                return LibvirtError::NotSupported(format!("{op}: {}", e.message()));
+            }
+            _ => {}
         }
         LibvirtError::Libvirt { op, code: e.code() as i32, message: e.message().to_string() }
     }
