@@ -101,6 +101,12 @@ pub struct CompiledRule {
     pub l4: L4Match,
     /// Remote prefix (source on ingress, destination on egress), or any.
     pub remote: Option<Cidr>,
+    /// The remote group `remote` is a member address of, for rules compiled from a
+    /// `remote_group_id`. Such rules are never dropped as covered by another rule, so every
+    /// port sees a group's complete member list, and a firewall can keep each group's members
+    /// in one shared set (a membership change is then one set update, not a rewrite of every
+    /// port).
+    pub remote_group: Option<SecurityGroupId>,
 }
 
 impl PartialOrd for Direction {
@@ -138,6 +144,11 @@ impl CompiledRule {
     /// Whether every packet this rule matches is also matched by `other`.
     pub fn subsumed_by(&self, other: &CompiledRule) -> bool {
         if self.direction != other.direction || self.version != other.version {
+            return false;
+        }
+        // A group member's rule is only ever covered by a rule of the same group: groups
+        // stay complete (see [`CompiledRule::remote_group`]).
+        if self.remote_group.is_some() && self.remote_group != other.remote_group {
             return false;
         }
         let proto_ok = match (other.protocol, self.protocol) {
@@ -267,27 +278,30 @@ pub fn compile(
                 L4Match::Any
             }
         };
-        let remotes: Vec<Option<Cidr>> = match (&rule.remote_ip_prefix, &rule.remote_group_id) {
+        let remotes: Vec<(Option<Cidr>, Option<SecurityGroupId>)> = match (
+            &rule.remote_ip_prefix,
+            &rule.remote_group_id,
+        ) {
             (Some(_), Some(_)) => continue,
             (Some(prefix), None) => {
                 if prefix.version() != version {
                     continue;
                 }
-                if prefix.prefix_len() == 0 { vec![None] } else { vec![Some(*prefix)] }
+                if prefix.prefix_len() == 0 { vec![(None, None)] } else { vec![(Some(*prefix), None)] }
             }
             (None, Some(group)) => members
                 .get(group)
                 .map(|ips| {
                     ips.iter()
                         .filter(|ip| IpVersion::of(ip) == version)
-                        .map(|ip| Some(Cidr::host(*ip)))
+                        .map(|ip| (Some(Cidr::host(*ip)), Some(*group)))
                         .collect()
                 })
                 .unwrap_or_default(),
-            (None, None) => vec![None],
+            (None, None) => vec![(None, None)],
         };
-        for remote in remotes {
-            out.insert(CompiledRule { direction: rule.direction, version, protocol, l4, remote });
+        for (remote, remote_group) in remotes {
+            out.insert(CompiledRule { direction: rule.direction, version, protocol, l4, remote, remote_group });
         }
     }
     // Drop rules another rule already covers. Among identical rules BTreeSet kept one.
