@@ -38,7 +38,7 @@ pub(crate) struct PortState {
 #[derive(Debug, Clone)]
 pub(crate) struct FwState {
     pub desired: FirewallPort,
-    pub installed: PortPlan,
+    pub installed: Option<PortPlan>,
 }
 
 /// The driver's view of what it installed.
@@ -49,6 +49,7 @@ pub(crate) struct State {
     pub ports: BTreeMap<PortId, PortState>,
     pub fw_base: bool,
     pub firewalls: BTreeMap<PortId, FwState>,
+    pub groups: nft::Groups,
     pub zones: BTreeMap<String, u16>,
     pub routers: BTreeMap<RouterId, RouterSpec>,
     pub dhcp: BTreeMap<NetworkId, crate::dhcp::Server>,
@@ -182,16 +183,25 @@ impl LinuxNet {
     ) -> Result<(), LinuxNetError> {
         let Some(fw) = st.firewalls.get(&port).cloned() else { return Ok(()) };
         self.ensure_fw_base(st).await?;
-        let bridge =
-            st.ports.get(&port).and_then(|p| st.networks.get(&p.network)).map(|n| n.bridge.clone());
-        let tap = names::port_dev(&self.cfg.prefix, Role::Tap, port);
-        let new = nft::plan(&port.simple(), &fw.desired, bridge.as_deref(), &tap);
-        let tx = nft::transition(&self.cfg.prefix, &port.simple(), Some(&fw.installed), &new);
+        let new = self.plan_for(st, &fw.desired);
+        let mut groups = st.groups.clone();
+        let tx = nft::transition(&self.cfg.prefix, port, fw.installed.as_ref(), &new, &mut groups);
         self.nft_host(&tx).await?;
+        st.groups = groups;
         if let Some(f) = st.firewalls.get_mut(&port) {
-            f.installed = new;
+            f.installed = Some(new);
         }
         Ok(())
+    }
+
+    pub(crate) fn plan_for(&self, st: &State, fw: &FirewallPort) -> PortPlan {
+        let bridge = st
+            .ports
+            .get(&fw.port_id)
+            .and_then(|p| st.networks.get(&p.network))
+            .map(|n| n.bridge.as_str());
+        let tap = names::port_dev(&self.cfg.prefix, Role::Tap, fw.port_id);
+        nft::plan(&fw.port_id.simple(), fw, bridge, &tap)
     }
 
     async fn set_zone(
@@ -436,36 +446,7 @@ impl LinuxNet {
     }
 
     pub(crate) async fn do_apply_fw(&self, port: &FirewallPort) -> Result<(), LinuxNetError> {
-        netlink::parse_mac(&port.mac_address)
-            .ok_or_else(|| LinuxNetError::Invalid(format!("mac address {:?}", port.mac_address)))?;
-        let mut st = self.lock().await;
-        st.firewalls
-            .entry(port.port_id)
-            .and_modify(|f| f.desired = port.clone())
-            .or_insert_with(|| FwState { desired: port.clone(), installed: PortPlan::default() });
-        let fresh =
-            st.firewalls.get(&port.port_id).is_some_and(|f| f.installed == PortPlan::default());
-        if fresh {
-            // Nothing installed yet: render from scratch (no "old" to diff against).
-            self.ensure_fw_base(&mut st).await?;
-            let bridge = st
-                .ports
-                .get(&port.port_id)
-                .and_then(|p| st.networks.get(&p.network))
-                .map(|n| n.bridge.clone());
-            let tap = names::port_dev(&self.cfg.prefix, Role::Tap, port.port_id);
-            let new = nft::plan(&port.port_id.simple(), port, bridge.as_deref(), &tap);
-            let tx = nft::transition(&self.cfg.prefix, &port.port_id.simple(), None, &new);
-            if let Err(e) = self.nft_host(&tx).await {
-                st.firewalls.remove(&port.port_id);
-                return Err(e);
-            }
-            if let Some(f) = st.firewalls.get_mut(&port.port_id) {
-                f.installed = new;
-            }
-            return Ok(());
-        }
-        self.refresh_fw(&mut st, port.port_id).await
+        self.apply_ports(std::slice::from_ref(port)).await
     }
 
     /// Applies many ports' firewalls in one nftables transaction (what a restarted agent or
@@ -476,36 +457,68 @@ impl LinuxNet {
     /// As [`Firewall::apply_port`](ferrostack_network::backend::Firewall::apply_port); on
     /// error nothing of the batch is applied.
     pub async fn apply_ports(&self, ports: &[FirewallPort]) -> Result<(), LinuxNetError> {
-        let mut st = self.lock().await;
-        self.ensure_fw_base(&mut st).await?;
-        let mut tx = String::new();
-        let mut plans = Vec::with_capacity(ports.len());
         for port in ports {
             netlink::parse_mac(&port.mac_address).ok_or_else(|| {
                 LinuxNetError::Invalid(format!("mac address {:?}", port.mac_address))
             })?;
-            let bridge = st
-                .ports
-                .get(&port.port_id)
-                .and_then(|p| st.networks.get(&p.network))
-                .map(|n| n.bridge.clone());
-            let tap = names::port_dev(&self.cfg.prefix, Role::Tap, port.port_id);
-            let new = nft::plan(&port.port_id.simple(), port, bridge.as_deref(), &tap);
-            let old = st.firewalls.get(&port.port_id).map(|f| &f.installed);
-            tx.push_str(&nft::transition(&self.cfg.prefix, &port.port_id.simple(), old, &new));
+        }
+        let mut st = self.lock().await;
+        self.ensure_fw_base(&mut st).await?;
+        let mut tx = String::new();
+        let mut groups = st.groups.clone();
+        let mut plans = Vec::with_capacity(ports.len());
+        for port in ports {
+            let new = self.plan_for(&st, port);
+            let old = st.firewalls.get(&port.port_id).and_then(|f| f.installed.as_ref());
+            tx.push_str(&nft::transition(&self.cfg.prefix, port.port_id, old, &new, &mut groups));
             plans.push((port.clone(), new));
         }
         self.nft_host(&tx).await?;
+        st.groups = groups;
         for (port, new) in plans {
-            st.firewalls.insert(port.port_id, FwState { desired: port, installed: new });
+            st.firewalls.insert(port.port_id, FwState { desired: port, installed: Some(new) });
         }
+        Ok(())
+    }
+
+    /// Records `port` as plugged on `network` without creating a device: for tools and
+    /// benchmarks that create the bridge port themselves (the firewall then dispatches to
+    /// it). The network must have been ensured.
+    ///
+    /// # Errors
+    ///
+    /// [`LinuxNetError::NotFound`] for a network that was not ensured.
+    pub async fn record_plugged(
+        &self,
+        port: PortId,
+        network: NetworkId,
+    ) -> Result<(), LinuxNetError> {
+        let mut st = self.lock().await;
+        let Some(net) = st.networks.get(&network) else {
+            return Err(LinuxNetError::NotFound(format!("network {network}")));
+        };
+        let mut details = Map::new();
+        details.insert("bridge_name".into(), Value::String(net.bridge.clone()));
+        details.insert("port_filter".into(), Value::Bool(true));
+        details.insert(
+            "devname".into(),
+            Value::String(names::port_dev(&self.cfg.prefix, Role::Tap, port)),
+        );
+        st.ports.insert(
+            port,
+            PortState { network, details: VifDetails { vif_type: "bridge".into(), details } },
+        );
         Ok(())
     }
 
     pub(crate) async fn do_remove_fw(&self, port: PortId) -> Result<(), LinuxNetError> {
         let mut st = self.lock().await;
         let Some(fw) = st.firewalls.get(&port).cloned() else { return Ok(()) };
-        self.nft_host(&nft::removal(&self.cfg.prefix, &port.simple(), &fw.installed)).await?;
+        if let Some(installed) = &fw.installed {
+            let mut groups = st.groups.clone();
+            self.nft_host(&nft::removal(&self.cfg.prefix, port, installed, &mut groups)).await?;
+            st.groups = groups;
+        }
         st.firewalls.remove(&port);
         Ok(())
     }

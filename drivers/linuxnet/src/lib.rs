@@ -5,6 +5,7 @@ pub mod config;
 pub mod dhcp;
 mod driver;
 pub mod error;
+pub mod iptables;
 pub mod l3;
 mod names;
 mod netlink;

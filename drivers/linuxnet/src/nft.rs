@@ -7,24 +7,28 @@
 //!   (`net.bridge.bridge-nf-call-iptables=1`), where conntrack works. Two base chains on the
 //!   `forward` hook dispatch with verdict maps keyed by `bridge . address` (with
 //!   `br_netfilter` the in and out interface of a bridged packet is the bridge, and IPAM makes
-//!   addresses unique per network):
-//!   `egress` (priority 0) on `iifname . ip saddr` to the sender's `po_<port>` chain and
-//!   `ingress` (priority 1) on `oifname . ip daddr` to the receiver's `pi_<port>` chain. An
-//!   `accept` in the first base chain still runs the second, so a packet between two ports
-//!   passes both firewalls. A `raw` prerouting chain puts each bridge's traffic in its own
-//!   conntrack zone, so tenants with the same addresses never share conntrack state.
+//!   addresses unique per network): `egress` (priority 0) on `iifname . ip saddr` to the
+//!   sender's `po_<port>` chain and `ingress` (priority 1) on `oifname . ip daddr` to the
+//!   receiver's `pi_<port>` chain. An `accept` in the first base chain still runs the second,
+//!   so a packet between two ports passes both firewalls. A `raw` prerouting chain puts each
+//!   bridge's traffic in its own conntrack zone, so tenants with the same addresses never
+//!   share conntrack state.
 //! * Per port: `pi_<port>` and `po_<port>` hold `ct state established,related accept`
 //!   (stateful sets), DHCP and neighbour discovery, one rule per compiled rule and a final
-//!   `drop`. Rules with remote addresses (remote prefixes and the resolved members of remote
-//!   groups) that share direction, family, protocol and ports become **one** rule matching a
-//!   named interval set `ps_<port>_<n>`: a change of group membership is then an
-//!   `add element` / `delete element` on the set, without touching any chain.
-//! * `table bridge <prefix>_as` does anti-spoofing per bridge port (`iifname` is the tap in
-//!   the bridge family): source MAC, source IPv4/IPv6 (the port's allowed sources, plus
-//!   `0.0.0.0` for DHCP discovery and link-local IPv6) and ARP sender addresses.
+//!   `drop`.
+//! * **Remote groups are shared sets**: a rule compiled from a remote group matches
+//!   `@rg_<group>_<4|6>`, one interval set per group holding its members, shared by every
+//!   port whose rules reference the group. A membership change is an `add element` /
+//!   `delete element` on that one set: O(1) in the number of ports, no chain is rewritten.
+//! * `table bridge <prefix>_as` does anti-spoofing for every port with four shared sets
+//!   (`ports`, `macs` = `ifname . ether_addr`, `src4`/`src6` = `ifname . address` intervals):
+//!   source MAC, source IPv4/IPv6 (the port's allowed sources, plus `0.0.0.0` for DHCP
+//!   discovery and link-local IPv6) and ARP sender addresses. Adding a port is adding
+//!   elements.
 //!
 //! Every change is one `nft -f` transaction, so a packet sees either the old or the new rules.
 
+use ferrostack_core::id::PortId;
 use ferrostack_network::backend::FirewallPort;
 use ferrostack_network::cidr::{Cidr, IpVersion};
 use ferrostack_network::secgroup::{CompiledRule, L4Match};
@@ -42,7 +46,7 @@ pub fn as_table(prefix: &str) -> String {
 }
 
 /// The transaction creating (or resetting the base chains of) both tables. Idempotent: the
-/// per-port chains, sets and map elements are left alone.
+/// per-port chains, sets and elements are left alone.
 pub fn base(prefix: &str) -> String {
     let t = sg_table(prefix);
     let a = as_table(prefix);
@@ -65,23 +69,21 @@ add rule inet {t} egress iifname . ip6 saddr vmap @out6
 add rule inet {t} ingress oifname . ip daddr vmap @in4
 add rule inet {t} ingress oifname . ip6 daddr vmap @in6
 add table bridge {a}
-add map bridge {a} ports {{ type ifname : verdict; }}
+add set bridge {a} ports {{ type ifname; }}
+add set bridge {a} macs {{ type ifname . ether_addr; }}
+add set bridge {a} src4 {{ type ifname . ipv4_addr; flags interval; }}
+add set bridge {a} src6 {{ type ifname . ipv6_addr; flags interval; }}
 add chain bridge {a} prerouting {{ type filter hook prerouting priority filter; policy accept; }}
 flush chain bridge {a} prerouting
-add rule bridge {a} prerouting iifname vmap @ports
+add rule bridge {a} prerouting iifname != @ports accept
+add rule bridge {a} prerouting iifname . ether saddr != @macs drop
+add rule bridge {a} prerouting meta protocol ip ip saddr 0.0.0.0 udp sport 68 udp dport 67 accept
+add rule bridge {a} prerouting meta protocol ip iifname . ip saddr != @src4 drop
+add rule bridge {a} prerouting meta protocol arp iifname . arp saddr ether != @macs drop
+add rule bridge {a} prerouting meta protocol arp arp saddr ip != 0.0.0.0 iifname . arp saddr ip != @src4 drop
+add rule bridge {a} prerouting meta protocol ip6 ip6 saddr != fe80::/10 ip6 saddr != :: iifname . ip6 saddr != @src6 drop
 "
     )
-}
-
-/// One named set of a port.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SetPlan {
-    /// Its name.
-    pub name: String,
-    /// Its family.
-    pub version: IpVersion,
-    /// Its elements (prefixes, none covering another).
-    pub elements: BTreeSet<String>,
 }
 
 /// Everything the driver installs for one port.
@@ -91,30 +93,86 @@ pub struct PortPlan {
     pub ingress: Vec<String>,
     /// Rules of `po_<port>`.
     pub egress: Vec<String>,
-    /// Named sets the rules use.
-    pub sets: Vec<SetPlan>,
+    /// Shared remote-group sets the rules use, with the members this port's rules carry.
+    pub groups: BTreeMap<String, (IpVersion, BTreeSet<String>)>,
     /// Elements of `in4`/`in6`/`out4`/`out6` as `(map, element)`.
     pub dispatch: Vec<(String, String)>,
-    /// Rules of the anti-spoofing chain `as_<port>`; empty means no anti-spoofing.
-    pub antispoof: Vec<String>,
-    /// The bridge port the anti-spoofing applies to.
-    pub tap: String,
+    /// Elements of the anti-spoofing sets as `(set, element)`; empty: no anti-spoofing.
+    pub antispoof: Vec<(String, String)>,
 }
 
 impl PortPlan {
-    /// Whether `other` differs from `self` only in set elements (the O(1) membership path).
+    /// Whether `other` differs from `self` only in group members (the O(1) path).
     pub fn same_shape(&self, other: &PortPlan) -> bool {
         self.ingress == other.ingress
             && self.egress == other.egress
             && self.dispatch == other.dispatch
             && self.antispoof == other.antispoof
-            && self.tap == other.tap
-            && self.sets.len() == other.sets.len()
-            && self
-                .sets
-                .iter()
-                .zip(&other.sets)
-                .all(|(a, b)| a.name == b.name && a.version == b.version)
+            && self.groups.keys().eq(other.groups.keys())
+    }
+}
+
+/// The shared remote-group sets: their members and which ports use them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Groups {
+    sets: BTreeMap<String, (IpVersion, BTreeSet<String>, BTreeSet<PortId>)>,
+}
+
+impl Groups {
+    /// The members the set `name` holds.
+    pub fn members(&self, name: &str) -> Option<&BTreeSet<String>> {
+        self.sets.get(name).map(|s| &s.1)
+    }
+
+    /// Commands making the sets `new` needs exist with its members (before the port's rules),
+    /// and commands deleting the sets nobody uses any more (after the port's chains were
+    /// flushed); updates the bookkeeping.
+    pub fn update(
+        &mut self,
+        table: &str,
+        port: PortId,
+        old: Option<&PortPlan>,
+        new: Option<&PortPlan>,
+    ) -> (String, String) {
+        let (mut pre, mut post) = (String::new(), String::new());
+        if let Some(new) = new {
+            for (name, (version, members)) in &new.groups {
+                let entry = self.sets.entry(name.clone()).or_insert_with(|| {
+                    let ty = if *version == IpVersion::V4 { "ipv4_addr" } else { "ipv6_addr" };
+                    let _ = writeln!(
+                        pre,
+                        "add set inet {table} {name} {{ type {ty}; flags interval; }}"
+                    );
+                    (*version, BTreeSet::new(), BTreeSet::new())
+                });
+                let gone: Vec<&String> = entry.1.difference(members).collect();
+                let added: Vec<&String> = members.difference(&entry.1).collect();
+                if !gone.is_empty() {
+                    let _ =
+                        writeln!(pre, "delete element inet {table} {name} {{ {} }}", join(&gone));
+                }
+                if !added.is_empty() {
+                    let _ = writeln!(pre, "add element inet {table} {name} {{ {} }}", join(&added));
+                }
+                entry.1 = members.clone();
+                entry.2.insert(port);
+            }
+        }
+        if let Some(old) = old {
+            for name in old.groups.keys() {
+                if new.is_some_and(|n| n.groups.contains_key(name)) {
+                    continue;
+                }
+                if let Some(e) = self.sets.get_mut(name) {
+                    e.2.remove(&port);
+                    if e.2.is_empty() {
+                        self.sets.remove(name);
+                        let _ = writeln!(post, "delete set inet {table} {name}");
+                    }
+                }
+            }
+        }
+        (pre, post)
     }
 }
 
@@ -123,9 +181,6 @@ fn chain_in(port: &str) -> String {
 }
 fn chain_out(port: &str) -> String {
     format!("po_{port}")
-}
-fn chain_as(port: &str) -> String {
-    format!("as_{port}")
 }
 
 fn family(v: IpVersion) -> &'static str {
@@ -168,7 +223,7 @@ fn l4_text(r: &CompiledRule) -> String {
     s
 }
 
-/// Host and prefix lists without entries covered by others (interval sets refuse overlaps).
+/// Prefixes without entries covered by others (interval sets refuse overlaps).
 fn minimal(cidrs: impl IntoIterator<Item = Cidr>) -> Vec<Cidr> {
     let all: Vec<Cidr> = cidrs.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
     all.iter().filter(|c| !all.iter().any(|o| o != *c && o.covers(c))).copied().collect()
@@ -178,10 +233,15 @@ fn cidr_text(c: &Cidr) -> String {
     if c.prefix_len() == c.version().bits() { c.network().to_string() } else { c.to_string() }
 }
 
+/// The shared set of remote group `g` for family `v`.
+pub fn group_set(g: &ferrostack_network::types::SecurityGroupId, v: IpVersion) -> String {
+    format!("rg_{}_{}", g.0.simple(), v.number())
+}
+
 /// Renders one port. `port` is the port id as text (used in chain names); `bridge` the
 /// network's bridge when the port is plugged (dispatch needs it); `tap` its bridge port.
 pub fn plan(port: &str, fw: &FirewallPort, bridge: Option<&str>, tap: &str) -> PortPlan {
-    let mut p = PortPlan { tap: tap.to_owned(), ..Default::default() };
+    let mut p = PortPlan::default();
     let rules = &fw.rules;
     if rules.allow_all {
         p.ingress.push("accept".into());
@@ -202,69 +262,54 @@ pub fn plan(port: &str, fw: &FirewallPort, bridge: Option<&str>, tap: &str) -> P
                     .into(),
             );
         }
-        // Group remote-bearing rules by everything but the remote.
-        let mut grouped: BTreeMap<(u8, u8, Option<u8>, L4Match), Vec<Cidr>> = BTreeMap::new();
-        let mut order: Vec<(Direction, IpVersion, Option<u8>, L4Match)> = Vec::new();
+        let mut group_rules: BTreeSet<(u8, u8, Option<u8>, L4Match, String)> = BTreeSet::new();
         for r in &rules.rules {
-            match r.remote {
-                None => {
-                    let text = format!("{} accept", l4_text(r));
-                    match r.direction {
-                        Direction::Ingress => p.ingress.push(text),
-                        Direction::Egress => p.egress.push(text),
-                    }
-                }
-                Some(c) => {
-                    let key = (r.direction as u8, r.version.number(), r.protocol, r.l4);
-                    let e = grouped.entry(key).or_default();
-                    if e.is_empty() {
-                        order.push((r.direction, r.version, r.protocol, r.l4));
-                    }
-                    e.push(c);
-                }
-            }
-        }
-        for (n, (direction, version, protocol, l4)) in order.into_iter().enumerate() {
-            let key = (direction as u8, version.number(), protocol, l4);
-            let cidrs = grouped.remove(&key).unwrap_or_default();
-            let name = format!("ps_{port}_{n}");
-            let r = CompiledRule { direction, version, protocol, l4, remote: None };
-            let (dir_kw, chain) = match direction {
+            let (kw, chain) = match r.direction {
                 Direction::Ingress => ("saddr", &mut p.ingress),
                 Direction::Egress => ("daddr", &mut p.egress),
             };
-            chain.push(format!("{} {dir_kw} @{name} {} accept", family(version), l4_text(&r)));
-            p.sets.push(SetPlan {
-                name,
-                version,
-                elements: minimal(cidrs).iter().map(cidr_text).collect(),
-            });
+            match (r.remote, r.remote_group) {
+                (None, _) => chain.push(format!("{} accept", l4_text(r))),
+                (Some(c), None) => chain.push(format!(
+                    "{} {kw} {} {} accept",
+                    family(r.version),
+                    cidr_text(&c),
+                    l4_text(r)
+                )),
+                (Some(c), Some(g)) => {
+                    let name = group_set(&g, r.version);
+                    let entry = p
+                        .groups
+                        .entry(name.clone())
+                        .or_insert_with(|| (r.version, BTreeSet::new()));
+                    entry.1.insert(cidr_text(&c));
+                    // One rule per (shape, group), in the position of its first member.
+                    if group_rules.insert((
+                        r.direction as u8,
+                        r.version.number(),
+                        r.protocol,
+                        r.l4,
+                        name.clone(),
+                    )) {
+                        chain.push(format!(
+                            "{} {kw} @{name} {} accept",
+                            family(r.version),
+                            l4_text(r)
+                        ));
+                    }
+                }
+            }
         }
         p.ingress.push("drop".into());
         p.egress.push("drop".into());
-        // Anti-spoofing.
-        let allowed = minimal(fw.allowed_sources.iter().copied());
-        let v4: Vec<String> =
-            allowed.iter().filter(|c| c.version() == IpVersion::V4).map(cidr_text).collect();
-        let v6: Vec<String> =
-            allowed.iter().filter(|c| c.version() == IpVersion::V6).map(cidr_text).collect();
+        // Anti-spoofing elements.
         let mac = fw.mac_address.to_ascii_lowercase();
-        p.antispoof.push(format!("ether saddr != {mac} drop"));
-        p.antispoof
-            .push("meta protocol ip ip saddr 0.0.0.0 udp sport 68 udp dport 67 return".into());
-        if v4.is_empty() {
-            p.antispoof.push("meta protocol ip drop".into());
-            p.antispoof.push("meta protocol arp arp saddr ip != 0.0.0.0 drop".into());
-        } else {
-            let set = v4.join(", ");
-            p.antispoof.push(format!("meta protocol ip ip saddr != {{ {set} }} drop"));
-            p.antispoof
-                .push(format!("meta protocol arp arp saddr ip != {{ 0.0.0.0, {set} }} drop"));
+        p.antispoof.push(("ports".into(), format!("\"{tap}\"")));
+        p.antispoof.push(("macs".into(), format!("\"{tap}\" . {mac}")));
+        for c in minimal(fw.allowed_sources.iter().copied()) {
+            let set = if c.version() == IpVersion::V4 { "src4" } else { "src6" };
+            p.antispoof.push((set.into(), format!("\"{tap}\" . {}", cidr_text(&c))));
         }
-        p.antispoof.push(format!("meta protocol arp arp saddr ether != {mac} drop"));
-        let mut v6all = vec!["::".to_string(), "fe80::/10".to_string()];
-        v6all.extend(v6);
-        p.antispoof.push(format!("meta protocol ip6 ip6 saddr != {{ {} }} drop", v6all.join(", ")));
     }
     if let Some(br) = bridge {
         for c in &fw.allowed_sources {
@@ -285,60 +330,41 @@ pub fn plan(port: &str, fw: &FirewallPort, bridge: Option<&str>, tap: &str) -> P
     p
 }
 
-/// The transaction taking a port from `old` (what is installed, if anything) to `new`.
-pub fn transition(prefix: &str, port: &str, old: Option<&PortPlan>, new: &PortPlan) -> String {
+/// The transaction taking a port from `old` (what is installed, if anything) to `new`;
+/// `groups` is updated to match.
+pub fn transition(
+    prefix: &str,
+    port: PortId,
+    old: Option<&PortPlan>,
+    new: &PortPlan,
+    groups: &mut Groups,
+) -> String {
     let t = sg_table(prefix);
     let a = as_table(prefix);
-    let mut s = String::new();
-    if let Some(old) = old {
-        if old.same_shape(new) {
-            // Membership only: touch set elements, nothing else.
-            for (o, n) in old.sets.iter().zip(&new.sets) {
-                let gone: Vec<&String> = o.elements.difference(&n.elements).collect();
-                let added: Vec<&String> = n.elements.difference(&o.elements).collect();
-                if !gone.is_empty() {
-                    let _ = writeln!(s, "delete element inet {t} {} {{ {} }}", n.name, join(&gone));
-                }
-                if !added.is_empty() {
-                    let _ = writeln!(s, "add element inet {t} {} {{ {} }}", n.name, join(&added));
-                }
-            }
-            return s;
-        }
+    let id = port.simple();
+    let (pre, post) = groups.update(&t, port, old, Some(new));
+    let mut s = pre;
+    if old.is_some_and(|o| o.same_shape(new)) {
+        // Membership only: the shared sets were updated above, nothing else changes.
+        s.push_str(&post);
+        return s;
     }
-    let (ci, co, ca) = (chain_in(port), chain_out(port), chain_as(port));
-    // Dispatch elements that go away first (they may point at chains we rewrite).
+    let (ci, co) = (chain_in(&id), chain_out(&id));
     if let Some(old) = old {
         for (map, el) in &old.dispatch {
             if !new.dispatch.contains(&(map.clone(), el.clone())) {
                 let _ = writeln!(s, "delete element inet {t} {map} {{ {el} }}");
             }
         }
-        if !old.antispoof.is_empty() && (new.antispoof.is_empty() || old.tap != new.tap) {
-            let _ =
-                writeln!(s, "delete element bridge {a} ports {{ \"{}\" : jump {ca} }}", old.tap);
-        }
-    }
-    let _ = writeln!(s, "add chain inet {t} {ci}\nadd chain inet {t} {co}");
-    let _ = writeln!(s, "flush chain inet {t} {ci}\nflush chain inet {t} {co}");
-    if let Some(old) = old {
-        for set in &old.sets {
-            if !new.sets.iter().any(|n| n.name == set.name && n.version == set.version) {
-                let _ = writeln!(s, "delete set inet {t} {}", set.name);
+        for (set, el) in &old.antispoof {
+            if !new.antispoof.contains(&(set.clone(), el.clone())) {
+                let _ = writeln!(s, "delete element bridge {a} {set} {{ {el} }}");
             }
         }
     }
-    for set in &new.sets {
-        let ty = match set.version {
-            IpVersion::V4 => "ipv4_addr",
-            IpVersion::V6 => "ipv6_addr",
-        };
-        let _ = writeln!(s, "add set inet {t} {} {{ type {ty}; flags interval; }}", set.name);
-        let _ = writeln!(s, "flush set inet {t} {}", set.name);
-        if !set.elements.is_empty() {
-            let els: Vec<&String> = set.elements.iter().collect();
-            let _ = writeln!(s, "add element inet {t} {} {{ {} }}", set.name, join(&els));
-        }
+    let _ = writeln!(s, "add chain inet {t} {ci}\nadd chain inet {t} {co}");
+    if old.is_some() {
+        let _ = writeln!(s, "flush chain inet {t} {ci}\nflush chain inet {t} {co}");
     }
     for r in &new.ingress {
         let _ = writeln!(s, "add rule inet {t} {ci} {r}");
@@ -347,38 +373,36 @@ pub fn transition(prefix: &str, port: &str, old: Option<&PortPlan>, new: &PortPl
         let _ = writeln!(s, "add rule inet {t} {co} {r}");
     }
     for (map, el) in &new.dispatch {
-        let _ = writeln!(s, "add element inet {t} {map} {{ {el} }}");
-    }
-    if !new.antispoof.is_empty() {
-        let _ = writeln!(s, "add chain bridge {a} {ca}\nflush chain bridge {a} {ca}");
-        for r in &new.antispoof {
-            let _ = writeln!(s, "add rule bridge {a} {ca} {r}");
+        if !old.is_some_and(|o| o.dispatch.contains(&(map.clone(), el.clone()))) {
+            let _ = writeln!(s, "add element inet {t} {map} {{ {el} }}");
         }
-        let _ = writeln!(s, "add element bridge {a} ports {{ \"{}\" : jump {ca} }}", new.tap);
-    } else if old.is_some_and(|o| !o.antispoof.is_empty()) {
-        let _ = writeln!(s, "flush chain bridge {a} {ca}\ndelete chain bridge {a} {ca}");
     }
+    for (set, el) in &new.antispoof {
+        if !old.is_some_and(|o| o.antispoof.contains(&(set.clone(), el.clone()))) {
+            let _ = writeln!(s, "add element bridge {a} {set} {{ {el} }}");
+        }
+    }
+    s.push_str(&post);
     s
 }
 
-/// The transaction removing a port installed as `old`.
-pub fn removal(prefix: &str, port: &str, old: &PortPlan) -> String {
+/// The transaction removing a port installed as `old`; `groups` is updated to match.
+pub fn removal(prefix: &str, port: PortId, old: &PortPlan, groups: &mut Groups) -> String {
     let t = sg_table(prefix);
     let a = as_table(prefix);
+    let id = port.simple();
     let mut s = String::new();
     for (map, el) in &old.dispatch {
         let _ = writeln!(s, "delete element inet {t} {map} {{ {el} }}");
     }
-    let (ci, co, ca) = (chain_in(port), chain_out(port), chain_as(port));
+    for (set, el) in &old.antispoof {
+        let _ = writeln!(s, "delete element bridge {a} {set} {{ {el} }}");
+    }
+    let (ci, co) = (chain_in(&id), chain_out(&id));
     let _ = writeln!(s, "flush chain inet {t} {ci}\nflush chain inet {t} {co}");
     let _ = writeln!(s, "delete chain inet {t} {ci}\ndelete chain inet {t} {co}");
-    for set in &old.sets {
-        let _ = writeln!(s, "delete set inet {t} {}", set.name);
-    }
-    if !old.antispoof.is_empty() {
-        let _ = writeln!(s, "delete element bridge {a} ports {{ \"{}\" : jump {ca} }}", old.tap);
-        let _ = writeln!(s, "flush chain bridge {a} {ca}\ndelete chain bridge {a} {ca}");
-    }
+    let (_, post) = groups.update(&t, port, Some(old), None);
+    s.push_str(&post);
     s
 }
 
@@ -394,16 +418,23 @@ fn join(v: &[&String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferrostack_core::id::PortId;
     use ferrostack_network::secgroup::CompiledRuleSet;
+    use ferrostack_network::types::SecurityGroupId;
 
-    fn rule(dir: Direction, proto: Option<u8>, l4: L4Match, remote: Option<&str>) -> CompiledRule {
+    fn rule(
+        dir: Direction,
+        proto: Option<u8>,
+        l4: L4Match,
+        remote: Option<&str>,
+        g: Option<SecurityGroupId>,
+    ) -> CompiledRule {
         CompiledRule {
             direction: dir,
             version: IpVersion::V4,
             protocol: proto,
             l4,
             remote: remote.map(|r| r.parse().unwrap()),
+            remote_group: g,
         }
     }
 
@@ -417,56 +448,62 @@ mod tests {
     }
 
     #[test]
-    fn remote_addresses_of_one_rule_shape_share_one_set() {
+    fn members_of_a_remote_group_are_one_shared_set() {
+        let g = SecurityGroupId::new();
+        let ssh = L4Match::Ports { min: 22, max: 22 };
         let fw = port(vec![
-            rule(
-                Direction::Ingress,
-                Some(6),
-                L4Match::Ports { min: 22, max: 22 },
-                Some("10.0.0.7/32"),
-            ),
-            rule(
-                Direction::Ingress,
-                Some(6),
-                L4Match::Ports { min: 22, max: 22 },
-                Some("10.0.0.8/32"),
-            ),
-            rule(Direction::Ingress, Some(1), L4Match::Any, None),
+            rule(Direction::Ingress, Some(6), ssh, Some("10.0.0.7/32"), Some(g)),
+            rule(Direction::Ingress, Some(6), ssh, Some("10.0.0.8/32"), Some(g)),
+            rule(Direction::Ingress, Some(6), ssh, Some("192.0.2.0/24"), None),
+            rule(Direction::Ingress, Some(1), L4Match::Any, None, None),
         ]);
         let p = plan("p1", &fw, Some("br0"), "tap0");
-        assert_eq!(p.sets.len(), 1);
-        assert_eq!(p.sets[0].elements.len(), 2);
+        let name = group_set(&g, IpVersion::V4);
+        assert_eq!(p.groups[&name].1.len(), 2);
         assert!(
-            p.ingress.contains(&"ip saddr @ps_p1_0 meta l4proto 6 th dport 22 accept".to_string()),
+            p.ingress.contains(&format!("ip saddr @{name} meta l4proto 6 th dport 22 accept")),
             "{:?}",
             p.ingress
+        );
+        assert!(
+            p.ingress
+                .contains(&"ip saddr 192.0.2.0/24 meta l4proto 6 th dport 22 accept".to_string())
         );
         assert!(p.ingress.contains(&"meta l4proto 1 accept".to_string()));
         assert_eq!(p.ingress.last().unwrap(), "drop");
         assert!(p.dispatch.contains(&("in4".into(), "\"br0\" . 10.0.0.5 : jump pi_p1".into())));
+        assert!(p.antispoof.contains(&("src4".into(), "\"tap0\" . 10.0.0.5".into())));
     }
 
     #[test]
-    fn a_membership_change_touches_only_set_elements() {
-        let a = port(vec![rule(Direction::Ingress, Some(6), L4Match::Any, Some("10.0.0.7/32"))]);
-        let mut b = a.clone();
-        b.rules.rules.push(rule(Direction::Ingress, Some(6), L4Match::Any, Some("10.0.0.9/32")));
-        let pa = plan("p", &a, Some("br0"), "t");
-        let pb = plan("p", &b, Some("br0"), "t");
-        let tx = transition("fs", "p", Some(&pa), &pb);
-        assert_eq!(tx.trim(), "add element inet fs_sg ps_p_0 { 10.0.0.9 }");
-        let back = transition("fs", "p", Some(&pb), &pa);
-        assert_eq!(back.trim(), "delete element inet fs_sg ps_p_0 { 10.0.0.9 }");
-        // A new rule shape rewrites the port's chains.
-        let mut c = a.clone();
-        c.rules.rules.push(rule(
-            Direction::Egress,
-            Some(17),
-            L4Match::Ports { min: 53, max: 53 },
-            None,
-        ));
-        let tx = transition("fs", "p", Some(&pa), &plan("p", &c, Some("br0"), "t"));
-        assert!(tx.contains("flush chain inet fs_sg po_p"), "{tx}");
+    fn a_membership_change_is_one_set_update_for_all_ports() {
+        let g = SecurityGroupId::new();
+        let r = |m: &str| rule(Direction::Ingress, Some(6), L4Match::Any, Some(m), Some(g));
+        let mut groups = Groups::default();
+        let ports: Vec<FirewallPort> = (0..3).map(|_| port(vec![r("10.0.0.7/32")])).collect();
+        let plans: Vec<PortPlan> =
+            ports.iter().map(|f| plan(&f.port_id.simple(), f, Some("br0"), "t")).collect();
+        for (f, p) in ports.iter().zip(&plans) {
+            transition("fs", f.port_id, None, p, &mut groups);
+        }
+        // 10.0.0.9 joins: the first port's update changes the shared set...
+        let mut txs = Vec::new();
+        for (f, old) in ports.iter().zip(&plans) {
+            let mut nf = f.clone();
+            nf.rules.rules.push(r("10.0.0.9/32"));
+            let new = plan(&f.port_id.simple(), &nf, Some("br0"), "t");
+            txs.push(transition("fs", f.port_id, Some(old), &new, &mut groups));
+        }
+        let name = group_set(&g, IpVersion::V4);
+        assert_eq!(txs[0].trim(), format!("add element inet fs_sg {name} {{ 10.0.0.9 }}"));
+        // ...and the other ports have nothing left to do.
+        assert!(txs[1].is_empty() && txs[2].is_empty(), "{txs:?}");
+        // The set goes with its last user.
+        let mut last = String::new();
+        for (f, p) in ports.iter().zip(&plans) {
+            last = removal("fs", f.port_id, p, &mut groups);
+        }
+        assert!(last.contains(&format!("delete set inet fs_sg {name}")), "{last}");
     }
 
     #[test]
@@ -480,12 +517,11 @@ mod tests {
     }
 
     #[test]
-    fn covered_prefixes_are_dropped_from_sets() {
-        let fw = port(vec![
-            rule(Direction::Egress, None, L4Match::Any, Some("10.1.0.0/16")),
-            rule(Direction::Egress, None, L4Match::Any, Some("10.1.2.3/32")),
-        ]);
+    fn covered_allowed_sources_are_dropped_from_interval_sets() {
+        let mut fw = port(vec![]);
+        fw.allowed_sources = vec!["10.1.0.0/16".parse().unwrap(), "10.1.2.3/32".parse().unwrap()];
         let p = plan("p", &fw, None, "t");
-        assert_eq!(p.sets[0].elements.iter().collect::<Vec<_>>(), vec!["10.1.0.0/16"]);
+        let v4: Vec<_> = p.antispoof.iter().filter(|(s, _)| s == "src4").collect();
+        assert_eq!(v4, vec![&("src4".to_string(), "\"t\" . 10.1.0.0/16".to_string())]);
     }
 }

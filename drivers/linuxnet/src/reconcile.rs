@@ -200,24 +200,20 @@ impl LinuxNet {
                 ));
             }
             st.firewalls.clear();
+            let mut groups = nft::Groups::default();
             let mut plans = Vec::new();
             for fw in &desired.firewalls {
-                let bridge = st
-                    .ports
-                    .get(&fw.port_id)
-                    .and_then(|x| st.networks.get(&x.network))
-                    .map(|n| n.bridge.clone());
-                let tap = names::port_dev(&p, Role::Tap, fw.port_id);
-                let plan = nft::plan(&fw.port_id.simple(), fw, bridge.as_deref(), &tap);
-                tx.push_str(&nft::transition(&p, &fw.port_id.simple(), None, &plan));
+                let plan = self.plan_for(&st, fw);
+                tx.push_str(&nft::transition(&p, fw.port_id, None, &plan, &mut groups));
                 plans.push((fw.clone(), plan));
             }
             self.sysctl(self.cfg.host_netns.as_deref(), "net.bridge.bridge-nf-call-iptables", "1")
                 .await?;
             self.nft_host(&tx).await?;
             st.fw_base = true;
+            st.groups = groups;
             for (fw, plan) in plans {
-                st.firewalls.insert(fw.port_id, FwState { desired: fw, installed: plan });
+                st.firewalls.insert(fw.port_id, FwState { desired: fw, installed: Some(plan) });
             }
         }
         // 5. Routers and DHCP converge (no-ops when unchanged; dnsmasq is adopted).

@@ -12,7 +12,7 @@ use ferrostack_network::backend::{
 };
 use ferrostack_network::cidr::{Cidr, IpVersion};
 use ferrostack_network::secgroup::{CompiledRule, CompiledRuleSet, L4Match};
-use ferrostack_network::types::{Direction, NetworkType, Segment};
+use ferrostack_network::types::{Direction, NetworkType, SecurityGroupId, Segment};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -29,6 +29,20 @@ fn r(
         protocol,
         l4,
         remote: remote.map(|c| c.parse().unwrap()),
+        remote_group: None,
+    }
+}
+/// A rule compiled from a remote group: one per member address.
+fn g(
+    group: SecurityGroupId,
+    direction: Direction,
+    protocol: Option<u8>,
+    l4: L4Match,
+    member: &str,
+) -> CompiledRule {
+    CompiledRule {
+        remote_group: Some(group),
+        ..r(direction, protocol, l4, Some(&format!("{member}/32")))
     }
 }
 fn tcp(port: u16) -> L4Match {
@@ -83,6 +97,7 @@ async fn security_groups_filter_real_connections() {
         vms.push(vm);
     }
     let (a, b, c) = (&vms[0], &vms[1], &vms[2]);
+    let (group_a, group_b) = (SecurityGroupId::new(), SecurityGroupId::new());
     // A: tcp/80 and icmp from anyone, udp/53 only from group {B}; egress only tcp/8080.
     let a_rules = |members: &[&str]| {
         let mut v = vec![
@@ -91,7 +106,7 @@ async fn security_groups_filter_real_connections() {
             r(Direction::Egress, Some(6), tcp(8080), None),
         ];
         for m in members {
-            v.push(r(Direction::Ingress, Some(17), tcp(53), Some(&format!("{m}/32"))));
+            v.push(g(group_b, Direction::Ingress, Some(17), tcp(53), m));
         }
         v
     };
@@ -103,7 +118,7 @@ async fn security_groups_filter_real_connections() {
         ips[1],
         vec![
             r(Direction::Egress, None, L4Match::Any, None),
-            r(Direction::Ingress, Some(6), tcp(8080), Some(&format!("{}/32", ips[0]))),
+            g(group_a, Direction::Ingress, Some(6), tcp(8080), ips[0]),
             r(Direction::Ingress, Some(6), tcp(9000), None),
         ],
     ))
@@ -130,18 +145,8 @@ async fn security_groups_filter_real_connections() {
 
     // Membership change: C joins the remote group of A's udp/53 rule.
     d.apply_port(&fw(ports[0], macs[0], ips[0], a_rules(&[ips[1], ips[2]]))).await.unwrap();
-    let set = ok(&[
-        "ip",
-        "netns",
-        "exec",
-        &hv,
-        "nft",
-        "list",
-        "set",
-        "inet",
-        "ft_sg",
-        &format!("ps_{}_0", ports[0].simple()),
-    ]);
+    let set_name = ferrostack_linuxnet::nft::group_set(&group_b, IpVersion::V4);
+    let set = ok(&["ip", "netns", "exec", &hv, "nft", "list", "set", "inet", "ft_sg", &set_name]);
     assert!(set.contains(ips[2]), "{set}");
     assert!(probe(c, a, ips[0], 53, true), "C -> A udp/53 allowed after joining");
 
