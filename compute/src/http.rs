@@ -249,19 +249,26 @@ fn count(o: &Map<String, Value>, key: &str) -> Result<u32, ApiError> {
 // ------------------------------------------------------------------------------------------
 // Views
 
-fn server_view(s: &Server, mv: Microversion, base: &str, admin: bool) -> Value {
+/// The server's addresses by network name. `extended` adds the `OS-EXT-IPS` type and MAC
+/// (the server view); the `ips` resource shows only version and address, as Nova's does.
+fn address_map(s: &Server, extended: bool) -> BTreeMap<String, Vec<Value>> {
     let mut addresses: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for v in &s.vifs {
         let e = addresses.entry(v.network_name.clone()).or_default();
         for ip in &v.fixed_ips {
-            e.push(json!({
-                "version": if ip.contains(':') { 6 } else { 4 },
-                "addr": ip,
-                "OS-EXT-IPS:type": "fixed",
-                "OS-EXT-IPS-MAC:mac_addr": v.mac,
-            }));
+            let mut a = json!({ "version": if ip.contains(':') { 6 } else { 4 }, "addr": ip });
+            if extended {
+                a["OS-EXT-IPS:type"] = json!("fixed");
+                a["OS-EXT-IPS-MAC:mac_addr"] = json!(v.mac);
+            }
+            e.push(a);
         }
     }
+    addresses
+}
+
+fn server_view(s: &Server, mv: Microversion, base: &str, admin: bool) -> Value {
+    let addresses = address_map(s, true);
     let image = match s.image_id {
         Some(i) => {
             json!({"id": i.to_string(), "links": [{"rel": "bookmark", "href": format!("{base}/images/{i}")}]})
@@ -759,6 +766,33 @@ async fn show_server(
     let s = api.get_server(&ctx, id).await.map_err(err)?;
     Ok(Json(json!({"server": server_view(&s, mv, &base_url(&headers), ctx.has_role("admin"))}))
         .into_response())
+}
+
+/// `GET /servers/{id}/ips`.
+async fn server_ips(
+    State(api): State<Api>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(id): Path<String>,
+) -> R {
+    let id: ServerId = parse_uuid(&id, "Instance")?;
+    let s = api.get_server(&ctx, id).await.map_err(err)?;
+    Ok(Json(json!({ "addresses": address_map(&s, false) })).into_response())
+}
+
+/// `GET /servers/{id}/ips/{network}`: one network's addresses, 404 when the server has none
+/// on it.
+async fn server_ips_by_network(
+    State(api): State<Api>,
+    Extension(ctx): Extension<RequestContext>,
+    Path((id, network)): Path<(String, String)>,
+) -> R {
+    let id: ServerId = parse_uuid(&id, "Instance")?;
+    let s = api.get_server(&ctx, id).await.map_err(err)?;
+    let mut all = address_map(&s, false);
+    match all.remove(&network) {
+        Some(ips) => Ok(Json(json!({ network: ips })).into_response()),
+        None => Err(ApiError::not_found("Network could not be found")),
+    }
 }
 
 async fn update_server(
@@ -1530,6 +1564,8 @@ pub fn router(api: Arc<dyn ComputeApi>) -> Router {
         .route("/servers/detail", get(servers_detail))
         .route("/servers/{id}", get(show_server).put(update_server).delete(delete_server))
         .route("/servers/{id}/action", post(server_action))
+        .route("/servers/{id}/ips", get(server_ips))
+        .route("/servers/{id}/ips/{network}", get(server_ips_by_network))
         .route("/servers/{id}/remote-consoles", post(remote_console))
         .route("/servers/{id}/os-volume_attachments", get(list_attachments).post(create_attachment))
         .route(
