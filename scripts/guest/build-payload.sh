@@ -13,6 +13,7 @@
 #   @@GUEST-UP@@ kernel=... uptime=...      as soon as userspace runs
 #   @@CONFIG-DRIVE@@ label=... uuid=...      after mounting the config drive (ISO 9660)
 #   @@NO-CONFIG-DRIVE@@                      when none was found within a few seconds
+#   @@WATCHING@@ disks: sr0 ...              the disks present when it starts watching
 #   @@BLOCK-ADDED@@ vdb sectors=N            a disk appeared (live attach)
 #   @@BLOCK-REMOVED@@ vdb                    a disk disappeared (live detach)
 #   @@ACPI-POWER-BUTTON@@                    then it powers off (ACPI shutdown, soft reboot)
@@ -89,7 +90,7 @@ say "@@GUEST-UP@@ kernel=$(uname -r) uptime=$(cut -d' ' -f1 /proc/uptime)s"
 for mod in button evdev virtio_pci virtio_blk virtio_scsi sr_mod isofs; do
   modprobe "$mod" 2>/dev/null || say "@@MODPROBE-FAILED@@ $mod: $(modprobe "$mod" 2>&1 | head -n1)"
 done
-[ -d /proc/xen ] && modprobe xen-blkfront 2>/dev/null
+[ "$(cat /sys/hypervisor/type 2>/dev/null)" = xen ] && modprobe xen-blkfront 2>/dev/null
 # The power button: ACPI shutdown and libvirt's soft reboot press it.
 i=0; while [ ! -e /dev/input/event0 ] && [ $i -lt 40 ]; do sleep 0.05; i=$((i+1)); done
 for e in /dev/input/event*; do
@@ -123,6 +124,7 @@ done
 if grep -qw oneshot /proc/cmdline; then sync; poweroff -f; fi
 # Report disks as they come and go (live attach and detach).
 known=" $(ls /sys/block | tr '\n' ' ') "
+say "@@WATCHING@@ disks:$known"
 while true; do
   now=" $(ls /sys/block | tr '\n' ' ') "
   for b in $now; do

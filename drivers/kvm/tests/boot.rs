@@ -99,7 +99,7 @@ async fn a_real_guest_boots_reads_its_config_drive_and_follows_the_lifecycle() {
     let _cleanup = Cleanup(uri.clone(), format!("instance-{id}"));
     let info = kvm.spawn(&spec).await.expect("spawn");
     assert_eq!(info.power_state, PowerState::Running);
-    let text = wait_for(&log, "@@CONFIG-DRIVE@@", 1).await;
+    let text = wait_for(&log, "@@WATCHING@@", 1).await;
     assert!(text.contains("@@GUEST-UP@@"), "{text}");
     assert!(text.contains(&format!("uuid={id}")), "the guest read its own id: {text}");
 

@@ -137,6 +137,18 @@ fn lookup(c: &Connect, id: ServerId) -> Result<VirDomain, LibvirtError> {
     })
 }
 
+/// The power state for events: `None` while the domain is in transition (QEMU starts paused
+/// and is resumed once its devices are set up), which is no event.
+fn settled_state(d: &VirDomain) -> Option<PowerState> {
+    let (state, reason) = d.get_state().ok()?;
+    if state == virt::sys::VIR_DOMAIN_PAUSED
+        && reason == virt::sys::VIR_DOMAIN_PAUSED_STARTING_UP as i32
+    {
+        return None;
+    }
+    Some(power_state(state))
+}
+
 fn info_of(id: ServerId, d: &VirDomain) -> Result<InstanceInfo, LibvirtError> {
     let i = d.get_info().map_err(|e| LibvirtError::from_virt("info", e))?;
     Ok(InstanceInfo {
@@ -300,17 +312,14 @@ impl LibvirtDriver {
         }
     }
 
-    async fn state_of(&self, id: ServerId) -> Option<PowerState> {
-        self.shared
-            .conn
-            .call(move |c| info_of(id, &lookup(c, id)?).map(|i| i.power_state))
-            .await
-            .ok()
-    }
-
     async fn observe(&self, id: ServerId) {
-        let now = self.state_of(id).await;
-        self.shared.observe(id, now);
+        let r = self.shared.conn.call(move |c| Ok(settled_state(&lookup(c, id)?))).await;
+        match r {
+            Ok(Some(ps)) => self.shared.observe(id, Some(ps)),
+            Ok(None) => {}
+            Err(LibvirtError::NoDomain(_)) => self.shared.observe(id, None),
+            Err(_) => {}
+        }
     }
 
     async fn prepare_files(&self, spec: &InstanceSpec) -> Result<LocalFiles, LibvirtError> {
@@ -581,8 +590,8 @@ fn watch(shared: Weak<Shared>, every: Duration) {
                 if !name.starts_with(&prefix) {
                     continue;
                 }
-                let (Ok(uuid), Ok(info)) = (d.get_uuid(), d.get_info()) else { continue };
-                out.push((ServerId(uuid), power_state(info.state)));
+                let Ok(uuid) = d.get_uuid() else { continue };
+                out.push((ServerId(uuid), settled_state(&d)));
             }
             Ok(out)
         });
@@ -591,7 +600,9 @@ fn watch(shared: Weak<Shared>, every: Duration) {
             s.seen.lock().unwrap_or_else(|e| e.into_inner()).keys().copied().collect();
         let present: HashSet<ServerId> = states.iter().map(|(id, _)| *id).collect();
         for (id, ps) in states {
-            s.observe(id, Some(ps));
+            if ps.is_some() {
+                s.observe(id, ps);
+            }
         }
         for id in known {
             if !present.contains(&id) {
@@ -837,7 +848,9 @@ impl Console for LibvirtDriver {
                 }
             }
             "serial" => {
-                let s = xml::find_attrs(&xml, &["domain", "devices", "serial"], "source");
+                // Serial port 0, else the console (Xen PV guests have only hvc0).
+                let mut s = xml::find_attrs(&xml, &["domain", "devices", "serial"], "source");
+                s.extend(xml::find_attrs(&xml, &["domain", "devices", "console"], "source"));
                 s.iter()
                     .find_map(|a| xml::attr(a, "path").map(|p| format!("pty://{p}")))
                     .ok_or_else(|| {
