@@ -406,6 +406,9 @@ fn keypair_view(k: &Keypair, mv: Microversion, full: bool) -> Value {
     if full {
         v["user_id"] = json!(k.user_id.as_str());
     }
+    if let Some(private_key) = &k.private_key {
+        v["private_key"] = json!(private_key);
+    }
     v
 }
 

@@ -1390,10 +1390,15 @@ impl ComputeApi for Controller {
             &json!({"user_id": ctx.user_id.as_str()}),
         )?;
         validate_keypair_name(name).map_err(ComputeError::Invalid)?;
-        let Some(public_key) = public_key else {
-            return Err(ComputeError::NotSupported(
-                "generating keypairs (import a public key)".into(),
-            ));
+        let (public_key, private_key) = match (public_key, key_type) {
+            (Some(public_key), _) => (public_key, None),
+            (None, KeypairType::Ssh) => {
+                let (public_key, private_key) = generate_ssh_keypair(name).await?;
+                (public_key, Some(private_key))
+            }
+            (None, KeypairType::X509) => {
+                return Err(ComputeError::NotSupported("generating x509 keypairs".into()));
+            }
         };
         let fingerprint = match key_type {
             KeypairType::Ssh => ssh_fingerprint(&public_key).map_err(ComputeError::Invalid)?,
@@ -1414,10 +1419,11 @@ impl ComputeApi for Controller {
             fingerprint,
             key_type,
             created_at: OffsetDateTime::now_utc(),
+            private_key: None,
         };
         db.create_unique(&db.keypairs, &keypair_key(ctx, name), &kp, &format!("Key pair '{name}'"))
             .await?;
-        Ok(kp)
+        Ok(Keypair { private_key, ..kp })
     }
 
     async fn delete_keypair(&self, ctx: &RequestContext, name: &str) -> Result<(), ComputeError> {
@@ -1594,4 +1600,40 @@ impl ComputeDb {
             .await?;
         Ok(())
     }
+}
+
+/// Generates an RSA 2048 key pair as Nova does, with OpenSSH's `ssh-keygen` in a private
+/// temporary directory (removed afterwards, also on failure). Returns `(public, private)`.
+async fn generate_ssh_keypair(comment: &str) -> Result<(String, String), ComputeError> {
+    let comment = comment.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let fail = |what: String| ComputeError::Internal(format!("keypair generation: {what}"));
+        let dir = std::env::temp_dir().join(format!("ferrostack-keygen-{}", uuid::Uuid::new_v4()));
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&dir).map_err(|e| fail(e.to_string()))?;
+        let key = dir.join("key");
+        let result = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-C"])
+            .arg(&comment)
+            .arg("-f")
+            .arg(&key)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| fail(format!("cannot run ssh-keygen: {e}")))
+            .and_then(|out| {
+                if !out.status.success() {
+                    return Err(fail(String::from_utf8_lossy(&out.stderr).trim().to_owned()));
+                }
+                let private = std::fs::read_to_string(&key).map_err(|e| fail(e.to_string()))?;
+                let public = std::fs::read_to_string(key.with_extension("pub"))
+                    .map_err(|e| fail(e.to_string()))?;
+                Ok((public.trim().to_owned(), private))
+            });
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    })
+    .await
+    .map_err(|e| ComputeError::Internal(format!("keypair generation task: {e}")))?
 }

@@ -411,6 +411,10 @@ pub struct Keypair {
     /// When it was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The private key (OpenSSH format), only in the answer to the request that generated
+    /// it: never stored, so it cannot be shown again.
+    #[serde(skip)]
+    pub private_key: Option<String>,
 }
 
 /// Validates a keypair name as Nova does (1..255 characters: letters, digits, `_- .@`).

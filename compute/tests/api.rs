@@ -499,6 +499,24 @@ async fn flavors_keypairs_groups_limits_and_zones() {
         send(&r, "DELETE", "/v2.1/os-keypairs/k1", None, Some("2.2")).await.0,
         StatusCode::NO_CONTENT
     );
+    // Without a public key Nova generates one and returns the private key once.
+    let (st, v) = send(
+        &r,
+        "POST",
+        "/v2.1/os-keypairs",
+        Some(json!({"keypair": {"name": "gen"}})),
+        Some("2.10"),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let private = v["keypair"]["private_key"].as_str().unwrap_or_default();
+    assert!(private.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"), "{v}");
+    let public = v["keypair"]["public_key"].as_str().unwrap();
+    assert!(public.starts_with("ssh-rsa AAAA") && public.ends_with(" gen"), "{v}");
+    assert_eq!(v["keypair"]["fingerprint"].as_str().unwrap().split(':').count(), 16, "{v}");
+    let (_, v) = send(&r, "GET", "/v2.1/os-keypairs/gen", None, Some("2.10")).await;
+    assert_eq!(v["keypair"]["public_key"], public);
+    assert!(v["keypair"].get("private_key").is_none(), "shown again: {v}");
 
     let (st, v) = send(&r, "POST", "/v2.1/os-server-groups", Some(json!({"server_group": {"name": "g", "policy": "anti-affinity", "rules": {"max_server_per_host": 2}}})), Some("2.64")).await;
     assert_eq!(st, StatusCode::OK, "{v}");
