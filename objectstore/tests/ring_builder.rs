@@ -122,10 +122,25 @@ fn assert_dispersed_as_weights_allow(b: &RingBuilder) {
             _ => (d.region, d.zone, d.ip.clone(), d.id + 1),
         }
     };
+    // Replicanths by weight, a device capped at one replica of a partition (the excess goes
+    // to the others in proportion to their weights).
+    let mut dev_share: Vec<f64> = devs.iter().map(|d| d.weight / total * r).collect();
+    for _ in 0..devs.len() {
+        let capped: f64 = dev_share.iter().filter(|&&x| x >= 1.0).count() as f64;
+        let free_w: f64 = dev_share.iter().filter(|&&x| x < 1.0).sum();
+        let rest = r - capped;
+        if dev_share.iter().all(|&x| x <= 1.0) && (free_w - rest).abs() < 1e-9 {
+            break;
+        }
+        dev_share = dev_share
+            .iter()
+            .map(|&x| if x >= 1.0 { 1.0 } else { (x * rest / free_w).min(1.0) })
+            .collect();
+    }
     let mut share = std::collections::HashMap::<(usize, Key), f64>::new();
-    for d in &devs {
+    for (d, s) in devs.iter().zip(&dev_share) {
         for l in 0..4 {
-            *share.entry((l, key(d, l))).or_default() += d.weight / total * r;
+            *share.entry((l, key(d, l))).or_default() += s;
         }
     }
     let table = b.table();
@@ -156,24 +171,6 @@ fn assert_plan_balanced(b: &RingBuilder) {
         if d.is_some() {
             assert!(
                 (counts[i] as i64 - targets[i] as i64).abs() <= 1,
-                "device {i} has {} for target {}",
-                counts[i],
-                targets[i]
-            );
-        }
-    }
-}
-
-/// Weaker than on balanced topologies: small, lopsided topologies can leave a device a few
-/// part-replicas (at most 3 % of its target) away from the plan.
-fn assert_plan_roughly_balanced(b: &RingBuilder) {
-    let counts = b.part_counts();
-    let targets = b.targets().unwrap();
-    for (i, d) in b.devices().iter().enumerate() {
-        if d.is_some() {
-            let slack = 1.0f64.max(0.03 * targets[i] as f64);
-            assert!(
-                (counts[i] as f64 - targets[i] as f64).abs() <= slack,
                 "device {i} has {} for target {}",
                 counts[i],
                 targets[i]
@@ -236,11 +233,13 @@ impl Removal {
     /// (a region that held one replica of every partition may now hold two of some): the new
     /// second replica must then go to another zone than the first, which the removed
     /// device's partitions cannot always offer, so other replicas move too. The exact minimum
-    /// is an integer program (`scripts/ring/min_moves.py` solves it with HiGHS); on the
-    /// worst cases of 2000 random topologies it was up to 1.17x `lower_bound` (1193 for
-    /// 1024 in `removal_raising_a_region_limit_moves_near_the_minimum`).
+    /// is an integer program (`scripts/ring/min_moves.py` solves it with HiGHS): over 1000
+    /// random topologies it was up to 1.21x `lower_bound` (1098 for 910), and the builder
+    /// moved exactly that minimum on every case checked (the 50 worst by this ratio and 20
+    /// at random). `ring_movement_exact.rs` checks <= 1.02x the exact minimum in CI; here
+    /// the bound leaves room for the gap between `lower_bound` and the minimum only.
     fn max_moves(&self) -> usize {
-        (1.35 * self.lower_bound as f64).max(self.lower_bound as f64 + 1.0) as usize
+        (1.25 * self.lower_bound as f64).max(self.lower_bound as f64 + 1.0) as usize
     }
 
     /// When the removal changes what other devices must hold, one replica per partition per
@@ -291,16 +290,8 @@ proptest! {
     #[test]
     fn any_topology_reaches_plan_targets(t in any_topo(), seed in 0u64..1000) {
         let Some(b) = build(&t, 9, 3.0, seed) else { return Ok(()) };
-        assert_plan_roughly_balanced(&b);
-        let counts = b.part_counts();
-        let targets = b.targets().unwrap();
-        for (i, d) in b.devices().iter().enumerate() {
-            if d.is_some() {
-                let slack = 1.0f64.max(0.03 * targets[i] as f64);
-                prop_assert!((counts[i] as f64 - targets[i] as f64).abs() <= slack,
-                    "device {} has {} for target {}", i, counts[i], targets[i]);
-            }
-        }
+        // Every device within one part-replica of the plan, on any topology.
+        assert_plan_balanced(&b);
         if b.required_overload().unwrap() < 1e-9 {
             assert_dispersed_as_weights_allow(&b);
         }
@@ -311,16 +302,21 @@ proptest! {
         let Some(mut b) = build(&t, 11, 3.0, seed) else { return Ok(()) };
         b.pretend_min_part_hours_passed();
         let before: Vec<Vec<u32>> = b.table().to_vec();
+        let before_counts = b.part_counts();
         let id = b.add_dev(NewDevice::new(1, 1, "10.1.1.99", 6200, "new", w as f64 * 1000.0)).unwrap();
         let r = b.rebalance().unwrap();
         let changed: usize = before.iter().zip(b.table()).map(|(a, c)| a.iter().zip(c).filter(|(x, y)| x != y).count()).sum();
         prop_assert_eq!(changed, r.moved);
-        let min = min_moves_for_add(&b, id);
-        // Small random rings: within 25 % of the minimum (the 120- and 1008-device layouts of
-        // `one_device_changes_on_swift_benchmark_layout` reach <= 1.02x).
-        prop_assert!(r.moved as f64 <= (1.25 * min as f64).max(min as f64 + 1.0),
+        // A lower bound of the minimum: every part-replica a device gains moves (the new
+        // device's share, and more when the addition raises other devices' targets). One
+        // rebalance moves at most 1.02x that; on the worst inputs the exact minimum
+        // (scripts/ring/min_moves.py) equals this bound.
+        let gains: usize = b.targets().unwrap().iter().enumerate()
+            .map(|(i, t)| t.saturating_sub(before_counts.get(i).copied().unwrap_or(0))).sum();
+        let min = gains.max(min_moves_for_add(&b, id));
+        prop_assert!(r.moved as f64 <= (1.02 * min as f64).max(min as f64 + 1.0),
             "moved {} for a minimum of {}", r.moved, min);
-        assert_plan_roughly_balanced(&b);
+        assert_plan_balanced(&b);
         if b.required_overload().unwrap() < 1e-9 {
             assert_dispersed_as_weights_allow(&b);
         }
@@ -333,7 +329,7 @@ proptest! {
         prop_assert!(rm.moved <= rm.max_moves(),
             "moved {} for a lower bound of {}", rm.moved, rm.lower_bound);
         rm.finish();
-        assert_plan_roughly_balanced(&rm.b);
+        assert_plan_balanced(&rm.b);
     }
 
     #[test]
@@ -519,7 +515,8 @@ fn one_device_changes_on_swift_benchmark_layout() {
 /// zones. The removed device's 1024 part-replicas are a lower bound only; the exact minimum
 /// under the plan's per-partition limits and one move per partition is 1193 (1189 with
 /// targets relaxed by +-1), computed by `scripts/ring/min_moves.py` (HiGHS MILP) on this
-/// very table. Swift 2.38.3's builder moves 1536 in its first rebalance on this layout and
+/// very table; the builder moves exactly 1193 (a max-flow places the removed device's
+/// part-replicas). Swift 2.38.3's builder moves 1536 in its first rebalance on this layout and
 /// 2011 over six rebalances, still 0.9 % off balance.
 #[test]
 fn removal_raising_a_region_limit_moves_near_the_minimum() {
@@ -544,7 +541,7 @@ fn removal_raising_a_region_limit_moves_near_the_minimum() {
     // Below the exact minimum would mean the builder broke a dispersion limit or a target.
     assert!(rm.moved >= 1189, "moved {} is below the exact minimum", rm.moved);
     assert!(
-        rm.moved as f64 <= 1.1 * exact_min as f64,
+        rm.moved as f64 <= 1.02 * exact_min as f64,
         "moved {} for an exact minimum of {exact_min}",
         rm.moved
     );

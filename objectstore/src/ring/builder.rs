@@ -28,6 +28,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use super::device::{Device, NewDevice};
+use super::flow::Flow;
 use super::format::RingData;
 use super::lookup::{PathHasher, Ring};
 use super::plan::{LEVELS, Plan};
@@ -656,6 +657,9 @@ impl RingBuilder {
             }
             progress(Progress { stage: "place", done: parts as u64, total: parts as u64 });
         } else {
+            // As many slots as possible straight onto servers that need part-replicas (a
+            // max-flow), the rest greedily (with a swap when nothing below target fits).
+            let mut unassigned = self.place_by_flow(&plan, &mut st, &unassigned);
             unassigned.shuffle(&mut rng);
             let total = unassigned.len() as u64;
             for (i, &(p, r, _)) in unassigned.iter().enumerate() {
@@ -668,7 +672,31 @@ impl RingBuilder {
             progress(Progress { stage: "place", done: total, total });
         }
 
-        // 5. Balance: move excess part-replicas from over-target to under-target devices.
+        // 5. Balance: move excess part-replicas from over-target to under-target devices,
+        //    first as many direct moves as a max-flow finds, then greedily with swaps.
+        {
+            // Rounds, because a partition moves once: moves the flow planned for two replicas
+            // of one partition are redone without it.
+            // Candidates are sampled (a few per unit of excess) for speed; when that finds
+            // nothing, every movable partition is a candidate.
+            let mut per_excess = 8;
+            for _ in 0..40 {
+                let done = self.balance_by_flow(
+                    &plan,
+                    &mut st,
+                    first,
+                    per_excess,
+                    &mut moved_now,
+                    &mut rng,
+                );
+                if done == 0 {
+                    if per_excess == usize::MAX {
+                        break;
+                    }
+                    per_excess = usize::MAX;
+                }
+            }
+        }
         let mut unfinished = 0usize;
         {
             let mut donors: Vec<usize> =
@@ -763,6 +791,231 @@ impl RingBuilder {
 }
 
 impl RingBuilder {
+    /// Places empty slots on servers below target with a max-flow over (slot class, server)
+    /// pairs, where a slot class is the set of servers the partition's other replicas are
+    /// on: the most slots that can land without an extra move do. Returns the slots left.
+    fn place_by_flow(
+        &mut self,
+        plan: &Plan,
+        st: &mut State,
+        slots: &[(u32, u8, u32)],
+    ) -> Vec<(u32, u8, u32)> {
+        let servers: Vec<usize> =
+            plan.levels[2].iter().copied().filter(|&s| st.need[s] > 0).collect();
+        if slots.is_empty() || servers.is_empty() {
+            return slots.to_vec();
+        }
+        let server_path = |s: usize| -> [usize; 3] {
+            let dev = plan.nodes[plan.nodes[s].children[0]].dev;
+            let p = plan.dev_path[dev as usize];
+            [p[0], p[1], p[2]]
+        };
+        let spaths: Vec<[usize; 3]> = servers.iter().map(|&s| server_path(s)).collect();
+        // Group slots by the servers of the partition's other replicas.
+        let mut classes: std::collections::HashMap<Vec<usize>, Vec<usize>> = Default::default();
+        let mut others = Vec::with_capacity(self.r2p2d.len());
+        for (i, &(p, _, _)) in slots.iter().enumerate() {
+            others.clear();
+            for row in &self.r2p2d {
+                if let Some(&d) = row.get(p as usize)
+                    && d != NONE
+                    && plan.dev_path.get(d as usize).is_some_and(|x| x[3] != usize::MAX)
+                {
+                    others.push(plan.dev_path[d as usize][2]);
+                }
+            }
+            others.sort_unstable();
+            classes.entry(others.clone()).or_default().push(i);
+        }
+        let mut classes: Vec<(Vec<usize>, Vec<usize>)> = classes.into_iter().collect();
+        classes.sort_unstable();
+        let (src, sink) = (0, 1);
+        let n_nodes = 2 + classes.len() + servers.len();
+        let mut g = Flow::new(n_nodes);
+        let server_node = |k: usize| 2 + classes.len() + k;
+        for (k, &s) in servers.iter().enumerate() {
+            g.edge(server_node(k), sink, st.need[s] as u64);
+        }
+        let mut edges: Vec<Vec<(usize, usize)>> = vec![vec![]; classes.len()]; // (edge, server k)
+        for (c, (key, members)) in classes.iter().enumerate() {
+            g.edge(src, 2 + c, members.len() as u64);
+            // A tier node's count among the other replicas, from their server nodes.
+            let count = |node: usize, l: usize| {
+                key.iter().filter(|&&o| server_path(o)[l] == node).count() as u32
+            };
+            for (k, path) in spaths.iter().enumerate() {
+                if (0..3).all(|l| count(path[l], l) < st.max[path[l]]) {
+                    edges[c].push((g.edge(2 + c, server_node(k), members.len() as u64), k));
+                }
+            }
+        }
+        if g.max_flow(src, sink) == 0 {
+            return slots.to_vec();
+        }
+        let mut placed = vec![false; slots.len()];
+        for (c, (_, members)) in classes.iter().enumerate() {
+            let mut next = 0;
+            for &(e, k) in &edges[c] {
+                let mut f = g.flow(e);
+                let server = servers[k];
+                let path = spaths[k];
+                while f > 0 && next < members.len() {
+                    let i = members[next];
+                    next += 1;
+                    f -= 1;
+                    let (p, r, _) = slots[i];
+                    let (p, r) = (p as usize, r as usize);
+                    // Re-check the tier limits (a partition may have had two empty slots).
+                    let fits = (0..3).all(|l| {
+                        st.count_in_part(plan, &self.r2p2d, p, l, path[l]) < st.max[path[l]]
+                    });
+                    if !fits {
+                        continue;
+                    }
+                    if let Some(d) = st.find_below(plan, &self.r2p2d, p, server, 3) {
+                        self.r2p2d[r][p] = d;
+                        st.add(plan, d);
+                        self.last_part_moves[p] = 0;
+                        placed[i] = true;
+                    }
+                }
+            }
+        }
+        slots.iter().zip(&placed).filter(|(_, p)| !**p).map(|(s, _)| *s).collect()
+    }
+
+    /// Moves from devices above target to devices below, chosen by a max-flow over devices
+    /// and candidate part-replicas (one move per partition), so that one donor's choice does
+    /// not take the partition another donor needed. With `per_excess` finite, only direct
+    /// moves from a sample of the donors' part-replicas (`per_excess` per unit of excess);
+    /// with `usize::MAX`, every movable part-replica of every device, so chains of moves
+    /// through devices at target are found too (when direct moves cannot finish). Returns the
+    /// number of moves made.
+    fn balance_by_flow(
+        &mut self,
+        plan: &Plan,
+        st: &mut State,
+        first: bool,
+        per_excess: usize,
+        moved_now: &mut [u64],
+        rng: &mut rand::rngs::SmallRng,
+    ) -> usize {
+        let chains = per_excess == usize::MAX;
+        let leaves = &plan.levels[3];
+        let excess: Vec<usize> =
+            leaves.iter().map(|&n| st.count[n].saturating_sub(st.target[n])).collect();
+        let need: Vec<usize> =
+            leaves.iter().map(|&n| st.target[n].saturating_sub(st.count[n])).collect();
+        if excess.iter().all(|&e| e == 0) || need.iter().all(|&e| e == 0) {
+            return 0;
+        }
+        let mut leaf_idx = vec![usize::MAX; plan.nodes.len()];
+        for (k, &n) in leaves.iter().enumerate() {
+            leaf_idx[n] = k;
+        }
+        // Receivers: devices below target (and, for chains, every device).
+        let receivers: Vec<usize> = (0..leaves.len()).filter(|&k| chains || need[k] > 0).collect();
+        let parts = self.parts();
+        let start = rng.random_range(0..parts.max(1));
+        let mut per_dev = vec![0usize; leaves.len()];
+        let mut cands: Vec<(u32, u8, usize)> = vec![]; // (part, replica, device k)
+        for i in 0..parts {
+            let p = (start + i) % parts;
+            if moved_now[p / 64] & (1 << (p % 64)) != 0
+                || (!first && self.last_part_moves[p] < self.min_part_hours)
+            {
+                continue;
+            }
+            for (r, row) in self.r2p2d.iter().enumerate() {
+                let Some(&d) = row.get(p) else { continue };
+                if d == NONE || plan.dev_path.get(d as usize).is_none_or(|x| x[3] == usize::MAX) {
+                    continue;
+                }
+                let k = leaf_idx[plan.dev_path[d as usize][3]];
+                if !chains && (excess[k] == 0 || per_dev[k] >= per_excess * (excess[k] + 1)) {
+                    continue;
+                }
+                per_dev[k] += 1;
+                cands.push((p as u32, r as u8, k));
+            }
+            if cands.len().saturating_mul(receivers.len()) > 20_000_000 {
+                return 0;
+            }
+        }
+        if cands.is_empty() {
+            return 0;
+        }
+        let (src, sink) = (0, 1);
+        let dnode = |k: usize| 2 + k;
+        let cnode = |c: usize| 2 + leaves.len() + c;
+        let mut g = Flow::new(2 + leaves.len() + cands.len());
+        for k in 0..leaves.len() {
+            if excess[k] > 0 {
+                g.edge(src, dnode(k), excess[k] as u64);
+            }
+            if need[k] > 0 {
+                g.edge(dnode(k), sink, need[k] as u64);
+            }
+        }
+        let paths: Vec<[usize; LEVELS]> =
+            leaves.iter().map(|&n| plan.dev_path[plan.nodes[n].dev as usize]).collect();
+        let mut out: Vec<Vec<(usize, usize)>> = vec![vec![]; cands.len()];
+        let mut others: Vec<[usize; LEVELS]> = Vec::with_capacity(self.r2p2d.len());
+        for (c, &(p, r, k)) in cands.iter().enumerate() {
+            g.edge(dnode(k), cnode(c), 1);
+            others.clear();
+            for (rr, row) in self.r2p2d.iter().enumerate() {
+                if rr == r as usize {
+                    continue;
+                }
+                if let Some(&d) = row.get(p as usize)
+                    && d != NONE
+                    && let Some(path) = plan.dev_path.get(d as usize)
+                    && path[3] != usize::MAX
+                {
+                    others.push(*path);
+                }
+            }
+            for &j in &receivers {
+                if j == k {
+                    continue;
+                }
+                let np = &paths[j];
+                let ok = (0..LEVELS).all(|l| {
+                    let n = others.iter().filter(|o| o[l] == np[l]).count() as u32;
+                    n < st.max[np[l]]
+                });
+                if ok {
+                    out[c].push((g.edge(cnode(c), dnode(j), 1), j));
+                }
+            }
+        }
+        if g.max_flow(src, sink) == 0 {
+            return 0;
+        }
+        let mut done = 0;
+        let mut touched = vec![0u64; moved_now.len()];
+        for (c, &(p, r, k)) in cands.iter().enumerate() {
+            let Some(&(_, j)) = out[c].iter().find(|&&(e, _)| g.flow(e) > 0) else { continue };
+            let (p, r) = (p as usize, r as usize);
+            if (moved_now[p / 64] | touched[p / 64]) & (1 << (p % 64)) != 0 {
+                continue; // one move per partition: another replica of it already moved
+            }
+            touched[p / 64] |= 1 << (p % 64);
+            let from = plan.nodes[leaves[k]].dev;
+            let to = plan.nodes[leaves[j]].dev;
+            self.r2p2d[r][p] = to;
+            st.remove(plan, from);
+            st.add(plan, to);
+            self.last_part_moves[p] = 0;
+            if !first {
+                moved_now[p / 64] |= 1 << (p % 64);
+            }
+            done += 1;
+        }
+        done
+    }
+
     /// Places one empty slot; returns the number of extra moves (a swap).
     fn place_slot(
         &mut self,
@@ -1045,6 +1298,24 @@ impl State {
     /// their target qualify.
     fn find(&mut self, plan: &Plan, table: &[Vec<u32>], p: usize, need_only: bool) -> Option<u32> {
         let r = self.descend(plan, table, p, 0, 0, need_only);
+        for &x in &self.tried_list {
+            self.tried[x] = false;
+        }
+        self.tried_list.clear();
+        r
+    }
+
+    /// A device below target under tier node `node` (of level `level - 1`) for a new
+    /// replica of partition `p`; the tiers above `node` are not checked.
+    fn find_below(
+        &mut self,
+        plan: &Plan,
+        table: &[Vec<u32>],
+        p: usize,
+        node: usize,
+        level: usize,
+    ) -> Option<u32> {
+        let r = self.descend(plan, table, p, node, level, true);
         for &x in &self.tried_list {
             self.tried[x] = false;
         }

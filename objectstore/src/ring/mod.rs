@@ -46,6 +46,7 @@ pub mod builder;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod device;
+mod flow;
 mod format;
 mod lookup;
 mod md5x4;
