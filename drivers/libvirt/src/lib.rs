@@ -8,10 +8,10 @@
 //! * [`xml`]: the element tree rendered with quick-xml (everything escaped) and the few reads
 //!   of libvirt's live XML the drivers need;
 //! * [`builder`]: [`InstanceSpec`](ferrostack_compute::hypervisor::InstanceSpec) to a
-//!   [`Domain`](domain::Domain) under a [`DriverConfig`](builder::DriverConfig);
+//!   [`Domain`](domain::Domain) under a [`DriverConfig`];
 //! * [`conn`]: one libvirt connection used from async code (calls on tokio's blocking pool,
 //!   libvirt's event loop on its own thread, reconnect after the connection dies);
-//! * [`driver`]: [`LibvirtDriver`](driver::LibvirtDriver), the
+//! * [`driver`]: [`LibvirtDriver`], the
 //!   [`Hypervisor`](ferrostack_compute::hypervisor::Hypervisor) the KVM and Xen crates
 //!   configure.
 //!
