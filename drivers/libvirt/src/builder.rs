@@ -178,7 +178,9 @@ pub fn volume_disk(cfg: &DriverConfig, dev: &BlockDevice) -> Result<Disk, Libvir
         return Err(LibvirtError::Invalid(format!("unsupported volume format {format:?}")));
     }
     let path_source = |p: &str| -> Result<DiskSource, LibvirtError> {
-        if !p.starts_with('/') || p.contains("/../") {
+        let escapes =
+            Path::new(p).components().any(|c| matches!(c, std::path::Component::ParentDir));
+        if !p.starts_with('/') || escapes {
             return Err(LibvirtError::Invalid(format!("volume path {p:?} must be absolute")));
         }
         Ok(if p.starts_with("/dev/") {
