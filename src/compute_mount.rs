@@ -8,6 +8,7 @@
 //! The one exception is Neutron's port binding (`binding:host_id`), which Neutron reserves to
 //! admins: compute binds with an internal service context, as Nova does with its admin client.
 
+use crate::placement::ScheduledPlacement;
 use crate::{Cloud, ServiceMount};
 use bytes::Bytes;
 use ferrostack_compute::error::ComputeError;
@@ -421,8 +422,9 @@ impl NetworkPort for NetworksForCompute {
 
 impl Cloud {
     /// Starts compute in this process: a controller plus one host per `(name, hypervisor)`,
-    /// over the cloud's store and bus, with the given services behind its ports. Each host
-    /// caches images in `DATA_DIR/compute/<name>/image-cache`.
+    /// over the cloud's store and bus, with the given services behind its ports, hosts chosen
+    /// by the filter scheduler ([`ScheduledPlacement`]). Each host caches images in
+    /// `DATA_DIR/compute/<name>/image-cache`.
     ///
     /// # Errors
     ///
@@ -439,11 +441,13 @@ impl Cloud {
                 (HostConfig::new(&name, cache), hv)
             })
             .collect();
-        LocalCompute::start(
+        let placement =
+            Arc::new(ScheduledPlacement::new(self.store().clone(), PlacementConfig::default()));
+        LocalCompute::start_with_placement(
             self.store().clone(),
             self.bus().clone(),
             ports,
-            PlacementConfig::default(),
+            placement,
             hosts,
         )
         .await

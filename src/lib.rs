@@ -44,6 +44,7 @@ pub mod embedded;
 pub mod identity_mount;
 pub mod image_mount;
 pub mod network_mount;
+pub mod placement;
 pub mod volume_mount;
 
 pub use cloud::{AdminCredentials, ClientFiles, Cloud, CloudError, ServiceMount};

@@ -49,6 +49,18 @@ impl LocalCompute {
         hosts: Vec<(HostConfig, Arc<dyn Hypervisor>)>,
     ) -> Result<Self, ComputeError> {
         let placement: Arc<dyn Placement> = Arc::new(StorePlacement::new(store.clone(), placement));
+        Self::start_with_placement(store, bus, ports, placement, hosts).await
+    }
+
+    /// Like [`LocalCompute::start`], with any [`Placement`] (for example one that ranks hosts
+    /// with `ferrostack-scheduler`'s filter scheduler before claiming).
+    pub async fn start_with_placement(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        ports: Ports,
+        placement: Arc<dyn Placement>,
+        hosts: Vec<(HostConfig, Arc<dyn Hypervisor>)>,
+    ) -> Result<Self, ComputeError> {
         let db = ComputeDb::new(store);
         let base = HostDeps {
             db,
