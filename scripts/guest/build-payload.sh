@@ -16,6 +16,8 @@
 #   @@WATCHING@@ disks: sr0 ...              the disks present when it starts watching
 #   @@BLOCK-ADDED@@ vdb sectors=N            a disk appeared (live attach)
 #   @@BLOCK-REMOVED@@ vdb                    a disk disappeared (live detach)
+#   @@NIC-ADDED@@ eth0 mac=... mtu=...       a NIC appeared (live interface attach)
+#   @@NIC-REMOVED@@ eth0                     a NIC disappeared
 #   @@ACPI-POWER-BUTTON@@                    then it powers off (ACPI shutdown, soft reboot)
 # With `oneshot` on the kernel command line it powers off right after the config drive step.
 set -euo pipefail
@@ -87,7 +89,7 @@ cat > "$r/init" <<'INIT'
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
 say() { echo "$*" > /dev/console; }
 say "@@GUEST-UP@@ kernel=$(uname -r) uptime=$(cut -d' ' -f1 /proc/uptime)s"
-for mod in button evdev virtio_pci virtio_blk virtio_scsi sr_mod isofs; do
+for mod in button evdev virtio_pci virtio_blk virtio_scsi virtio_net sr_mod isofs; do
   modprobe "$mod" 2>/dev/null || say "@@MODPROBE-FAILED@@ $mod: $(modprobe "$mod" 2>&1 | head -n1)"
 done
 [ "$(cat /sys/hypervisor/type 2>/dev/null)" = xen ] && modprobe xen-blkfront 2>/dev/null
@@ -123,8 +125,10 @@ done
 [ -n "$found" ] || say "@@NO-CONFIG-DRIVE@@ blocks=$(ls /sys/block | tr '\n' ' ') modules=$(cut -d' ' -f1 /proc/modules | tr '\n' ' ')"
 if grep -qw oneshot /proc/cmdline; then sync; poweroff -f; fi
 # Report disks as they come and go (live attach and detach).
+# Report disks and NICs as they come and go (live attach and detach).
 known=" $(ls /sys/block | tr '\n' ' ') "
-say "@@WATCHING@@ disks:$known"
+nics=" $(ls /sys/class/net | tr '\n' ' ') "
+say "@@WATCHING@@ disks:$known nics:$nics"
 while true; do
   now=" $(ls /sys/block | tr '\n' ' ') "
   for b in $now; do
@@ -134,6 +138,14 @@ while true; do
     case "$now" in *" $b "*) ;; *) say "@@BLOCK-REMOVED@@ $b";; esac
   done
   known=$now
+  nnow=" $(ls /sys/class/net | tr '\n' ' ') "
+  for n in $nnow; do
+    case "$nics" in *" $n "*) ;; *) say "@@NIC-ADDED@@ $n mac=$(cat /sys/class/net/$n/address) mtu=$(cat /sys/class/net/$n/mtu)";; esac
+  done
+  for n in $nics; do
+    case "$nnow" in *" $n "*) ;; *) say "@@NIC-REMOVED@@ $n";; esac
+  done
+  nics=$nnow
   sleep 0.2
 done
 INIT

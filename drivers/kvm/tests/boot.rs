@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //! A real guest (the payload from `scripts/guest/build-payload.sh`) booted through the KVM
 //! driver under TCG (`virt_type` qemu) on the libvirtd `scripts/test-env/libvirt.sh` starts:
-//! marker, config drive, live volume attach and detach, stop, start, soft and hard reboot,
-//! destroy, and the lifecycle events.
+//! marker, config drive, live volume and interface attach and detach, stop, start, soft and
+//! hard reboot, destroy, and the lifecycle events.
 
 use ferrostack_compute::conformance::minimal_spec;
 use ferrostack_compute::hypervisor::{
@@ -122,6 +122,25 @@ async fn a_real_guest_boots_reads_its_config_drive_and_follows_the_lifecycle() {
     kvm.detach_volume(id, bd.volume_id).await.expect("detach");
     wait_for(&log, &format!("@@BLOCK-REMOVED@@ {name}"), 1).await;
     assert_eq!(kvm.detach_volume(id, bd.volume_id).await.unwrap_err().kind(), ErrorKind::NotFound);
+
+    // A tap interface, plugged live: the guest sees a NIC with its MAC and MTU, then loses it.
+    let vif = ferrostack_compute::types::Vif {
+        port_id: ferrostack_core::id::PortId::new(),
+        network_id: ferrostack_core::id::NetworkId::new(),
+        network_name: "net".into(),
+        mac: "fa:16:3e:12:34:56".into(),
+        fixed_ips: vec![],
+        vif_type: "tap".into(),
+        details: [("mtu".to_string(), "1400".to_string())].into(),
+        created_by_compute: true,
+    };
+    kvm.attach_interface(id, &vif).await.expect("attach interface");
+    let text = wait_for(&log, "@@NIC-ADDED@@", 1).await;
+    let line = text.lines().find(|l| l.contains("@@NIC-ADDED@@")).unwrap_or_default();
+    assert!(line.ends_with("mac=fa:16:3e:12:34:56 mtu=1400"), "{line}");
+    let nic = line.split_whitespace().nth(1).unwrap_or_default().to_string();
+    kvm.detach_interface(id, vif.port_id).await.expect("detach interface");
+    wait_for(&log, &format!("@@NIC-REMOVED@@ {nic}"), 1).await;
 
     // Stop through ACPI (the guest sees the power button), start, soft and hard reboot.
     kvm.power_off(id).await.expect("power off");

@@ -151,6 +151,19 @@ fn domain_xml_snapshots_validate_against_libvirts_schema() {
 }
 
 #[test]
+fn spice_display_snapshot() {
+    let kvm = KvmDriver::new("test:///default", VirtType::Kvm, "/var/lib/ferrostack/instances")
+        .graphics(Some(("spice".into(), "127.0.0.1".into())))
+        .poll_interval(std::time::Duration::ZERO)
+        .build();
+    let xml = kvm.render_domain(&spec(11)).expect("render");
+    assert_snapshot(snapshots(), "kvm-spice.xml", &xml);
+    if have_validator() {
+        validate_domain_xml(&xml).unwrap_or_else(|e| panic!("kvm-spice.xml is invalid: {e}"));
+    }
+}
+
+#[test]
 fn hostile_input_is_refused_before_libvirt_sees_it() {
     let kvm = KvmDriver::new("test:///default", VirtType::Qemu, "/var/lib/ferrostack/instances")
         .poll_interval(std::time::Duration::ZERO)
