@@ -1,13 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
 # Sourced by scripts/test.sh: the tools the Linux data plane driver (drivers/linuxnet) drives
-# and its namespace tests use: nft, iptables-restore (benchmark baseline), dnsmasq, busybox
+# and its namespace tests use: nft, iptables-restore (benchmark baseline), dnsmasq, kea-dhcp4, busybox
 # (udhcpc as the "VM" DHCP client), netcat, ping, conntrack. Idempotent: installs only what
 # is missing. Also runnable on its own: `bash scripts/test-env/linuxnet.sh`.
 (
   set -euo pipefail
   missing=()
   for pair in nft:nftables iptables-restore:iptables dnsmasq:dnsmasq-base busybox:busybox \
-              nc:netcat-openbsd ping:iputils-ping conntrack:conntrack; do
+              nc:netcat-openbsd ping:iputils-ping conntrack:conntrack kea-dhcp4:kea-dhcp4-server; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
   done
   if [ ${#missing[@]} -eq 0 ]; then

@@ -22,6 +22,18 @@ pub enum PortKind {
     Hypervisor,
 }
 
+/// Which DHCP server runs in each network's DHCP namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DhcpServer {
+    /// dnsmasq with hosts/options files reloaded by `SIGHUP`. The default.
+    #[default]
+    Dnsmasq,
+    /// ISC Kea (`kea-dhcp4`) with a generated JSON configuration (reservations per host)
+    /// reloaded by `SIGHUP`. IPv4 only; host routes are not rendered.
+    Kea,
+}
+
 /// The driver's configuration. Defaults: prefix `fs`, bridges in the current namespace,
 /// no uplinks, VXLAN on UDP 4789 without a multicast group, state under
 /// `/var/lib/ferrostack/linuxnet`.
@@ -50,6 +62,8 @@ pub struct LinuxNetConfig {
     pub state_dir: PathBuf,
     /// DHCP lease time in seconds.
     pub dhcp_lease_seconds: u32,
+    /// The DHCP server.
+    pub dhcp_server: DhcpServer,
 }
 
 impl Default for LinuxNetConfig {
@@ -64,6 +78,7 @@ impl Default for LinuxNetConfig {
             port_kind: PortKind::Veth,
             state_dir: PathBuf::from("/var/lib/ferrostack/linuxnet"),
             dhcp_lease_seconds: 86_400,
+            dhcp_server: DhcpServer::Dnsmasq,
         }
     }
 }
@@ -86,12 +101,10 @@ impl LinuxNetConfig {
                 self.prefix
             )));
         }
-        if let Some(ns) = &self.host_netns {
-            if !valid_netns_name(ns) {
-                return Err(LinuxNetError::Config(format!(
-                    "host_netns {ns:?} is not a valid name"
-                )));
-            }
+        if let Some(ns) = &self.host_netns
+            && !valid_netns_name(ns)
+        {
+            return Err(LinuxNetError::Config(format!("host_netns {ns:?} is not a valid name")));
         }
         for (physnet, dev) in &self.physical_interfaces {
             if dev.is_empty() || dev.len() > 15 || dev.contains(['/', ' ', '\0']) {

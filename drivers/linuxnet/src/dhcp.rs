@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-//! DHCP: one dnsmasq per network, in its own namespace `<prefix>-dhcp-<network>`, on a veth
+//! DHCP: one server (dnsmasq, or ISC Kea with [`DhcpServer::Kea`]) per network, in its own namespace `<prefix>-dhcp-<network>`, on a veth
 //! leg into the network's bridge.
 //!
 //! * Host entries (`mac,ip,hostname`) and per-subnet options (router, DNS servers, classless
@@ -12,6 +12,7 @@
 //!   the server takes the **last usable address** of each IPv4 subnet; allocation pools must
 //!   leave it out (see the crate docs). IPv6 subnets are not served (SLAAC needs no server).
 
+use crate::config::DhcpServer;
 use crate::driver::{LinuxNet, State};
 use crate::error::LinuxNetError;
 use crate::names::{self, Role};
@@ -109,10 +110,30 @@ fn write_atomic(path: &Path, data: &str) -> Result<(), LinuxNetError> {
         .map_err(|e| LinuxNetError::io(format!("rename {}", path.display()), e))
 }
 
-fn alive(pid: i32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-        && std::fs::read(format!("/proc/{pid}/cmdline"))
-            .is_ok_and(|c| c.windows(7).any(|w| w == b"dnsmasq"))
+fn alive(pid: i32, program: &str) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| c.split(|b| *b == 0).next().is_some_and(|p| p.ends_with(program.as_bytes())))
+}
+
+fn read_pid(path: &Path) -> Option<i32> {
+    std::fs::read_to_string(path).ok().and_then(|p| p.trim().parse().ok())
+}
+
+/// SIGTERM, up to a second of grace, then SIGKILL.
+async fn stop(pid: i32) {
+    signal(pid, rustix::process::Signal::TERM);
+    for _ in 0..50 {
+        if !Path::new(&format!("/proc/{pid}")).exists() || zombie(pid) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    signal(pid, rustix::process::Signal::KILL);
+}
+
+fn zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
 }
 
 /// The arguments (after the program) a running process was started with.
@@ -144,21 +165,11 @@ impl LinuxNet {
     async fn stop_dhcp(&self, st: &mut State, id: NetworkId) -> Result<(), LinuxNetError> {
         let dir = self.dhcp_dir(id);
         let mut pids: Vec<i32> = st.dhcp.remove(&id).map(|s| s.pid).into_iter().collect();
-        if let Ok(p) = std::fs::read_to_string(dir.join("pid")) {
-            pids.extend(p.trim().parse::<i32>().ok());
-        }
+        pids.extend(read_pid(&dir.join("pid")));
+        pids.extend(read_pid(&dir.join("kea.kea-dhcp4.pid")));
         for pid in pids {
-            if alive(pid) {
-                signal(pid, rustix::process::Signal::TERM);
-                for _ in 0..50 {
-                    if !alive(pid) {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                if alive(pid) {
-                    signal(pid, rustix::process::Signal::KILL);
-                }
+            if alive(pid, "dnsmasq") || alive(pid, "kea-dhcp4") {
+                stop(pid).await;
             }
         }
         self.delete_netns(&names::dhcp_ns(&self.cfg.prefix, id)).await?;
@@ -213,81 +224,93 @@ impl LinuxNet {
         let dir = self.dhcp_dir(id);
         std::fs::create_dir_all(&dir)
             .map_err(|e| LinuxNetError::io(format!("create {}", dir.display()), e))?;
-        write_atomic(&dir.join("hosts"), &hosts_file(net))?;
-        write_atomic(&dir.join("opts"), &opts_file(net))?;
-        let d = |f: &str| dir.join(f).display().to_string();
-        let mut args = vec![
-            "--keep-in-foreground".to_string(),
-            "--conf-file=/dev/null".into(),
-            "--no-hosts".into(),
-            "--no-resolv".into(),
-            "--port=0".into(),
-            "--bind-interfaces".into(),
-            format!("--interface={ns_end}"),
-            "--except-interface=lo".into(),
-            "--dhcp-authoritative".into(),
-            format!("--dhcp-hostsfile={}", d("hosts")),
-            format!("--dhcp-optsfile={}", d("opts")),
-            format!("--dhcp-leasefile={}", d("leases")),
-            format!("--pid-file={}", d("pid")),
-            format!("--log-facility={}", d("log")),
-            "--log-dhcp".into(),
-        ];
-        for (i, c, _) in &served {
-            args.push(format!(
-                "--dhcp-range=set:s{i},{},static,{},{}s",
-                c.network(),
-                mask(c.prefix_len()),
-                self.cfg.dhcp_lease_seconds
-            ));
-        }
-        if !st.dhcp.contains_key(&id) {
-            // A dnsmasq left by a previous run of the driver with the same configuration is
-            // adopted rather than restarted (reconcile on start).
-            if let Some(pid) = std::fs::read_to_string(dir.join("pid"))
-                .ok()
-                .and_then(|p| p.trim().parse::<i32>().ok())
-            {
-                if alive(pid) && cmdline_args(pid).as_deref() == Some(&args[..]) {
-                    st.dhcp.insert(id, Server { pid, args: args.clone() });
+        let (program, args, env, pid_file) = match self.cfg.dhcp_server {
+            DhcpServer::Dnsmasq => {
+                write_atomic(&dir.join("hosts"), &hosts_file(net))?;
+                write_atomic(&dir.join("opts"), &opts_file(net))?;
+                let d = |f: &str| dir.join(f).display().to_string();
+                let mut args = vec![
+                    "--keep-in-foreground".to_string(),
+                    "--conf-file=/dev/null".into(),
+                    "--no-hosts".into(),
+                    "--no-resolv".into(),
+                    "--port=0".into(),
+                    "--bind-interfaces".into(),
+                    format!("--interface={ns_end}"),
+                    "--except-interface=lo".into(),
+                    "--dhcp-authoritative".into(),
+                    format!("--dhcp-hostsfile={}", d("hosts")),
+                    format!("--dhcp-optsfile={}", d("opts")),
+                    format!("--dhcp-leasefile={}", d("leases")),
+                    format!("--pid-file={}", d("pid")),
+                    format!("--log-facility={}", d("log")),
+                    "--log-dhcp".into(),
+                ];
+                for (i, c, _) in &served {
+                    args.push(format!(
+                        "--dhcp-range=set:s{i},{},static,{},{}s",
+                        c.network(),
+                        mask(c.prefix_len()),
+                        self.cfg.dhcp_lease_seconds
+                    ));
                 }
+                ("dnsmasq", args, Vec::new(), dir.join("pid"))
+            }
+            DhcpServer::Kea => {
+                let conf = crate::kea::config(net, &ns_end, &dir, self.cfg.dhcp_lease_seconds);
+                write_atomic(&dir.join("kea.json"), &conf.to_string())?;
+                let d = dir.display().to_string();
+                (
+                    "kea-dhcp4",
+                    vec!["-c".to_string(), dir.join("kea.json").display().to_string()],
+                    vec![("KEA_PIDFILE_DIR", d.clone()), ("KEA_LOCKFILE_DIR", d)],
+                    dir.join("kea.kea-dhcp4.pid"),
+                )
+            }
+        };
+        if let std::collections::btree_map::Entry::Vacant(e) = st.dhcp.entry(id) {
+            // A server left by a previous run of the driver with the same configuration is
+            // adopted rather than restarted (reconcile on start).
+            if let Some(pid) = read_pid(&pid_file)
+                && alive(pid, program)
+                && cmdline_args(pid).as_deref() == Some(&args[..])
+            {
+                e.insert(Server { pid, args: args.clone() });
             }
         }
-        if let Some(s) = st.dhcp.get(&id) {
-            if s.args == args && alive(s.pid) {
-                signal(s.pid, rustix::process::Signal::HUP);
-                return Ok(());
-            }
+        if let Some(s) = st.dhcp.get(&id)
+            && s.args == args
+            && alive(s.pid, program)
+        {
+            // Both servers re-read their host and option data on SIGHUP.
+            signal(s.pid, rustix::process::Signal::HUP);
+            return Ok(());
         }
         // Start (or restart with the new subnets).
         if let Some(s) = st.dhcp.remove(&id) {
-            signal(s.pid, rustix::process::Signal::TERM);
+            stop(s.pid).await;
         }
-        if let Ok(old) = std::fs::read_to_string(dir.join("pid")) {
-            if let Ok(pid) = old.trim().parse::<i32>() {
-                if alive(pid) {
-                    signal(pid, rustix::process::Signal::TERM);
-                    for _ in 0..50 {
-                        if !alive(pid) {
-                            break;
-                        }
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                }
-            }
-            let _ = std::fs::remove_file(dir.join("pid"));
+        if let Some(pid) = read_pid(&pid_file)
+            && alive(pid, program)
+        {
+            stop(pid).await;
         }
+        let _ = std::fs::remove_file(&pid_file);
         let mut cmd = tokio::process::Command::new("ip");
-        cmd.args(["netns", "exec", &ns, "dnsmasq"]).args(&args);
+        cmd.args(["netns", "exec", &ns, program]).args(&args);
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
         cmd.stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().map_err(|e| LinuxNetError::io("spawn dnsmasq", e))?;
+        let mut child =
+            cmd.spawn().map_err(|e| LinuxNetError::io(format!("spawn {program}"), e))?;
         let pid = child.id().map(|p| p as i32).unwrap_or(0);
         // Ready when it wrote its pid file; a bad configuration makes it exit at once.
         let mut ready = false;
         for _ in 0..250 {
-            if dir.join("pid").exists() {
+            if pid_file.exists() {
                 ready = true;
                 break;
             }
@@ -298,7 +321,7 @@ impl LinuxNet {
                     let _ = e.read_to_string(&mut err).await;
                 }
                 return Err(LinuxNetError::io(
-                    "dnsmasq",
+                    program,
                     std::io::Error::other(format!("exited with {status}: {}", err.trim())),
                 ));
             }
@@ -306,10 +329,7 @@ impl LinuxNet {
         }
         if !ready {
             let _ = child.start_kill();
-            return Err(LinuxNetError::io(
-                "dnsmasq",
-                std::io::Error::other("no pid file after 5 s"),
-            ));
+            return Err(LinuxNetError::io(program, std::io::Error::other("no pid file after 5 s")));
         }
         // Reap it whenever it ends.
         tokio::spawn(async move {

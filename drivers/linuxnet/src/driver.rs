@@ -31,7 +31,6 @@ pub(crate) struct NetState {
 #[derive(Debug, Clone)]
 pub(crate) struct PortState {
     pub network: NetworkId,
-    pub details: VifDetails,
 }
 
 /// A port's firewall: what was asked and what is installed.
@@ -253,10 +252,10 @@ impl LinuxNet {
         let mut st = self.lock().await;
         let nl = self.host(&mut st).await?;
         let bridge = names::bridge(&p, spec.id);
-        if let Some(old) = st.networks.get(&spec.id) {
-            if old.spec.segment != spec.segment {
-                self.remove_segment(&nl, spec.id).await?;
-            }
+        if let Some(old) = st.networks.get(&spec.id)
+            && old.spec.segment != spec.segment
+        {
+            self.remove_segment(&nl, spec.id).await?;
         }
         let br = nl.ensure_bridge(&bridge, Some(spec.mtu), false).await?;
         let seg = &spec.segment;
@@ -420,7 +419,7 @@ impl LinuxNet {
             details.insert("peer_name".into(), Value::String(peer));
         }
         let vif = VifDetails { vif_type: "bridge".into(), details };
-        st.ports.insert(b.port_id, PortState { network: b.network.id, details: vif.clone() });
+        st.ports.insert(b.port_id, PortState { network: b.network.id });
         self.refresh_fw(&mut st, b.port_id).await?;
         Ok(vif)
     }
@@ -473,7 +472,7 @@ impl LinuxNet {
             tx.push_str(&nft::transition(&self.cfg.prefix, port.port_id, old, &new, &mut groups));
             plans.push((port.clone(), new));
         }
-        self.nft_host(&tx).await?;
+        self.nft_host(&nft::coalesce(&tx)).await?;
         st.groups = groups;
         for (port, new) in plans {
             st.firewalls.insert(port.port_id, FwState { desired: port, installed: Some(new) });
@@ -494,20 +493,10 @@ impl LinuxNet {
         network: NetworkId,
     ) -> Result<(), LinuxNetError> {
         let mut st = self.lock().await;
-        let Some(net) = st.networks.get(&network) else {
+        if !st.networks.contains_key(&network) {
             return Err(LinuxNetError::NotFound(format!("network {network}")));
-        };
-        let mut details = Map::new();
-        details.insert("bridge_name".into(), Value::String(net.bridge.clone()));
-        details.insert("port_filter".into(), Value::Bool(true));
-        details.insert(
-            "devname".into(),
-            Value::String(names::port_dev(&self.cfg.prefix, Role::Tap, port)),
-        );
-        st.ports.insert(
-            port,
-            PortState { network, details: VifDetails { vif_type: "bridge".into(), details } },
-        );
+        }
+        st.ports.insert(port, PortState { network });
         Ok(())
     }
 

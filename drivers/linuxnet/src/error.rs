@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //! [`LinuxNetError`]: the driver's one error type, classified once into
-//! [`ErrorKind`](ferrostack_core::ErrorKind) and converted into the traits'
-//! [`BackendError`](ferrostack_network::backend::BackendError).
+//! [`ErrorKind`] and converted into the traits'
+//! [`BackendError`].
 
 use ferrostack_core::ErrorKind;
 use ferrostack_core::command::CommandError;

@@ -65,12 +65,15 @@ pub fn nat_table(prefix: &str, spec: &RouterSpec, gateway_dev: &str) -> String {
     s
 }
 
+/// A router leg: host-side name, network, addresses (with prefix lengths).
+type Leg = (String, NetworkId, Vec<(IpAddr, u8)>);
+
 impl LinuxNet {
     pub(crate) async fn do_sync_router(&self, spec: &RouterSpec) -> Result<(), LinuxNetError> {
         let p = self.cfg.prefix.clone();
         let ns = names::router_ns(&p, spec.id);
         // ns-side leg name -> (host-side name, network, addresses)
-        let mut want: BTreeMap<String, (String, NetworkId, Vec<(IpAddr, u8)>)> = BTreeMap::new();
+        let mut want: BTreeMap<String, Leg> = BTreeMap::new();
         for i in &spec.interfaces {
             if IpVersion::of(&i.address) != i.cidr.version() || !i.cidr.contains(&i.address) {
                 return Err(LinuxNetError::Invalid(format!(
@@ -136,14 +139,14 @@ impl LinuxNet {
             .iter()
             .map(|r| (r.destination.network(), r.destination.prefix_len(), r.nexthop))
             .collect();
-        if let Some(gw) = &spec.gateway {
-            if let Some(nh) = gw.next_hop {
-                let any = match nh {
-                    IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-                    IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
-                };
-                routes.push((any, 0, nh));
-            }
+        if let Some(gw) = &spec.gateway
+            && let Some(nh) = gw.next_hop
+        {
+            let any = match nh {
+                IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+            };
+            routes.push((any, 0, nh));
         }
         if let Some(old) = st.routers.get(&spec.id) {
             let mut old_routes: Vec<(IpAddr, u8)> = old

@@ -246,23 +246,6 @@ impl Netlink {
         self.set(format!("trunk vlan {vid} on {index}"), msg).await
     }
 
-    /// The addresses on `index` as (address, prefix length).
-    pub async fn addresses(&self, index: u32) -> Result<Vec<(IpAddr, u8)>, LinuxNetError> {
-        let mut s = self.handle.address().get().set_link_index_filter(index).execute();
-        let mut out = Vec::new();
-        while let Some(m) =
-            s.try_next().await.map_err(|e| LinuxNetError::netlink("dump addresses", e))?
-        {
-            if m.header.index != index {
-                continue;
-            }
-            if let Some(a) = address_of(&m) {
-                out.push((a, m.header.prefix_len));
-            }
-        }
-        Ok(out)
-    }
-
     /// Makes the addresses of `index` exactly `want` (link-local IPv6 addresses are kept).
     pub async fn converge_addresses(
         &self,
@@ -279,10 +262,10 @@ impl Netlink {
                 continue;
             }
             let Some(a) = address_of(&m) else { continue };
-            if let IpAddr::V6(v6) = a {
-                if v6.segments()[0] & 0xffc0 == 0xfe80 {
-                    continue;
-                }
+            if let IpAddr::V6(v6) = a
+                && v6.segments()[0] & 0xffc0 == 0xfe80
+            {
+                continue;
             }
             if want.contains(&(a, m.header.prefix_len)) {
                 have.push((a, m.header.prefix_len));

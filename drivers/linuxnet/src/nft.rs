@@ -406,6 +406,39 @@ pub fn removal(prefix: &str, port: PortId, old: &PortPlan, groups: &mut Groups) 
     s
 }
 
+/// Merges the `add element` commands of a transaction into one command per set or map,
+/// placed after everything else (elements never need to precede a chain or rule; they may
+/// jump to chains the transaction creates). nft's per-command cost dominates large batches.
+pub fn coalesce(tx: &str) -> String {
+    let mut out = String::with_capacity(tx.len());
+    let mut merged: Vec<(String, Vec<String>)> = Vec::new();
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    for line in tx.lines() {
+        let parsed = line.strip_prefix("add element ").and_then(|rest| {
+            let open = rest.find(" { ")?;
+            let body = rest[open + 3..].strip_suffix(" }")?;
+            Some((rest[..open].to_owned(), body.to_owned()))
+        });
+        match parsed {
+            Some((target, body)) => {
+                let i = *index.entry(target.clone()).or_insert_with(|| {
+                    merged.push((target, Vec::new()));
+                    merged.len() - 1
+                });
+                merged[i].1.push(body);
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    for (target, bodies) in merged {
+        let _ = writeln!(out, "add element {target} {{ {} }}", bodies.join(", "));
+    }
+    out
+}
+
 /// The element of the zone map for a bridge.
 pub fn zone_element(bridge: &str, zone: u16) -> String {
     format!("\"{bridge}\" : {zone}")
@@ -504,6 +537,15 @@ mod tests {
             last = removal("fs", f.port_id, p, &mut groups);
         }
         assert!(last.contains(&format!("delete set inet fs_sg {name}")), "{last}");
+    }
+
+    #[test]
+    fn coalescing_merges_element_adds_per_set_after_the_rest() {
+        let tx = "add element inet t in4 { a }\nadd chain inet t c\nadd element inet t in4 { b }\nadd element bridge x ports { \"t\" }\n";
+        assert_eq!(
+            coalesce(tx),
+            "add chain inet t c\nadd element inet t in4 { a, b }\nadd element bridge x ports { \"t\" }\n"
+        );
     }
 
     #[test]

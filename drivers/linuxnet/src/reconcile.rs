@@ -21,7 +21,6 @@ use crate::nft;
 use ferrostack_network::backend::{
     DhcpNetwork, FirewallPort, NetworkSpec, PortBinding, RouterSpec,
 };
-use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 
 /// Everything the data plane should have: what the service would re-send after a restart.
@@ -153,27 +152,8 @@ impl LinuxNet {
             for b in &desired.ports {
                 let tap = names::port_dev(&p, Role::Tap, b.port_id);
                 let exists = links.iter().any(|l| l.name == tap);
-                if let (true, Some(net)) = (exists, st.networks.get(&b.network.id)) {
-                    let mut details = Map::new();
-                    details.insert("bridge_name".into(), Value::String(net.bridge.clone()));
-                    details.insert("port_filter".into(), Value::Bool(true));
-                    details.insert("devname".into(), Value::String(tap));
-                    if self.cfg.port_kind == crate::config::PortKind::Veth {
-                        details.insert(
-                            "peer_name".into(),
-                            Value::String(names::port_dev(&p, Role::Peer, b.port_id)),
-                        );
-                    }
-                    st.ports.insert(
-                        b.port_id,
-                        PortState {
-                            network: b.network.id,
-                            details: ferrostack_network::backend::VifDetails {
-                                vif_type: "bridge".into(),
-                                details,
-                            },
-                        },
-                    );
+                if exists && st.networks.contains_key(&b.network.id) {
+                    st.ports.insert(b.port_id, PortState { network: b.network.id });
                 }
             }
         }
@@ -209,7 +189,7 @@ impl LinuxNet {
             }
             self.sysctl(self.cfg.host_netns.as_deref(), "net.bridge.bridge-nf-call-iptables", "1")
                 .await?;
-            self.nft_host(&tx).await?;
+            self.nft_host(&nft::coalesce(&tx)).await?;
             st.fw_base = true;
             st.groups = groups;
             for (fw, plan) in plans {

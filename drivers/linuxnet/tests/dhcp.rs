@@ -8,6 +8,7 @@ use common::{Lab, ok};
 use ferrostack_core::RequestContext;
 use ferrostack_core::id::{ProjectId, UserId};
 use ferrostack_core::store::MemoryStore;
+use ferrostack_linuxnet::DhcpServer;
 use ferrostack_network::testing::conformance;
 use ferrostack_network::{Backends, NetworkApi, NetworkConfig, NetworkService};
 use serde_json::json;
@@ -45,8 +46,23 @@ async fn two_vms_get_the_addresses_ipam_assigned() {
     if !common::can_run("two_vms_get_the_addresses_ipam_assigned", &["dnsmasq", "busybox"]) {
         return;
     }
+    leases(DhcpServer::Dnsmasq).await;
+}
+
+/// The same through the second backend, ISC Kea.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kea_gives_two_vms_the_addresses_ipam_assigned() {
+    if !common::can_run("kea_gives_two_vms_the_addresses_ipam_assigned", &["kea-dhcp4", "busybox"])
+    {
+        return;
+    }
+    leases(DhcpServer::Kea).await;
+}
+
+async fn leases(server: DhcpServer) {
     let lab = Lab::new();
-    let (d, hv) = lab.driver("ft");
+    let hv = lab.ns("hv");
+    let d = lab.driver_with("ft", &hv, |c| c.dhcp_server = server);
     let svc = NetworkService::new(
         Arc::new(MemoryStore::new()),
         NetworkConfig::default(),

@@ -15,7 +15,6 @@ use ferrostack_network::secgroup::{CompiledRule, CompiledRuleSet, L4Match};
 use ferrostack_network::types::{Direction, NetworkType, SecurityGroupId, Segment};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 fn r(
     direction: Direction,
@@ -156,7 +155,7 @@ async fn security_groups_filter_real_connections() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    common::wait_listening(a, 80, false);
     let mut client = Command::new("ip")
         .args(["netns", "exec", b, "timeout", "20", "nc", ips[0], "80"])
         .stdin(Stdio::piped())

@@ -107,13 +107,23 @@ impl Lab {
     }
 
     pub fn driver_in(&self, prefix: &str, hv: &str) -> Arc<LinuxNet> {
-        let cfg = LinuxNetConfig {
+        self.driver_with(prefix, hv, |_| {})
+    }
+
+    pub fn driver_with(
+        &self,
+        prefix: &str,
+        hv: &str,
+        f: impl FnOnce(&mut LinuxNetConfig),
+    ) -> Arc<LinuxNet> {
+        let mut cfg = LinuxNetConfig {
             prefix: prefix.into(),
             host_netns: Some(hv.to_owned()),
             state_dir: self.state_dir(),
             dhcp_lease_seconds: 600,
             ..Default::default()
         };
+        f(&mut cfg);
         Arc::new(LinuxNet::new(cfg, Arc::new(SystemRunner::new())).expect("driver"))
     }
 
@@ -156,6 +166,24 @@ pub fn ping(from: &str, to: &str) -> bool {
     run_in(from, &["ping", "-c1", "-W1", to])
 }
 
+/// Waits (up to 3 s) until something in `ns` listens on `port` (TCP) or is bound to it (UDP),
+/// reading the namespace's own `/proc/net/{tcp,udp}`.
+pub fn wait_listening(ns: &str, port: u16, udp: bool) {
+    let file = if udp { "/proc/net/udp" } else { "/proc/net/tcp" };
+    let needle = format!(":{port:04X} ");
+    for _ in 0..150 {
+        let o = sh(&["ip", "netns", "exec", ns, "cat", file]);
+        let text = String::from_utf8_lossy(&o.stdout);
+        if text.lines().skip(1).any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3 && format!("{} ", f[1]).ends_with(&needle) && (udp || f[3] == "0A")
+        }) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A TCP (or UDP) probe: a listener in `server` on `port`, a client in `client` sending a
 /// line to `addr`; true when the listener received it.
 pub fn probe(client: &str, server: &str, addr: &str, port: u16, udp: bool) -> bool {
@@ -169,7 +197,7 @@ pub fn probe(client: &str, server: &str, addr: &str, port: u16, udp: bool) -> bo
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());
     let listener = l.spawn().expect("nc -l");
-    std::thread::sleep(Duration::from_millis(300));
+    wait_listening(server, port, udp);
     let mut c = std::process::Command::new("ip");
     c.args(["netns", "exec", client, "timeout", "3", "nc"]);
     if udp {
@@ -206,7 +234,7 @@ pub fn seen_source(client: &str, server: &str, addr: &str, port: u16) -> Option<
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("nc -l");
-    std::thread::sleep(Duration::from_millis(300));
+    wait_listening(server, port, false);
     let _ = std::process::Command::new("ip")
         .args(["netns", "exec", client, "timeout", "3", "nc", "-N", "-w1", addr, &p])
         .stdin(std::process::Stdio::null())
@@ -221,6 +249,7 @@ pub fn seen_source(client: &str, server: &str, addr: &str, port: u16) -> Option<
 
 /// Plugs a port on `net` through the driver and moves its VM end into a new namespace
 /// `<base>-<role>` with `cidr` on eth0 and, when given, a default route.
+#[allow(clippy::too_many_arguments)]
 pub async fn vm_on(
     lab: &Lab,
     d: &LinuxNet,
