@@ -278,30 +278,39 @@ pub fn compile(
                 L4Match::Any
             }
         };
-        let remotes: Vec<(Option<Cidr>, Option<SecurityGroupId>)> = match (
-            &rule.remote_ip_prefix,
-            &rule.remote_group_id,
-        ) {
-            (Some(_), Some(_)) => continue,
-            (Some(prefix), None) => {
-                if prefix.version() != version {
-                    continue;
+        let remotes: Vec<(Option<Cidr>, Option<SecurityGroupId>)> =
+            match (&rule.remote_ip_prefix, &rule.remote_group_id) {
+                (Some(_), Some(_)) => continue,
+                (Some(prefix), None) => {
+                    if prefix.version() != version {
+                        continue;
+                    }
+                    if prefix.prefix_len() == 0 {
+                        vec![(None, None)]
+                    } else {
+                        vec![(Some(*prefix), None)]
+                    }
                 }
-                if prefix.prefix_len() == 0 { vec![(None, None)] } else { vec![(Some(*prefix), None)] }
-            }
-            (None, Some(group)) => members
-                .get(group)
-                .map(|ips| {
-                    ips.iter()
-                        .filter(|ip| IpVersion::of(ip) == version)
-                        .map(|ip| (Some(Cidr::host(*ip)), Some(*group)))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            (None, None) => vec![(None, None)],
-        };
+                (None, Some(group)) => members
+                    .get(group)
+                    .map(|ips| {
+                        ips.iter()
+                            .filter(|ip| IpVersion::of(ip) == version)
+                            .map(|ip| (Some(Cidr::host(*ip)), Some(*group)))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                (None, None) => vec![(None, None)],
+            };
         for (remote, remote_group) in remotes {
-            out.insert(CompiledRule { direction: rule.direction, version, protocol, l4, remote, remote_group });
+            out.insert(CompiledRule {
+                direction: rule.direction,
+                version,
+                protocol,
+                l4,
+                remote,
+                remote_group,
+            });
         }
     }
     // Drop rules another rule already covers. Among identical rules BTreeSet kept one.
