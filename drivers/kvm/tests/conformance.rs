@@ -4,11 +4,18 @@
 use ferrostack_compute::hypervisor::Hypervisor;
 use ferrostack_kvm::{KvmDriver, VirtType};
 
+/// `test:///default` is one shared state per process and libtest runs tests as threads:
+/// each test names its domains with its own prefix so `list` sees only its own.
+fn driver(test: &str, vt: VirtType, dir: &std::path::Path) -> KvmDriver {
+    let prefix = format!("instance-{test}-");
+    KvmDriver::new("test:///default", vt, dir).configure(|c| c.name_prefix = prefix)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kvm_driver_passes_the_conformance_suite_on_the_test_driver() {
     let dir = tempfile::tempdir().unwrap();
     for vt in [VirtType::Kvm, VirtType::Qemu] {
-        let kvm = KvmDriver::new("test:///default", vt, dir.path()).build();
+        let kvm = driver("conformance", vt, dir.path()).build();
         ferrostack_compute::conformance::run_all(&kvm).await;
         assert!(kvm.list().await.unwrap().is_empty(), "the suite cleans up");
     }
@@ -70,4 +77,55 @@ async fn spawn_makes_an_overlay_and_snapshot_copies_it() {
     );
     kvm.destroy(spec.id).await.unwrap();
     assert!(!disk.exists(), "destroy removes the local disk");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_reach_the_sink_once_per_change() {
+    use ferrostack_compute::hypervisor::{ChannelSink, LifecycleEvent};
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let kvm = driver("events", VirtType::Qemu, dir.path())
+        .event_sink(std::sync::Arc::new(ChannelSink(tx)))
+        .build();
+    let spec = ferrostack_compute::conformance::minimal_spec("events");
+    let id = spec.id;
+    kvm.spawn(&spec).await.unwrap();
+    kvm.power_off(id).await.unwrap();
+    kvm.power_off(id).await.unwrap();
+    kvm.power_on(id).await.unwrap();
+    kvm.destroy(id).await.unwrap();
+    let mut got = Vec::new();
+    while let Ok((eid, ev)) = rx.try_recv() {
+        if eid == id {
+            got.push(ev);
+        }
+    }
+    use LifecycleEvent::*;
+    assert_eq!(got, vec![Started, Stopped, Started, Stopped]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_spawns_of_one_id_create_one_domain() {
+    let dir = tempfile::tempdir().unwrap();
+    let kvm = driver("race", VirtType::Qemu, dir.path()).build();
+    let spec = ferrostack_compute::conformance::minimal_spec("race");
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (kvm, spec) = (kvm.clone(), spec.clone());
+            tokio::spawn(async move { kvm.spawn(&spec).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(e) => assert_eq!(
+                ferrostack_core::error::Classify::kind(&e),
+                ferrostack_core::error::ErrorKind::AlreadyExists
+            ),
+        }
+    }
+    assert_eq!(ok, 1, "exactly one spawn wins");
+    assert_eq!(kvm.list().await.unwrap().len(), 1);
+    kvm.destroy(spec.id).await.unwrap();
 }

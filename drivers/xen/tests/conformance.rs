@@ -11,7 +11,9 @@ async fn xen_driver_passes_the_conformance_suite_on_the_test_driver() {
     for guest in [XenGuest::Pv, XenGuest::Pvh, XenGuest::Hvm] {
         // libvirt's test driver refuses hotplug on the xen disk bus (libxl does it; the
         // nested Xen run covers a real host), so the suite checks the NotSupported path.
-        let xen = XenDriver::new("test:///default", guest, dir.path()).build();
+        let xen = XenDriver::new("test:///default", guest, dir.path())
+            .configure(|c| c.name_prefix = "instance-xen-conformance-".into())
+            .build();
         let mut caps = xen.capabilities().clone();
         caps.hot_attach_volume = false;
         let xen = xen.with_capabilities(caps);
