@@ -32,8 +32,8 @@ from scipy.sparse import coo_matrix
 def minimum(case, slack=0, one_move=True, time_limit=300):
     layout, rm, before, targets = case["layout"], case["rm"], case["before"], case["targets"]
     parts, reps = len(before[0]), len(before)
-    devs = [i for i in range(len(layout)) if i != rm and targets[i] > 0 or i in
-            {d for row in before for d in row if d != rm}]
+    held = {d for row in before for d in row}
+    devs = [d for d in range(len(layout)) if d != rm and (targets[d] > 0 or d in held)]
     col = {d: i for i, d in enumerate(devs)}
     tiers = {}
     for d in devs:
@@ -71,20 +71,22 @@ def minimum(case, slack=0, one_move=True, time_limit=300):
                 c[var(p, d)] -= 1
     res = milp(c, constraints=LinearConstraint(a, lo, hi), integrality=np.ones(n),
                bounds=Bounds(0, 1), options={"time_limit": time_limit})
-    if res.x is None:
-        raise SystemExit(f"no solution: {res.message}")
+    if res.x is None or res.status != 0:
+        raise SystemExit(f"no optimal solution: {res.message}")
     return reps * parts - round(-res.fun), res.message
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("case")
+    ap.add_argument("case", nargs="+", help="JSON case files; one output line each")
     ap.add_argument("--slack", type=int, default=0)
     ap.add_argument("--no-one-move", action="store_true")
     args = ap.parse_args()
-    case = json.load(open(args.case))
-    m, msg = minimum(case, args.slack, not args.no_one_move)
-    print(f"minimum {m} moved {case.get('moved')} ratio {case.get('moved', 0) / m:.3f} ({msg})")
+    for path in args.case:
+        case = json.load(open(path))
+        m, msg = minimum(case, args.slack, not args.no_one_move)
+        moved = case.get("moved", 0)
+        print(f"{path} minimum {m} moved {moved} ratio {moved / max(m, 1):.3f} ({msg})")
 
 
 if __name__ == "__main__":

@@ -918,8 +918,14 @@ impl RingBuilder {
         let parts = self.parts();
         let start = rng.random_range(0..parts.max(1));
         let mut per_dev = vec![0usize; leaves.len()];
+        let quota = |k: usize| per_excess.saturating_mul(excess[k] + 1);
+        // Direct mode: stop scanning once every donor has its sample.
+        let mut open = (0..leaves.len()).filter(|&k| excess[k] > 0).count();
         let mut cands: Vec<(u32, u8, usize)> = vec![]; // (part, replica, device k)
         for i in 0..parts {
+            if !chains && open == 0 {
+                break;
+            }
             let p = (start + i) % parts;
             if moved_now[p / 64] & (1 << (p % 64)) != 0
                 || (!first && self.last_part_moves[p] < self.min_part_hours)
@@ -932,10 +938,13 @@ impl RingBuilder {
                     continue;
                 }
                 let k = leaf_idx[plan.dev_path[d as usize][3]];
-                if !chains && (excess[k] == 0 || per_dev[k] >= per_excess * (excess[k] + 1)) {
+                if !chains && (excess[k] == 0 || per_dev[k] >= quota(k)) {
                     continue;
                 }
                 per_dev[k] += 1;
+                if !chains && per_dev[k] == quota(k) {
+                    open -= 1;
+                }
                 cands.push((p as u32, r as u8, k));
             }
             if cands.len().saturating_mul(receivers.len()) > 20_000_000 {
