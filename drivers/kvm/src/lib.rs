@@ -111,7 +111,7 @@ impl KvmDriver {
                 spare_pcie_ports: 4,
                 memballoon: Some("virtio".into()),
                 shutdown_timeout: Duration::from_secs(60),
-                poll_interval: Duration::from_millis(500),
+                poll_interval: Duration::from_secs(5),
                 qemu_img: "qemu-img".into(),
                 genisoimage: "genisoimage".into(),
             },

@@ -129,3 +129,37 @@ async fn concurrent_spawns_of_one_id_create_one_domain() {
     assert_eq!(kvm.list().await.unwrap().len(), 1);
     kvm.destroy(spec.id).await.unwrap();
 }
+
+/// A change the driver did not make (here: a pause through the raw connection) reaches the
+/// sink through libvirt's lifecycle events, with the state poller turned off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libvirt_lifecycle_events_reach_the_sink_without_polling() {
+    use ferrostack_compute::hypervisor::{ChannelSink, LifecycleEvent};
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let kvm = driver("libvirt-events", VirtType::Qemu, dir.path())
+        .poll_interval(std::time::Duration::ZERO)
+        .event_sink(std::sync::Arc::new(ChannelSink(tx)))
+        .build();
+    let spec = ferrostack_compute::conformance::minimal_spec("libvirt-events");
+    let id = spec.id;
+    kvm.spawn(&spec).await.unwrap();
+    assert_eq!(rx.recv().await, Some((id, LifecycleEvent::Started)));
+    let name = format!("instance-libvirt-events-{id}");
+    kvm.connection()
+        .call(move |c| {
+            let d = virt_domain_lookup(c, &name);
+            d.suspend()
+                .map(|_| ())
+                .map_err(|e| ferrostack_libvirt::LibvirtError::from_virt("pause", e))
+        })
+        .await
+        .unwrap();
+    let ev = tokio::time::timeout(std::time::Duration::from_secs(30), rx.recv()).await;
+    assert_eq!(ev.expect("an event within the deadline"), Some((id, LifecycleEvent::Paused)));
+    kvm.destroy(id).await.unwrap();
+}
+
+fn virt_domain_lookup(c: &virt::connect::Connect, name: &str) -> virt::domain::Domain {
+    virt::domain::Domain::lookup_by_name(c, name).expect("lookup")
+}

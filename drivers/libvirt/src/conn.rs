@@ -32,18 +32,37 @@ pub fn ensure_event_loop() -> bool {
     })
 }
 
+/// Called with every newly opened connection (to register event callbacks).
+pub type OnOpen = Arc<dyn Fn(&Connect) + Send + Sync>;
+
 /// A lazily opened, shareable libvirt connection. Cheap to clone; clones share it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Connection {
     uri: Arc<str>,
     conn: Arc<Mutex<Option<Arc<Connect>>>>,
+    on_open: Arc<Mutex<Vec<OnOpen>>>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").field("uri", &self.uri).finish_non_exhaustive()
+    }
 }
 
 impl Connection {
     /// A connection to `uri` (`qemu:///system`, `qemu:///embed?root=/dir`, `xen:///system`,
     /// `test:///default`); nothing is opened until the first call.
     pub fn new(uri: impl Into<String>) -> Self {
-        Connection { uri: uri.into().into(), conn: Arc::new(Mutex::new(None)) }
+        Connection {
+            uri: uri.into().into(),
+            conn: Arc::new(Mutex::new(None)),
+            on_open: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// Runs `f` with every connection opened from now on (a reconnect included).
+    pub fn on_open(&self, f: OnOpen) {
+        self.on_open.lock().unwrap_or_else(|e| e.into_inner()).push(f);
     }
 
     /// The URI.
@@ -62,6 +81,9 @@ impl Connection {
         let c = Arc::new(
             Connect::open(Some(&self.uri)).map_err(|e| LibvirtError::from_virt("connect", e))?,
         );
+        for f in self.on_open.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            f(&c);
+        }
         // A dead connection is dropped without closing: closing it can only fail.
         *g = Some(c.clone());
         Ok(c)

@@ -6,8 +6,10 @@
 //! definition; `destroy` removes the domain and its instance directory. Attachments made
 //! after spawn are recorded in `attachments.json` in the instance directory (the exact device
 //! XML, so detach removes precisely what attach added). Lifecycle events come from a watcher
-//! thread comparing libvirt's states with the last ones seen (and from each operation, which
-//! observes its instance right away): one event per observed change, whoever caused it.
+//! thread comparing libvirt's states with the last ones seen, from each operation (which
+//! observes its instance right away) and from libvirt's own lifecycle events ([`crate::events`],
+//! which re-read the state when they arrive): one event per observed change, whoever caused
+//! it. The poller is a safety net for events lost while the connection was down.
 
 use crate::builder::{self, DriverConfig, LocalFiles};
 use crate::conn::Connection;
@@ -141,6 +143,10 @@ fn lookup(c: &Connect, id: ServerId) -> Result<VirDomain, LibvirtError> {
 /// and is resumed once its devices are set up), which is no event.
 fn settled_state(d: &VirDomain) -> Option<PowerState> {
     let (state, reason) = d.get_state().ok()?;
+    settled(state, reason)
+}
+
+fn settled(state: virt::sys::virDomainState, reason: i32) -> Option<PowerState> {
     if state == virt::sys::VIR_DOMAIN_PAUSED
         && reason == virt::sys::VIR_DOMAIN_PAUSED_STARTING_UP as i32
     {
@@ -195,6 +201,36 @@ impl LibvirtDriver {
             events,
             seen: Mutex::new(HashMap::new()),
         });
+        // libvirt's lifecycle events, registered on every connection the driver opens.
+        let weak = Arc::downgrade(&shared);
+        shared.conn.on_open(Arc::new(move |c| {
+            let weak = weak.clone();
+            let handler: crate::events::Handler = Box::new(move |uuid, name, event, current| {
+                let Some(s) = weak.upgrade() else { return };
+                if !name.starts_with(&s.cfg.name_prefix) {
+                    return;
+                }
+                // The event says something changed; the state read now says what is true
+                // (events arrive after the operation that caused them has observed it).
+                let now = match current {
+                    Some((st, reason)) => match settled(st, reason) {
+                        Some(PowerState::Shutdown)
+                            if event == virt::sys::VIR_DOMAIN_EVENT_UNDEFINED =>
+                        {
+                            None
+                        }
+                        Some(ps) => Some(ps),
+                        None => return,
+                    },
+                    None if event == virt::sys::VIR_DOMAIN_EVENT_UNDEFINED => None,
+                    None => return,
+                };
+                s.observe(ServerId(uuid), now);
+            });
+            if let Err(e) = crate::events::register(c, handler) {
+                tracing::warn!(error = %e, "no libvirt lifecycle events; relying on polling");
+            }
+        }));
         if !poll.is_zero() {
             let weak = Arc::downgrade(&shared);
             let _ = std::thread::Builder::new()

@@ -49,6 +49,7 @@ pub mod conn;
 pub mod domain;
 pub mod driver;
 pub mod error;
+pub mod events;
 pub mod testing;
 pub mod xml;
 

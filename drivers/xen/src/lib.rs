@@ -106,7 +106,7 @@ impl XenDriver {
                 spare_pcie_ports: 0,
                 memballoon: None,
                 shutdown_timeout: Duration::from_secs(60),
-                poll_interval: Duration::from_millis(500),
+                poll_interval: Duration::from_secs(5),
                 qemu_img: "qemu-img".into(),
                 genisoimage: "genisoimage".into(),
             },
