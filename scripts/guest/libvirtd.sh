@@ -29,7 +29,7 @@ case "$cmd" in
       [ -s "$f" ] || continue
       pid=$(cat "$f")
       kill "$pid" 2>/dev/null || true
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
       rm -f "$f"
     done ;;
   *) echo "usage: $0 start|stop|uri DIR" >&2; exit 2 ;;

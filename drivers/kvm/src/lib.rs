@@ -175,8 +175,18 @@ impl KvmDriver {
         self
     }
 
-    /// The driver.
+    /// The driver. For a daemonless `qemu:///embed?root=DIR` connection, writes
+    /// `DIR/etc/qemu.conf` (unless present) with `stdio_handler = "file"`: no virtlogd is
+    /// running on such hosts, so QEMU writes the console logs itself.
     pub fn build(self) -> KvmHypervisor {
+        if let Some(root) = self.cfg.uri.strip_prefix("qemu:///embed?root=") {
+            let root = root.split('&').next().unwrap_or(root);
+            let conf = Path::new(root).join("etc").join("qemu.conf");
+            if !conf.exists() {
+                let _ = std::fs::create_dir_all(Path::new(root).join("etc"));
+                let _ = std::fs::write(&conf, "stdio_handler = \"file\"\n");
+            }
+        }
         KvmHypervisor::with_parts(
             self.cfg,
             self.runner.unwrap_or_else(|| Arc::new(SystemRunner::new())),
