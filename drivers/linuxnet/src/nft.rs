@@ -13,9 +13,9 @@
 //!   so a packet between two ports passes both firewalls. A `raw` prerouting chain puts each
 //!   bridge's traffic in its own conntrack zone, so tenants with the same addresses never
 //!   share conntrack state.
-//! * Per port: `pi_<port>` and `po_<port>` hold `ct state established,related accept`
-//!   (stateful sets), DHCP and neighbour discovery, one rule per compiled rule and a final
-//!   `drop`.
+//! * Per port: `pi_<port>` and `po_<port>` jump to a shared chain with
+//!   `ct state established,related accept` (stateful sets), DHCP and neighbour discovery,
+//!   then hold one rule per compiled rule and a final `drop`.
 //! * **Remote groups are shared sets**: a rule compiled from a remote group matches
 //!   `@rg_<group>_<4|6>`, one interval set per group holding its members, shared by every
 //!   port whose rules reference the group. A membership change is an `add element` /
@@ -63,6 +63,24 @@ add chain inet {t} ingress {{ type filter hook forward priority filter + 1; poli
 flush chain inet {t} zone
 flush chain inet {t} egress
 flush chain inet {t} ingress
+add chain inet {t} common_in
+add chain inet {t} common_out
+add chain inet {t} stateless_in
+add chain inet {t} stateless_out
+flush chain inet {t} common_in
+flush chain inet {t} common_out
+flush chain inet {t} stateless_in
+flush chain inet {t} stateless_out
+add rule inet {t} common_in ct state established,related accept
+add rule inet {t} common_in ct state invalid drop
+add rule inet {t} common_out ct state established,related accept
+add rule inet {t} common_out ct state invalid drop
+add rule inet {t} common_in jump stateless_in
+add rule inet {t} common_out jump stateless_out
+add rule inet {t} stateless_in meta l4proto udp udp sport 67 udp dport 68 accept
+add rule inet {t} stateless_out meta l4proto udp udp sport 68 udp dport 67 accept
+add rule inet {t} stateless_in meta l4proto ipv6-icmp icmpv6 type {{ nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert }} accept
+add rule inet {t} stateless_out meta l4proto ipv6-icmp icmpv6 type {{ nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert }} accept
 add rule inet {t} zone ct zone set iifname map @zones
 add rule inet {t} egress iifname . ip saddr vmap @out4
 add rule inet {t} egress iifname . ip6 saddr vmap @out6
@@ -247,20 +265,14 @@ pub fn plan(port: &str, fw: &FirewallPort, bridge: Option<&str>, tap: &str) -> P
         p.ingress.push("accept".into());
         p.egress.push("accept".into());
     } else {
-        for chain in [&mut p.ingress, &mut p.egress] {
-            if rules.stateful {
-                chain.push("ct state established,related accept".into());
-                chain.push("ct state invalid drop".into());
-            }
-        }
-        // DHCP and neighbour discovery always work (Neutron adds the same implicit rules).
-        p.ingress.push("meta l4proto udp udp sport 67 udp dport 68 accept".into());
-        p.egress.push("meta l4proto udp udp sport 68 udp dport 67 accept".into());
-        for chain in [&mut p.ingress, &mut p.egress] {
-            chain.push(
-                "meta l4proto ipv6-icmp icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } accept"
-                    .into(),
-            );
+        // Conntrack state, DHCP and neighbour discovery (Neutron adds the same implicit
+        // rules) live in shared chains: one jump per port chain instead of four rules.
+        if rules.stateful {
+            p.ingress.push("jump common_in".into());
+            p.egress.push("jump common_out".into());
+        } else {
+            p.ingress.push("jump stateless_in".into());
+            p.egress.push("jump stateless_out".into());
         }
         let mut group_rules: BTreeSet<(u8, u8, Option<u8>, L4Match, String)> = BTreeSet::new();
         for r in &rules.rules {
