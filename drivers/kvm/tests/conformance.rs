@@ -163,3 +163,15 @@ async fn libvirt_lifecycle_events_reach_the_sink_without_polling() {
 fn virt_domain_lookup(c: &virt::connect::Connect, name: &str) -> virt::domain::Domain {
     virt::domain::Domain::lookup_by_name(c, name).expect("lookup")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_report_has_cpus_memory_disk_model_and_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let kvm = driver("report", VirtType::Qemu, dir.path()).build();
+    let r = kvm.host_report().await.expect("report");
+    assert!(r.resources.vcpus > 0 && r.resources.memory_mb > 0, "{r:?}");
+    assert!(r.resources.disk_gb > 0, "the state dir's file system: {r:?}");
+    assert!(!r.cpu_model.is_empty() && !r.hypervisor_version.is_empty(), "{r:?}");
+    assert!(r.libvirt_version.starts_with(|c: char| c.is_ascii_digit()), "{r:?}");
+    assert_eq!(kvm.resources().await.unwrap(), r.resources);
+}

@@ -205,4 +205,13 @@ fn hostile_input_is_refused_before_libvirt_sees_it() {
     let mut s = spec(10);
     s.flavor.ram_mb = u64::MAX;
     assert!(kvm.render_domain(&s).is_err(), "memory overflow");
+    let mut s = spec(10);
+    s.flavor.vcpus = u32::MAX;
+    assert!(kvm.render_domain(&s).is_err(), "absurd vCPU count");
+    let mut s = spec(10);
+    s.flavor.extra_specs.insert("hw:mem_page_size".into(), "huge'><x/>".into());
+    assert!(kvm.render_domain(&s).is_err(), "unknown page size");
+    let mut s = spec(10);
+    s.flavor.extra_specs.insert("hw:cpu_policy".into(), "dedicated".into());
+    assert!(kvm.render_domain(&s).is_err(), "pinning without a CPU set");
 }

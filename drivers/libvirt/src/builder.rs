@@ -369,6 +369,10 @@ pub fn build_domain(
     if f.vcpus == 0 || f.ram_mb == 0 {
         return Err(LibvirtError::Invalid("a flavor needs at least one vCPU and 1 MiB".into()));
     }
+    // QEMU's and Xen's own ceilings are lower still; this keeps absurd values out of XML.
+    if f.vcpus > 4096 {
+        return Err(LibvirtError::Invalid(format!("{} vCPUs is more than 4096", f.vcpus)));
+    }
     let memory_kib = f
         .ram_mb
         .checked_mul(1024)
