@@ -26,8 +26,8 @@ for setup in scripts/test-env/*.sh; do
   source "$setup"
 done
 
-# 2. The tests, with the facade's multi-host backends compiled in so its configuration tests
-#    run against the PostgreSQL and RabbitMQ started above.
-features="ferrostack/postgres,ferrostack/amqp"
+# 2. The tests, with the facade's optional drivers compiled in so its configuration tests run
+#    against the PostgreSQL, RabbitMQ and libvirtd started above.
+features="ferrostack/postgres,ferrostack/amqp,ferrostack/kvm"
 echo "== cargo nextest run --workspace --features $features $*"
 cargo nextest run --workspace --no-fail-fast --features "$features" "$@"

@@ -12,11 +12,19 @@
 //! store = "sqlite"                       # "sqlite", "sqlite:///path/state.db", "memory",
 //!                                        # or "postgres://user@host/db" (feature `postgres`)
 //! bus = "local"                          # "local" or "amqp://host:5672/%2f" (feature `amqp`)
+//!
+//! [compute]
+//! hypervisor = "fake"                    # or "kvm" (feature `kvm`): libvirt with QEMU/KVM
+//! libvirt_uri = "qemu:///system"         # kvm only
+//! virt_type = "kvm"                      # kvm only: "kvm", or "qemu" for TCG emulation
+//! kernel = "/srv/guest/vmlinuz"          # kvm only, optional: boot this kernel directly
+//! initrd = "/srv/guest/initrd.cpio.gz"   #   with this initramfs
+//! cmdline = "console=ttyS0"              #   and this command line
 //! ```
 
 use serde::Deserialize;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Where the control plane keeps its state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +44,32 @@ pub enum BusConfig {
     Local,
     /// RabbitMQ at this URL (feature `amqp`).
     Amqp(String),
+}
+
+/// Which hypervisor the embedded compute host drives.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum HypervisorConfig {
+    /// `FakeHypervisor`: instances are records with a simulated power state.
+    #[default]
+    Fake,
+    /// The libvirt QEMU/KVM driver (feature `kvm`).
+    Kvm(KvmConfig),
+}
+
+/// The libvirt QEMU/KVM driver's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvmConfig {
+    /// The libvirt connection URI.
+    pub libvirt_uri: String,
+    /// `kvm` (hardware virtualisation) or `qemu` (TCG emulation).
+    pub virt_type: String,
+    /// Direct kernel boot: the kernel, its initramfs and command line, instead of booting
+    /// the image's own boot loader.
+    pub kernel: Option<PathBuf>,
+    /// The initramfs for `kernel`.
+    pub initrd: Option<PathBuf>,
+    /// The kernel command line for `kernel`.
+    pub cmdline: Option<String>,
 }
 
 /// A configuration value that is not acceptable.
@@ -72,6 +106,18 @@ struct RawConfig {
     region: Option<String>,
     store: Option<String>,
     bus: Option<String>,
+    compute: Option<RawCompute>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCompute {
+    hypervisor: Option<String>,
+    libvirt_uri: Option<String>,
+    virt_type: Option<String>,
+    kernel: Option<PathBuf>,
+    initrd: Option<PathBuf>,
+    cmdline: Option<String>,
 }
 
 /// The configuration of a [`crate::Cloud`].
@@ -87,6 +133,8 @@ pub struct CloudConfig {
     pub store: StoreConfig,
     /// The message bus.
     pub bus: BusConfig,
+    /// The embedded compute host's hypervisor.
+    pub hypervisor: HypervisorConfig,
 }
 
 /// The default listen address of minicloud.
@@ -101,6 +149,7 @@ impl Default for CloudConfig {
             region: "RegionOne".into(),
             store: StoreConfig::Sqlite("state.db".into()),
             bus: BusConfig::Local,
+            hypervisor: HypervisorConfig::Fake,
         }
     }
 }
@@ -130,6 +179,9 @@ impl CloudConfig {
         }
         if let Some(bus) = raw.bus {
             cfg.bus = parse_bus(&bus)?;
+        }
+        if let Some(compute) = raw.compute {
+            cfg.hypervisor = parse_compute(compute)?;
         }
         Ok(cfg)
     }
@@ -210,6 +262,38 @@ fn parse_bus(s: &str) -> Result<BusConfig, ConfigError> {
     }
 }
 
+fn parse_compute(raw: RawCompute) -> Result<HypervisorConfig, ConfigError> {
+    let invalid = |key, reason: &str| ConfigError::Invalid { key, reason: reason.into() };
+    match raw.hypervisor.as_deref().unwrap_or("fake") {
+        "fake" => {
+            if raw.libvirt_uri.is_some() || raw.virt_type.is_some() || raw.kernel.is_some() {
+                return Err(invalid("compute", "libvirt settings need hypervisor = \"kvm\""));
+            }
+            Ok(HypervisorConfig::Fake)
+        }
+        "kvm" => {
+            let virt_type = raw.virt_type.unwrap_or_else(|| "kvm".into());
+            if virt_type != "kvm" && virt_type != "qemu" {
+                return Err(invalid("compute.virt_type", "expected \"kvm\" or \"qemu\""));
+            }
+            if raw.kernel.is_none() && (raw.initrd.is_some() || raw.cmdline.is_some()) {
+                return Err(invalid("compute.kernel", "initrd and cmdline need a kernel"));
+            }
+            Ok(HypervisorConfig::Kvm(KvmConfig {
+                libvirt_uri: raw.libvirt_uri.unwrap_or_else(|| "qemu:///system".into()),
+                virt_type,
+                kernel: raw.kernel,
+                initrd: raw.initrd,
+                cmdline: raw.cmdline,
+            }))
+        }
+        other => Err(ConfigError::Invalid {
+            key: "compute.hypervisor",
+            reason: format!("{other:?}: expected \"fake\" or \"kvm\""),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +320,27 @@ mod tests {
         assert!(CloudConfig::from_toml("listen = \"nowhere\"").is_err());
         assert!(CloudConfig::from_toml("public_url = \"ftp://x\"").is_err());
         assert!(CloudConfig::from_toml("region = \"\"").is_err());
+    }
+
+    #[test]
+    fn compute_section_chooses_the_hypervisor() {
+        let cfg = CloudConfig::from_toml(
+            "[compute]\nhypervisor = \"kvm\"\nvirt_type = \"qemu\"\nkernel = \"/k\"\ninitrd = \"/i\"",
+        )
+        .unwrap();
+        let HypervisorConfig::Kvm(kvm) = cfg.hypervisor else { panic!("not kvm") };
+        assert_eq!(kvm.libvirt_uri, "qemu:///system");
+        assert_eq!(kvm.virt_type, "qemu");
+        assert_eq!(kvm.kernel, Some(PathBuf::from("/k")));
+        assert!(CloudConfig::from_toml("[compute]\nhypervisor = \"xen3\"").is_err());
+        assert!(
+            CloudConfig::from_toml("[compute]\nhypervisor = \"kvm\"\nvirt_type = \"hvf\"").is_err()
+        );
+        assert!(CloudConfig::from_toml("[compute]\nlibvirt_uri = \"qemu:///system\"").is_err());
+        assert!(
+            CloudConfig::from_toml("[compute]\nhypervisor = \"kvm\"\ninitrd = \"/i\"").is_err()
+        );
+        assert!(CloudConfig::from_toml("[compute]\nhypervsor = \"kvm\"").is_err());
     }
 
     #[test]

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 //! The embedded defaults: [`Cloud::mount_embedded`] assembles every service minicloud serves.
 
+use crate::HypervisorConfig;
 use crate::compute_mount::{ImagesForCompute, NetworksForCompute, VolumesForCompute};
 use crate::{AdminCredentials, Cloud, CloudError};
 use ferrostack_compute::fake::FakeHypervisor;
+use ferrostack_compute::hypervisor::Hypervisor;
 use ferrostack_compute::local::{LocalCompute, Ports};
 use ferrostack_identity::{IdentityApi, IdentityService};
 use ferrostack_image::{ImageConfig, ImageService};
@@ -25,8 +27,9 @@ pub struct EmbeddedServices {
     pub network: Arc<NetworkService>,
     /// Cinder, with volumes as sparse files in `DATA_DIR/volumes` and images through Glance.
     pub volume: Arc<VolumeService>,
-    /// Nova: a controller and one host, `host1`, whose hypervisor is the fake (instances are
-    /// records with a simulated power state; configure a libvirt driver for real guests).
+    /// Nova: a controller and one host, `host1`, whose hypervisor is the configured one: the
+    /// fake by default (instances are records with a simulated power state), or libvirt's
+    /// QEMU/KVM driver (`[compute] hypervisor = "kvm"`, feature `kvm`) for real guests.
     pub compute: Arc<LocalCompute>,
 }
 
@@ -75,12 +78,63 @@ impl Cloud {
             volumes: Arc::new(VolumesForCompute(volume.clone())),
             networks: Arc::new(NetworksForCompute(network.clone())),
         };
-        let hosts = vec![("host1".to_string(), Arc::new(FakeHypervisor::default()) as _)];
+        let hypervisor = self.embedded_hypervisor("host1")?;
+        let hosts = vec![("host1".to_string(), hypervisor)];
         let compute =
             self.start_compute(ports, hosts).await.map_err(|e| service_error("compute", e))?;
         let compute = Arc::new(compute);
         self.mount_compute(validator, compute.clone());
         self.register_catalog(&identity).await.map_err(|e| service_error("identity", e))?;
         Ok(EmbeddedServices { identity, image, network, volume, compute })
+    }
+}
+
+impl Cloud {
+    /// The hypervisor the configuration asks for, for the embedded host `host`.
+    fn embedded_hypervisor(&self, host: &str) -> Result<Arc<dyn Hypervisor>, CloudError> {
+        match &self.config().hypervisor {
+            HypervisorConfig::Fake => Ok(Arc::new(FakeHypervisor::default())),
+            HypervisorConfig::Kvm(kvm) => self.kvm_hypervisor(host, kvm),
+        }
+    }
+
+    #[cfg(feature = "kvm")]
+    fn kvm_hypervisor(
+        &self,
+        host: &str,
+        cfg: &crate::KvmConfig,
+    ) -> Result<Arc<dyn Hypervisor>, CloudError> {
+        use ferrostack_kvm::{KvmDriver, VirtType};
+        let virt_type: VirtType = cfg.virt_type.parse().map_err(|reason: String| {
+            service_error(
+                "compute",
+                crate::ConfigError::Invalid { key: "compute.virt_type", reason },
+            )
+        })?;
+        let state = self.data_dir().join("compute").join(host).join("instances");
+        let mut driver = KvmDriver::new(&cfg.libvirt_uri, virt_type, state);
+        if let Some(kernel) = &cfg.kernel {
+            driver = driver.direct_boot(ferrostack_libvirt::domain::DirectBoot {
+                kernel: kernel.clone(),
+                initrd: cfg.initrd.clone(),
+                cmdline: cfg.cmdline.clone(),
+            });
+        }
+        Ok(Arc::new(driver.build()))
+    }
+
+    #[cfg(not(feature = "kvm"))]
+    fn kvm_hypervisor(
+        &self,
+        _host: &str,
+        _cfg: &crate::KvmConfig,
+    ) -> Result<Arc<dyn Hypervisor>, CloudError> {
+        Err(service_error(
+            "compute",
+            crate::ConfigError::Invalid {
+                key: "compute.hypervisor",
+                reason: "\"kvm\" needs ferrostack built with the `kvm` feature".into(),
+            },
+        ))
     }
 }

@@ -37,11 +37,21 @@ impl Drop for Minicloud {
     }
 }
 
+/// Starts minicloud on the embedded defaults with its state in `data_dir`.
 pub fn start(data_dir: &Path) -> Minicloud {
+    start_with_config(data_dir, None)
+}
+
+/// Starts minicloud with its state in `data_dir` and, when given, a configuration file; returns
+/// once it serves.
+pub fn start_with_config(data_dir: &Path, config: Option<&Path>) -> Minicloud {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = Command::new(example_binary())
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(data_dir)
+    let mut command = Command::new(example_binary());
+    command.args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"]).arg(data_dir);
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    let mut child = command
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
