@@ -130,12 +130,40 @@ fn power_state(state: virt::sys::virDomainState) -> PowerState {
     }
 }
 
-fn lookup(c: &Connect, id: ServerId) -> Result<VirDomain, LibvirtError> {
-    VirDomain::lookup_by_uuid_string(c, &id.to_string()).map_err(|e| match LibvirtError::from_virt(
-        "lookup", e,
-    ) {
-        LibvirtError::NoDomain(_) => LibvirtError::NoDomain(id.to_string()),
-        other => other,
+/// A domain handle that is released without panicking: `virt`'s own `Drop` panics when
+/// `virDomainFree` fails; this frees explicitly and leaks the handle instead.
+struct Dom(Option<VirDomain>);
+
+impl Dom {
+    fn new(d: VirDomain) -> Self {
+        Dom(Some(d))
+    }
+}
+
+impl std::ops::Deref for Dom {
+    type Target = VirDomain;
+    fn deref(&self) -> &VirDomain {
+        // Only `drop` takes the handle out.
+        self.0.as_ref().expect("a domain handle is present until it is dropped")
+    }
+}
+
+impl Drop for Dom {
+    fn drop(&mut self) {
+        if let Some(mut d) = self.0.take()
+            && d.free().is_err()
+        {
+            std::mem::forget(d);
+        }
+    }
+}
+
+fn lookup(c: &Connect, id: ServerId) -> Result<Dom, LibvirtError> {
+    VirDomain::lookup_by_uuid_string(c, &id.to_string()).map(Dom::new).map_err(|e| {
+        match LibvirtError::from_virt("lookup", e) {
+            LibvirtError::NoDomain(_) => LibvirtError::NoDomain(id.to_string()),
+            other => other,
+        }
     })
 }
 
@@ -349,7 +377,7 @@ impl LibvirtDriver {
     }
 
     async fn observe(&self, id: ServerId) {
-        let r = self.shared.conn.call(move |c| Ok(settled_state(&lookup(c, id)?))).await;
+        let r = self.shared.conn.call(move |c| Ok(settled_state(&*lookup(c, id)?))).await;
         match r {
             Ok(Some(ps)) => self.shared.observe(id, Some(ps)),
             Ok(None) => {}
@@ -436,7 +464,9 @@ impl LibvirtDriver {
             .conn
             .call(move |c| match lookup(c, id) {
                 Ok(_) => Ok(true),
-                Err(LibvirtError::NoDomain(_)) => Ok(VirDomain::lookup_by_name(c, &name).is_ok()),
+                Err(LibvirtError::NoDomain(_)) => {
+                    Ok(VirDomain::lookup_by_name(c, &name).map(Dom::new).is_ok())
+                }
                 Err(e) => Err(e),
             })
             .await?;
@@ -453,6 +483,7 @@ impl LibvirtDriver {
                 .call(move |c| {
                     let d =
                         VirDomain::define_xml_flags(c, &xml, virt::sys::VIR_DOMAIN_DEFINE_VALIDATE)
+                            .map(Dom::new)
                             .map_err(virt_err("define"))?;
                     if let Err(e) = d.create() {
                         let _ = undefine(&d);
@@ -548,7 +579,9 @@ impl LibvirtDriver {
                         let (new, n) = xml::remove_device(&inactive, name, child, key, value)
                             .map_err(|e| LibvirtError::Invalid(format!("domain XML: {e}")))?;
                         if n > 0 {
-                            VirDomain::define_xml(c, &new).map_err(virt_err("define"))?;
+                            VirDomain::define_xml(c, &new)
+                                .map(Dom::new)
+                                .map_err(virt_err("define"))?;
                             return Ok(());
                         }
                         // Attached live only: it goes with the next power cycle.
@@ -620,6 +653,7 @@ fn watch(shared: Weak<Shared>, every: Duration) {
         let prefix = s.cfg.name_prefix.clone();
         let states = s.conn.call_blocking(|c| {
             let doms = c.list_all_domains(0).map_err(virt_err("list"))?;
+            let doms: Vec<Dom> = doms.into_iter().map(Dom::new).collect();
             let mut out = Vec::new();
             for d in doms {
                 let Ok(name) = d.get_name() else { continue };
@@ -757,7 +791,7 @@ impl Hypervisor for LibvirtDriver {
     async fn info(&self, id: ServerId) -> Result<InstanceInfo, ComputeError> {
         self.shared
             .conn
-            .call(move |c| info_of(id, &lookup(c, id)?))
+            .call(move |c| info_of(id, &*lookup(c, id)?))
             .await
             .map_err(self.err("read instance info"))
     }
@@ -768,6 +802,7 @@ impl Hypervisor for LibvirtDriver {
             .conn
             .call(move |c| {
                 let doms = c.list_all_domains(0).map_err(virt_err("list"))?;
+                let doms: Vec<Dom> = doms.into_iter().map(Dom::new).collect();
                 let mut out = Vec::new();
                 for d in doms {
                     let name = d.get_name().map_err(virt_err("list"))?;
