@@ -277,17 +277,34 @@ impl LinuxNet {
                         LinuxNetError::Invalid("vlan segment without a vlan id in 1..=4094".into())
                     })? as u16;
                 let physnet = seg.physical_network.clone().unwrap_or_default();
+                let uplink = self.cfg.physical_interfaces.get(&physnet);
+                let y = names::net_dev(&p, Role::TrunkLinkNet, spec.id);
+                let z = names::net_dev(&p, Role::TrunkLinkTrunk, spec.id);
+                // Preferred: one VLAN-filtering trunk bridge per physical network (access
+                // ports with the VLAN as PVID, the uplink a tagged member). Kernels without
+                // bridge VLAN filtering (and without 8021q) get one plain bridge per
+                // (physical network, VLAN): the same isolation on the host, no tagged uplink.
                 let trunk_name = names::trunk(&p, &physnet);
-                let trunk = nl.ensure_bridge(&trunk_name, None, true).await?;
-                if let Some(dev) = self.cfg.physical_interfaces.get(&physnet) {
+                let (trunk, filtering) = match nl.ensure_bridge(&trunk_name, None, true).await {
+                    Ok(t) => (t, true),
+                    Err(e) if netlink::not_supported(&e) => {
+                        if uplink.is_some() {
+                            return Err(LinuxNetError::NotSupported(format!(
+                                "a VLAN uplink on physical network {physnet:?}: this kernel has neither bridge VLAN filtering nor 8021q"
+                            )));
+                        }
+                        let seg_name = names::vlan_segment(&p, &physnet, vid);
+                        (nl.ensure_bridge(&seg_name, None, false).await?, false)
+                    }
+                    Err(e) => return Err(e),
+                };
+                if let (Some(dev), true) = (uplink, filtering) {
                     let up = nl.up(dev, None).await?;
                     if up.controller != Some(trunk.index) {
                         nl.set_controller(up.index, trunk.index).await?;
                     }
                     nl.trunk_vlan(up.index, vid).await?;
                 }
-                let y = names::net_dev(&p, Role::TrunkLinkNet, spec.id);
-                let z = names::net_dev(&p, Role::TrunkLinkTrunk, spec.id);
                 nl.ensure_veth(&y, &z).await?;
                 let yl = nl.up(&y, Some(spec.mtu)).await?;
                 if yl.controller != Some(br.index) {
@@ -297,7 +314,9 @@ impl LinuxNet {
                 if zl.controller != Some(trunk.index) {
                     nl.set_controller(zl.index, trunk.index).await?;
                 }
-                nl.access_vlan(zl.index, vid).await?;
+                if filtering {
+                    nl.access_vlan(zl.index, vid).await?;
+                }
             }
             NetworkType::Vxlan => {
                 let vni = seg.segmentation_id.filter(|v| (1..=16_777_215).contains(v)).ok_or_else(
@@ -344,6 +363,21 @@ impl LinuxNet {
         self.remove_segment(&nl, id).await?;
         let bridge = names::bridge(&self.cfg.prefix, id);
         nl.delete(&bridge).await?;
+        // The last network of a VLAN takes its segment bridge along.
+        if let Some(seg) = st.networks.get(&id).map(|n| n.spec.segment.clone())
+            && seg.network_type == NetworkType::Vlan
+        {
+            let physnet = seg.physical_network.clone().unwrap_or_default();
+            let same_vlan = |s: &ferrostack_network::types::Segment| {
+                s.network_type == NetworkType::Vlan
+                    && s.physical_network == seg.physical_network
+                    && s.segmentation_id == seg.segmentation_id
+            };
+            let others = st.networks.iter().any(|(k, n)| *k != id && same_vlan(&n.spec.segment));
+            if let (false, Some(vid)) = (others, seg.segmentation_id) {
+                nl.delete(&names::vlan_segment(&self.cfg.prefix, &physnet, vid as u16)).await?;
+            }
+        }
         if st.fw_base || st.zones.contains_key(&bridge) {
             self.set_zone(&mut st, &bridge, None).await?;
         }

@@ -87,6 +87,11 @@ pub(crate) fn router_dev(prefix: &str, role: Role, id: RouterId) -> String {
 pub(crate) fn trunk(prefix: &str, physnet: &str) -> String {
     device(prefix, Role::Trunk, physnet.as_bytes())
 }
+/// The bridge joining the networks of one VLAN of a physical network when the kernel has no
+/// bridge VLAN filtering.
+pub(crate) fn vlan_segment(prefix: &str, physnet: &str, vid: u16) -> String {
+    device(prefix, Role::Trunk, format!("{physnet}\0{vid}").as_bytes())
+}
 
 /// The namespace of a router.
 pub(crate) fn router_ns(prefix: &str, id: RouterId) -> String {

@@ -359,6 +359,11 @@ fn address_of(m: &AddressMessage) -> Option<IpAddr> {
     local.or(addr)
 }
 
+/// Whether `e` is the kernel refusing an operation it was built without (`EOPNOTSUPP`).
+pub(crate) fn not_supported(e: &LinuxNetError) -> bool {
+    matches!(e, LinuxNetError::Netlink { source, .. } if code(source) == Some(95))
+}
+
 /// Parses `aa:bb:cc:dd:ee:ff`.
 pub(crate) fn parse_mac(s: &str) -> Option<[u8; 6]> {
     let mut out = [0u8; 6];

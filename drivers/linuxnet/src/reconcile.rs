@@ -102,6 +102,9 @@ impl LinuxNet {
             want_links.insert(names::net_dev(&p, Role::TrunkLinkTrunk, n.id));
             if let Some(phys) = &n.segment.physical_network {
                 want_links.insert(names::trunk(&p, phys));
+                if let Some(vid) = n.segment.segmentation_id {
+                    want_links.insert(names::vlan_segment(&p, phys, vid as u16));
+                }
             }
         }
         for b in &desired.ports {
