@@ -4,31 +4,14 @@
 //! Starts the example binary on a free loopback port, reads what it serves with plain HTTP,
 //! checks the client files, stops it with SIGTERM, and restarts it on the same data directory.
 
+#[allow(dead_code)]
+mod common;
+
+use common::example_binary;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn example_binary() -> PathBuf {
-    // target/<profile>/deps/minicloud-<hash> -> target/<profile>/examples/minicloud
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let bin = profile_dir.join("examples").join("minicloud");
-    if !bin.exists() {
-        // `cargo test --test minicloud` builds no examples; `cargo test`/nextest on the whole
-        // workspace do. Build it the way a newcomer would.
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--example", "minicloud"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the minicloud example failed");
-    }
-    assert!(bin.exists(), "{} is missing", bin.display());
-    bin
-}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

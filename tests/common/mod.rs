@@ -12,10 +12,13 @@ use std::time::{Duration, Instant};
 
 /// The `minicloud` example binary next to this test binary, built if missing.
 pub fn example_binary() -> PathBuf {
+    // target/<profile>/deps/<test>-<hash> -> target/<profile>/examples/minicloud
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap();
     let bin = profile_dir.join("examples").join("minicloud");
     if !bin.exists() {
+        // `cargo test --test X` builds no examples; `cargo test`/nextest on the whole
+        // workspace do (with the same features as the tests). Build it as a newcomer would.
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .args(["build", "--example", "minicloud"])
@@ -24,6 +27,7 @@ pub fn example_binary() -> PathBuf {
             .expect("cargo runs");
         assert!(status.success(), "building the minicloud example failed");
     }
+    assert!(bin.exists(), "{} is missing", bin.display());
     bin
 }
 
