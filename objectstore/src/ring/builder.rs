@@ -684,7 +684,7 @@ impl RingBuilder {
                 let done = self.balance_by_flow(
                     &plan,
                     &mut st,
-                    first,
+                    &before,
                     per_excess,
                     &mut moved_now,
                     &mut rng,
@@ -895,12 +895,13 @@ impl RingBuilder {
         &mut self,
         plan: &Plan,
         st: &mut State,
-        first: bool,
+        before: &[Vec<u32>],
         per_excess: usize,
         moved_now: &mut [u64],
         rng: &mut rand::rngs::SmallRng,
     ) -> usize {
         let chains = per_excess == usize::MAX;
+        let first = before.is_empty();
         let leaves = &plan.levels[3];
         let excess: Vec<usize> =
             leaves.iter().map(|&n| st.count[n].saturating_sub(st.target[n])).collect();
@@ -927,13 +928,18 @@ impl RingBuilder {
                 break;
             }
             let p = (start + i) % parts;
-            if moved_now[p / 64] & (1 << (p % 64)) != 0
-                || (!first && self.last_part_moves[p] < self.min_part_hours)
-            {
+            // A partition that already moved in this rebalance may only move the same
+            // replica again (to another device: still one changed cell); others only after
+            // min_part_hours.
+            let moved = moved_now[p / 64] & (1 << (p % 64)) != 0;
+            if !first && !moved && self.last_part_moves[p] < self.min_part_hours {
                 continue;
             }
             for (r, row) in self.r2p2d.iter().enumerate() {
                 let Some(&d) = row.get(p) else { continue };
+                if moved && before.get(r).and_then(|b| b.get(p)).is_none_or(|&o| o == d) {
+                    continue;
+                }
                 if d == NONE || plan.dev_path.get(d as usize).is_none_or(|x| x[3] == usize::MAX) {
                     continue;
                 }
@@ -1007,7 +1013,7 @@ impl RingBuilder {
         for (c, &(p, r, k)) in cands.iter().enumerate() {
             let Some(&(_, j)) = out[c].iter().find(|&&(e, _)| g.flow(e) > 0) else { continue };
             let (p, r) = (p as usize, r as usize);
-            if (moved_now[p / 64] | touched[p / 64]) & (1 << (p % 64)) != 0 {
+            if touched[p / 64] & (1 << (p % 64)) != 0 {
                 continue; // one move per partition: another replica of it already moved
             }
             touched[p / 64] |= 1 << (p % 64);
