@@ -185,10 +185,54 @@ impl LinuxNet {
         let new = self.plan_for(st, &fw.desired);
         let mut groups = st.groups.clone();
         let tx = nft::transition(&self.cfg.prefix, port, fw.installed.as_ref(), &new, &mut groups);
-        self.nft_host(&tx).await?;
+        if let Err(e) = self.nft_host(&tx).await {
+            tracing::warn!(port = %port, error = %e, "incremental firewall update failed; rebuilding the tables");
+            return self.rebuild_fw(st).await;
+        }
         st.groups = groups;
         if let Some(f) = st.firewalls.get_mut(&port) {
             f.installed = Some(new);
+        }
+        Ok(())
+    }
+
+    /// Rebuilds both security-group tables from the desired state of every port, in one
+    /// transaction. The way back to a known state when the kernel and the driver's view
+    /// disagree (an interrupted call, someone else's edit); also what reconcile does.
+    pub(crate) async fn rebuild_fw(&self, st: &mut State) -> Result<(), LinuxNetError> {
+        let p = &self.cfg.prefix;
+        let t = nft::sg_table(p);
+        let a = nft::as_table(p);
+        let mut tx = format!(
+            "add table inet {t}\ndelete table inet {t}\nadd table bridge {a}\ndelete table bridge {a}\n"
+        );
+        tx.push_str(&nft::base(p));
+        for (bridge, zone) in &st.zones {
+            tx.push_str(&format!(
+                "add element inet {t} zones {{ {} }}\n",
+                nft::zone_element(bridge, *zone)
+            ));
+        }
+        let mut groups = nft::Groups::default();
+        let mut plans = Vec::new();
+        for f in st.firewalls.values() {
+            let plan = self.plan_for(st, &f.desired);
+            tx.push_str(&nft::transition(p, f.desired.port_id, None, &plan, &mut groups));
+            plans.push((f.desired.port_id, plan));
+        }
+        for (key, value) in [
+            ("net.bridge.bridge-nf-call-iptables", "1"),
+            ("net.bridge.bridge-nf-call-ip6tables", "1"),
+        ] {
+            self.sysctl(self.cfg.host_netns.as_deref(), key, value).await?;
+        }
+        self.nft_host(&nft::coalesce(&tx)).await?;
+        st.fw_base = true;
+        st.groups = groups;
+        for (id, plan) in plans {
+            if let Some(f) = st.firewalls.get_mut(&id) {
+                f.installed = Some(plan);
+            }
         }
         Ok(())
     }
@@ -506,7 +550,14 @@ impl LinuxNet {
             tx.push_str(&nft::transition(&self.cfg.prefix, port.port_id, old, &new, &mut groups));
             plans.push((port.clone(), new));
         }
-        self.nft_host(&nft::coalesce(&tx)).await?;
+        if let Err(e) = self.nft_host(&nft::coalesce(&tx)).await {
+            tracing::warn!(error = %e, "incremental firewall update failed; rebuilding the tables");
+            for (port, _) in plans {
+                let installed = st.firewalls.get(&port.port_id).and_then(|f| f.installed.clone());
+                st.firewalls.insert(port.port_id, FwState { desired: port, installed });
+            }
+            return self.rebuild_fw(&mut st).await;
+        }
         st.groups = groups;
         for (port, new) in plans {
             st.firewalls.insert(port.port_id, FwState { desired: port, installed: Some(new) });
@@ -539,7 +590,12 @@ impl LinuxNet {
         let Some(fw) = st.firewalls.get(&port).cloned() else { return Ok(()) };
         if let Some(installed) = &fw.installed {
             let mut groups = st.groups.clone();
-            self.nft_host(&nft::removal(&self.cfg.prefix, port, installed, &mut groups)).await?;
+            let tx = nft::removal(&self.cfg.prefix, port, installed, &mut groups);
+            st.firewalls.remove(&port);
+            if let Err(e) = self.nft_host(&tx).await {
+                tracing::warn!(port = %port, error = %e, "firewall removal failed; rebuilding the tables");
+                return self.rebuild_fw(&mut st).await;
+            }
             st.groups = groups;
         }
         st.firewalls.remove(&port);

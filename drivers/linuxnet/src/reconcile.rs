@@ -17,7 +17,6 @@ use crate::driver::{FwState, LinuxNet, NetState, PortState};
 use crate::error::LinuxNetError;
 use crate::names::{self, Role};
 use crate::netlink::NETNS_DIR;
-use crate::nft;
 use ferrostack_network::backend::{
     DhcpNetwork, FirewallPort, NetworkSpec, PortBinding, RouterSpec,
 };
@@ -170,34 +169,12 @@ impl LinuxNet {
         // 4. Firewall: one transaction rebuilding both tables for the desired ports.
         {
             let mut st = self.lock().await;
-            let t = nft::sg_table(&p);
-            let a = nft::as_table(&p);
-            let mut tx = format!(
-                "add table inet {t}\ndelete table inet {t}\nadd table bridge {a}\ndelete table bridge {a}\n"
-            );
-            tx.push_str(&nft::base(&p));
-            for (bridge, zone) in &st.zones {
-                tx.push_str(&format!(
-                    "add element inet {t} zones {{ {} }}\n",
-                    nft::zone_element(bridge, *zone)
-                ));
-            }
-            st.firewalls.clear();
-            let mut groups = nft::Groups::default();
-            let mut plans = Vec::new();
-            for fw in &desired.firewalls {
-                let plan = self.plan_for(&st, fw);
-                tx.push_str(&nft::transition(&p, fw.port_id, None, &plan, &mut groups));
-                plans.push((fw.clone(), plan));
-            }
-            self.sysctl(self.cfg.host_netns.as_deref(), "net.bridge.bridge-nf-call-iptables", "1")
-                .await?;
-            self.nft_host(&nft::coalesce(&tx)).await?;
-            st.fw_base = true;
-            st.groups = groups;
-            for (fw, plan) in plans {
-                st.firewalls.insert(fw.port_id, FwState { desired: fw, installed: Some(plan) });
-            }
+            st.firewalls = desired
+                .firewalls
+                .iter()
+                .map(|f| (f.port_id, FwState { desired: f.clone(), installed: None }))
+                .collect();
+            self.rebuild_fw(&mut st).await?;
         }
         // 5. Routers and DHCP converge (no-ops when unchanged; dnsmasq is adopted).
         for r in &desired.routers {

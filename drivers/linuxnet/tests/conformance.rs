@@ -40,3 +40,31 @@ async fn linuxnet_passes_the_l3_suite() {
     let (d, _hv) = lab.driver("ft");
     conformance::l3_backend(&*d).await;
 }
+
+/// The firewall's view and the kernel can disagree (an interrupted call, an operator's
+/// `nft flush ruleset`): the next call rebuilds the tables instead of failing forever.
+#[tokio::test]
+async fn firewall_recovers_when_its_tables_were_removed_behind_its_back() {
+    use ferrostack_core::id::PortId;
+    use ferrostack_network::backend::{Firewall, FirewallPort};
+    use ferrostack_network::secgroup::CompiledRuleSet;
+    if !common::can_run("firewall_recovers_when_its_tables_were_removed_behind_its_back", &[]) {
+        return;
+    }
+    let lab = common::Lab::new();
+    let (d, hv) = lab.driver("ft");
+    let mut port = FirewallPort {
+        port_id: PortId::new(),
+        mac_address: "fa:16:3e:00:00:02".into(),
+        allowed_sources: vec!["10.0.0.5/32".parse().unwrap()],
+        rules: CompiledRuleSet { allow_all: false, stateful: true, rules: Vec::new() },
+    };
+    d.apply_port(&port).await.unwrap();
+    common::ok(&["ip", "netns", "exec", &hv, "nft", "flush", "ruleset"]);
+    port.allowed_sources.push("10.0.0.6/32".parse().unwrap());
+    d.apply_port(&port).await.expect("recovers by rebuilding");
+    let rules = common::ok(&["ip", "netns", "exec", &hv, "nft", "list", "ruleset"]);
+    assert!(rules.contains(&format!("chain pi_{}", port.port_id.simple())), "{rules}");
+    assert!(rules.contains("10.0.0.6"), "the new state is in force: {rules}");
+    d.remove_port(port.port_id).await.unwrap();
+}
