@@ -4,8 +4,9 @@
 //!
 //! * identity: token issue, catalog list, project create/list/delete, user create, role add,
 //!   role assignment list;
-//! * the other embedded services, through the catalog: image create/show/list, volume create
-//!   from that image (block storage reading Glance through the facade's adapter), network and
+//! * the other embedded services, through the catalog: image create/show/list/save/set/delete
+//!   (checksums equal to md5sum and sha512sum, saved bytes equal to the uploaded ones), volume
+//!   create from that image (block storage reading Glance through the facade's adapter), network and
 //!   subnet create;
 //! * compute, as a new user would try it: `server create --wait` on the fake hypervisor with
 //!   an image, a network and a flavor, list, stop/start/reboot, add and remove a volume,
@@ -93,6 +94,22 @@ fn openstack_cli_uses_the_embedded_image_volume_and_network_services() {
     assert_eq!(image["size"], data.len() as u64);
     let listed = os(&["image", "list"]);
     assert!(listed.as_array().unwrap().iter().any(|i| i["Name"] == "disk"), "{listed}");
+    // Glance's checksums are coreutils' md5sum and sha512sum of the bytes.
+    let sum = |tool: &str| {
+        let out = std::process::Command::new(tool).arg(file).output().unwrap();
+        String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_owned()
+    };
+    assert_eq!(image["checksum"], sum("md5sum"), "{image}");
+    // OSC files the os_hash fields under properties.
+    assert_eq!(image["properties"]["os_hash_algo"], "sha512", "{image}");
+    assert_eq!(image["properties"]["os_hash_value"], sum("sha512sum"), "{image}");
+    let saved = dir.path().join("saved.raw");
+    let run = |args: &[&str]| openstack_raw(&bin, &clouds, args);
+    run(&["image", "save", "--file", saved.to_str().unwrap(), "disk"]);
+    assert!(std::fs::read(&saved).unwrap() == data, "image save returned other bytes");
+    run(&["image", "set", "--property", "os_distro=cirros", "disk"]);
+    let shown = os(&["image", "show", "disk"]);
+    assert_eq!(shown["properties"]["os_distro"], "cirros", "{shown}");
 
     let volume = os(&["volume", "create", "--size", "1", "--image", "disk", "fromimage"]);
     assert_eq!(volume["status"], "available", "{volume}");
@@ -118,6 +135,12 @@ fn openstack_cli_uses_the_embedded_image_volume_and_network_services() {
         "private-v4",
     ]);
     assert_eq!(subnet["cidr"], "10.0.0.0/24", "{subnet}");
+
+    // The volume holds its own copy: the image can go.
+    run(&["image", "delete", "disk"]);
+    let listed = os(&["image", "list"]);
+    assert!(!listed.as_array().unwrap().iter().any(|i| i["Name"] == "disk"), "{listed}");
+    assert_eq!(os(&["volume", "show", "fromimage"])["status"], "available");
 }
 
 /// Polls `openstack server show` until `field` equals `want`, panicking after a minute with
