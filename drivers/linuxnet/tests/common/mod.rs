@@ -220,6 +220,17 @@ pub fn probe(client: &str, server: &str, addr: &str, port: u16, udp: bool) -> bo
         }
     }
     let _ = child.wait();
+    // Delivered data reaches the listener at once; give it a moment, then stop waiting
+    // (a UDP listener never ends by itself, a blocked TCP one only at its timeout).
+    let mut listener = listener;
+    for _ in 0..25 {
+        if listener.try_wait().ok().flatten().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SIGTERM, which `timeout` passes on to nc (SIGKILL would orphan nc with our pipe).
+    let _ = Command::new("kill").args(["-TERM", &listener.id().to_string()]).status();
     let out = listener.wait_with_output().expect("listener");
     String::from_utf8_lossy(&out.stdout).contains("probe")
 }
