@@ -102,7 +102,10 @@ async fn floating_ip_and_snat_with_real_packets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_tenants_with_identical_networks_are_isolated() {
-    if !common::can_run("two_tenants_with_identical_networks_are_isolated", &["nc", "ping"]) {
+    if !common::can_run(
+        "two_tenants_with_identical_networks_are_isolated",
+        &["nc", "ping", "conntrack"],
+    ) {
         return;
     }
     let lab = Lab::new();
@@ -149,6 +152,23 @@ async fn two_tenants_with_identical_networks_are_isolated() {
         "each tenant reaches its own router"
     );
     assert!(ping(&t2_other, "192.168.0.10"), "inside tenant 2");
+    // The same 192.168.0.10 -> 192.168.0.1 flows of both tenants sit in different
+    // conntrack zones on the host (one zone per bridge).
+    let ct = common::ok(&[
+        "ip",
+        "netns",
+        "exec",
+        &hv,
+        "conntrack",
+        "-L",
+        "-p",
+        "icmp",
+        "-s",
+        "192.168.0.10",
+    ]);
+    let zones: std::collections::BTreeSet<&str> =
+        ct.split_whitespace().filter(|w| w.starts_with("zone=")).collect();
+    assert!(zones.len() >= 2, "one conntrack zone per tenant: {ct}");
     assert!(!ping(t1, "192.168.0.12"), "tenant 1 cannot reach tenant 2's VM at the same addresses");
     assert!(!probe(t1, &t2_other, "192.168.0.12", 22, false), "nor by TCP");
     assert_eq!(seen_source(t1, &outside, "198.18.0.100", 9011).as_deref(), Some("198.18.0.1"));
