@@ -20,8 +20,17 @@ pub fn example_binary() -> PathBuf {
         // `cargo test --test X` builds no examples; `cargo test`/nextest on the whole
         // workspace do (with the same features as the tests). Build it as a newcomer would.
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        // With the optional drivers this test was built with, so a kvm test gets a kvm cloud.
+        let features: Vec<&str> = [
+            ("postgres", cfg!(feature = "postgres")),
+            ("amqp", cfg!(feature = "amqp")),
+            ("kvm", cfg!(feature = "kvm")),
+        ]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect();
         let status = Command::new(cargo)
-            .args(["build", "--example", "minicloud"])
+            .args(["build", "--example", "minicloud", "--features", &features.join(",")])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("cargo runs");
