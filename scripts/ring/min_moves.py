@@ -1,11 +1,10 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""Exact minimum number of part-replicas that must move after removing one device.
+"""Exact minimum number of part-replicas that must move after adding or removing one device.
 
-Offline analysis tool for the ring builder's movement tests (not run in CI). The input is the
-JSON written by objectstore/tests/ring_builder.rs when FERROSTACK_RING_REMOVAL_DUMP=FILE is set:
-the device layout (region, zone, ip, weight by id), the removed device, the table before the
-removal and the builder's integer targets after it.
+The input is a JSON case: the device layout (region, zone, ip, weight by device id), the
+removed device (`rm`; any id not in the layout for an addition), the table before the change,
+the builder's integer targets after it and, optionally, what the builder moved.
 
 The minimum is a 0/1 integer program over x[p][d] (partition p has a replica on device d):
   * every partition has R replicas on distinct devices;
@@ -14,11 +13,14 @@ The minimum is a 0/1 integer program over x[p][d] (partition p has a replica on 
   * every device ends exactly on its target (--slack 1: within +-1 of it);
   * one move per partition: partitions that lost a replica keep their others, the rest keep at
     least R - 1;
-and it maximises the replicas kept in place. Needs scipy (HiGHS):
-    python3 -m venv /tmp/milp && /tmp/milp/bin/pip install scipy
-    FERROSTACK_RING_REMOVAL_DUMP=/tmp/case.json cargo test -p ferrostack-objectstore \\
+and it maximises the replicas kept in place. Needs scipy (HiGHS), which
+scripts/test-env/swift-ring.sh installs in the Swift venv:
+    bash scripts/test-env/swift-ring.sh
+    FERROSTACK_RING_REMOVAL_DUMP=/tmp/case.json cargo test -p ferrostack-objectstore \
         --test ring_builder removal_raising_a_region_limit
-    /tmp/milp/bin/python scripts/ring/min_moves.py /tmp/case.json
+    ~/.cache/ferrostack/venv-swift/bin/python scripts/ring/min_moves.py /tmp/case.json
+prints `/tmp/case.json minimum 1193 moved 1193 ratio 1.000 (...)`. The CI test
+objectstore/tests/ring_movement_exact.rs writes such files for random topologies.
 """
 import argparse
 import json
