@@ -234,12 +234,15 @@ impl Removal {
     /// second replica must then go to another zone than the first, which the removed
     /// device's partitions cannot always offer, so other replicas move too. The exact minimum
     /// is an integer program (`scripts/ring/min_moves.py` solves it with HiGHS): over 1000
-    /// random topologies it was up to 1.21x `lower_bound` (1098 for 910), and the builder
-    /// moved exactly that minimum on every case checked (the 30 worst by this ratio and 20
-    /// at random). `ring_movement_exact.rs` checks <= 1.02x the exact minimum in CI; here
-    /// the bound leaves room for the gap between `lower_bound` and the minimum only.
+    /// random topologies it was up to 1.21x `lower_bound` (1098 for 910), 1.25x on the
+    /// widest case seen in more than 10,000 (pinned in
+    /// `removal_with_the_widest_gap_to_the_lower_bound_moves_near_the_minimum`), and the
+    /// builder moved exactly that minimum on every case checked (the 30 worst by this ratio
+    /// and 20 at random of 1000, and both pinned cases). `ring_movement_exact.rs` and the
+    /// pinned tests check <= 1.02x the exact minimum in CI; this bound only leaves room for
+    /// the gap between `lower_bound` and the minimum, so it catches gross excess only.
     fn max_moves(&self) -> usize {
-        (1.25 * self.lower_bound as f64).max(self.lower_bound as f64 + 1.0) as usize
+        (1.35 * self.lower_bound as f64).max(self.lower_bound as f64 + 1.0) as usize
     }
 
     /// When the removal changes what other devices must hold, one replica per partition per
@@ -510,15 +513,42 @@ fn one_device_changes_on_swift_benchmark_layout() {
     assert_weight_balanced(&rm);
 }
 
+/// Removes device `pick % 12` from a 12-server layout `(region, zone, server, weight)` and
+/// checks one rebalance against the exact minimum computed offline by
+/// `scripts/ring/min_moves.py` (HiGHS MILP on the same table): at most 1.02x `exact_min`, and
+/// not below `relaxed_min` (the minimum with targets relaxed by +-1), which would mean the
+/// builder broke a dispersion limit.
+fn pinned_removal(
+    layout: [(u32, u32, u32, f64); 12],
+    pick: usize,
+    seed: u64,
+    lower_bound: usize,
+    exact_min: usize,
+    relaxed_min: usize,
+) {
+    let t = Topo { servers: layout.iter().map(|&(r, z, s, w)| (r, z, s, 1, w)).collect() };
+    let rm = Removal::run(&t, pick, seed).unwrap();
+    assert_eq!(rm.lower_bound, lower_bound);
+    assert!(rm.moved >= relaxed_min, "moved {} is below the exact minimum", rm.moved);
+    assert!(
+        rm.moved as f64 <= 1.02 * exact_min as f64,
+        "moved {} for an exact minimum of {exact_min}",
+        rm.moved
+    );
+    assert_eq!(rm.unfinished, 0);
+    assert_plan_balanced(&rm.b);
+    assert_dispersed_as_weights_allow(&rm.b);
+    assert!(rm.moved <= rm.max_moves());
+}
+
 /// CI once failed `removing_one_device_moves_only_its_part_replicas` here ("moved 1289 for a
 /// minimum of 1024"): removing a 4000 device from region 2 leaves it 0.6 replicas per
 /// partition, so regions 1 and 3 must hold two replicas of some partitions, in different
 /// zones. The removed device's 1024 part-replicas are a lower bound only; the exact minimum
 /// under the plan's per-partition limits and one move per partition is 1193 (1189 with
-/// targets relaxed by +-1), computed by `scripts/ring/min_moves.py` (HiGHS MILP) on this
-/// very table; the builder moves exactly 1193 (a max-flow places the removed device's
-/// part-replicas). Swift 2.38.3's builder moves 1536 in its first rebalance on this layout and
-/// 2011 over six rebalances, still 0.9 % off balance.
+/// targets relaxed by +-1); the builder moves exactly 1193 (a max-flow places the removed
+/// device's part-replicas). Swift 2.38.3's builder moves 1536 in its first rebalance on this
+/// layout and 2011 over six rebalances, still 0.9 % off balance.
 #[test]
 fn removal_raising_a_region_limit_moves_near_the_minimum() {
     let layout = [
@@ -535,19 +565,28 @@ fn removal_raising_a_region_limit_moves_near_the_minimum() {
         (3, 2, 1, 2000.0),
         (3, 2, 2, 4000.0),
     ];
-    let t = Topo { servers: layout.iter().map(|&(r, z, s, w)| (r, z, s, 1, w)).collect() };
-    let rm = Removal::run(&t, 748, 48).unwrap();
-    assert_eq!(rm.lower_bound, 1024);
-    let exact_min = 1193;
-    // Below the exact minimum would mean the builder broke a dispersion limit or a target.
-    assert!(rm.moved >= 1189, "moved {} is below the exact minimum", rm.moved);
-    assert!(
-        rm.moved as f64 <= 1.02 * exact_min as f64,
-        "moved {} for an exact minimum of {exact_min}",
-        rm.moved
-    );
-    assert_eq!(rm.unfinished, 0);
-    assert_plan_balanced(&rm.b);
-    assert_dispersed_as_weights_allow(&rm.b);
-    assert!(rm.moved <= rm.max_moves());
+    pinned_removal(layout, 748, 48, 1024, 1193, 1189);
+}
+
+/// The widest gap seen between the cheap lower bound and the exact minimum (1025 for 819,
+/// 1.25x; found by PROPTEST_RNG_SEED=31337): removing a 4000 device from region 2 leaves it
+/// 0.9 replicas per partition. The builder moves exactly 1025; Swift 2.38.3 moves 1229 in its
+/// first rebalance (10 % off balance) and 1638 over six.
+#[test]
+fn removal_with_the_widest_gap_to_the_lower_bound_moves_near_the_minimum() {
+    let layout = [
+        (1, 1, 1, 4000.0),
+        (1, 1, 2, 4000.0),
+        (1, 2, 1, 1000.0),
+        (1, 2, 2, 1000.0),
+        (2, 1, 1, 4000.0),
+        (2, 1, 2, 1000.0),
+        (2, 2, 1, 1000.0),
+        (2, 2, 2, 4000.0),
+        (3, 1, 1, 1000.0),
+        (3, 1, 2, 1000.0),
+        (3, 2, 1, 4000.0),
+        (3, 2, 2, 4000.0),
+    ];
+    pinned_removal(layout, 976, 122, 819, 1025, 1021);
 }
