@@ -223,6 +223,8 @@ fn openstack_cli_runs_a_server_through_its_lifecycle() {
     wait_for(&os, "server", "vm1", "status", "ACTIVE");
     run(&["server", "reboot", "vm1"]);
     wait_for(&os, "server", "vm1", "status", "ACTIVE");
+    let console = run(&["console", "log", "show", "vm1"]);
+    assert!(console.contains(&format!("fake console of {id}")), "{console}");
 
     assert_eq!(os(&["volume", "create", "--size", "1", "data"])["status"], "available");
     run(&["server", "add", "volume", "vm1", "data"]);

@@ -349,6 +349,16 @@ impl Console for FakeHypervisor {
             other => Err(ComputeError::NotSupported(format!("console protocol {other}"))),
         }
     }
+
+    async fn console_output(
+        &self,
+        id: ServerId,
+        lines: Option<u32>,
+    ) -> Result<String, ComputeError> {
+        let info = self.info(id).await?;
+        let log = format!("fake console of {id}\npower state {:?}\n", info.power_state);
+        Ok(crate::hypervisor::console_tail(log.as_bytes(), lines))
+    }
 }
 
 #[async_trait::async_trait]

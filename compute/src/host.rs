@@ -330,6 +330,14 @@ impl ComputeHost {
                     .ok_or_else(|| ComputeError::NotSupported("remote consoles".into()))?;
                 Ok(Value::String(console.console_url(server, &protocol).await?))
             }
+            HostRequest::ConsoleOutput { server, lines } => {
+                let console = self
+                    .deps
+                    .hypervisor
+                    .console()
+                    .ok_or_else(|| ComputeError::NotSupported("console output".into()))?;
+                Ok(Value::String(console.console_output(server, lines).await?))
+            }
         }
     }
 

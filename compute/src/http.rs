@@ -851,6 +851,27 @@ async fn server_action(
             api.start_server(&ctx, id).await.map_err(err)?;
             accepted()
         }
+        "os-getConsoleOutput" => {
+            // `length`: the last N lines; absent, null or -1 for everything; Nova accepts
+            // integers and integer strings.
+            let lines = match args.get("length") {
+                None | Some(Value::Null) => None,
+                Some(v) => {
+                    let n = match v {
+                        Value::Number(n) => n.as_i64(),
+                        Value::String(s) => s.trim().parse::<i64>().ok(),
+                        _ => None,
+                    };
+                    match n {
+                        Some(-1) => None,
+                        Some(n) if (0..=i64::from(u32::MAX)).contains(&n) => Some(n as u32),
+                        _ => return Err(bad("Invalid input for field/attribute length.")),
+                    }
+                }
+            };
+            let output = api.console_output(&ctx, id, lines).await.map_err(err)?;
+            Ok(Json(json!({ "output": output })).into_response())
+        }
         "reboot" => {
             let kind = match args
                 .get("type")

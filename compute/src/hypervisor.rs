@@ -367,6 +367,32 @@ pub trait Hypervisor: Send + Sync + std::fmt::Debug + 'static {
 pub trait Console: Send + Sync + std::fmt::Debug {
     /// A console URL.
     async fn console_url(&self, id: ServerId, protocol: &str) -> Result<String, ComputeError>;
+
+    /// The guest's serial console output so far: the last `lines` lines, or all of it with
+    /// `None` ([`console_tail`] does the cutting). An unknown instance is
+    /// [`ComputeError::NotFound`]; drivers that keep no console log answer
+    /// [`ComputeError::NotSupported`] (the default).
+    async fn console_output(
+        &self,
+        id: ServerId,
+        lines: Option<u32>,
+    ) -> Result<String, ComputeError> {
+        let _ = (id, lines);
+        Err(ComputeError::NotSupported("console output".into()))
+    }
+}
+
+/// The last `lines` lines of `text` (all of it with `None`), as Nova's `get_console_output`
+/// cuts a console log; invalid UTF-8 is replaced, never an error.
+pub fn console_tail(text: &[u8], lines: Option<u32>) -> String {
+    let text = String::from_utf8_lossy(text);
+    match lines {
+        None => text.into_owned(),
+        Some(n) => {
+            let all: Vec<&str> = text.split_inclusive('\n').collect();
+            all[all.len().saturating_sub(n as usize)..].concat()
+        }
+    }
 }
 
 /// Disk snapshots of instances.

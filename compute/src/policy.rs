@@ -48,6 +48,7 @@ rules! {
     "os_compute_api:os-attach-interfaces:create" => MEMBER, "Attach an interface";
     "os_compute_api:os-attach-interfaces:delete" => MEMBER, "Detach an interface";
     "os_compute_api:os-remote-consoles" => MEMBER, "Get a console URL";
+    "os_compute_api:os-console-output" => MEMBER, "Show a server's console output";
     "os_compute_api:os-flavor-manage:create" => ADMIN, "Create a flavor";
     "os_compute_api:os-flavor-manage:delete" => ADMIN, "Delete a flavor";
     "os_compute_api:os-flavor-extra-specs:create" => ADMIN, "Set flavor extra specs";

@@ -125,6 +125,13 @@ pub enum HostRequest {
         /// `vnc`, `spice`, `serial`.
         protocol: String,
     },
+    /// The serial console output (call).
+    ConsoleOutput {
+        /// The server.
+        server: ServerId,
+        /// The last this many lines; all with `None`.
+        lines: Option<u32>,
+    },
 }
 
 impl HostRequest {
@@ -146,6 +153,7 @@ impl HostRequest {
             HostRequest::AttachInterface { .. } => "attach_interface",
             HostRequest::DetachInterface { .. } => "detach_interface",
             HostRequest::ConsoleUrl { .. } => "console_url",
+            HostRequest::ConsoleOutput { .. } => "console_output",
         }
     }
 }

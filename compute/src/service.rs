@@ -208,6 +208,13 @@ pub trait ComputeApi: Send + Sync + std::fmt::Debug {
         id: ServerId,
         protocol: &str,
     ) -> Result<String, ComputeError>;
+    /// The serial console output: the last `lines` lines, all with `None`.
+    async fn console_output(
+        &self,
+        ctx: &RequestContext,
+        id: ServerId,
+        lines: Option<u32>,
+    ) -> Result<String, ComputeError>;
     /// Flavors visible to the caller.
     async fn list_flavors(&self, ctx: &RequestContext) -> Result<Vec<Flavor>, ComputeError>;
     /// A flavor.
@@ -1221,6 +1228,22 @@ impl ComputeApi for Controller {
         let v = me
             .call(ctx, &host, HostRequest::ConsoleUrl { server: id, protocol: protocol.into() })
             .await?;
+        Ok(v.as_str().unwrap_or_default().to_owned())
+    }
+
+    async fn console_output(
+        &self,
+        ctx: &RequestContext,
+        id: ServerId,
+        lines: Option<u32>,
+    ) -> Result<String, ComputeError> {
+        let me = &self.0;
+        let s = me.visible(ctx, id, "os_compute_api:os-console-output").await?;
+        // Nova's InstanceNotReady: nothing to read before a host runs it.
+        let Some(host) = s.host.clone().filter(|_| s.vm_state != VmState::Building) else {
+            return Err(ComputeError::Conflict(format!("Instance {id} is not ready.")));
+        };
+        let v = me.call(ctx, &host, HostRequest::ConsoleOutput { server: id, lines }).await?;
         Ok(v.as_str().unwrap_or_default().to_owned())
     }
 

@@ -152,6 +152,18 @@ async fn versions_auth_and_server_lifecycle_shapes() {
     wait_status(&r, &id, "ACTIVE").await;
     assert_eq!(act(json!({"reboot": {"type": "sideways"}})).await.0, StatusCode::BAD_REQUEST);
     assert_eq!(act(json!({"frobnicate": {}})).await.0, StatusCode::BAD_REQUEST);
+    // Console output: all of it, the last line, and Nova's length validation.
+    let (st, v) = act(json!({"os-getConsoleOutput": {}})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let all = v["output"].as_str().unwrap().to_owned();
+    assert!(all.contains("fake console of") && all.lines().count() == 2, "{v}");
+    let (_, v) = act(json!({"os-getConsoleOutput": {"length": "1"}})).await;
+    assert_eq!(v["output"], all.lines().last().unwrap().to_owned() + "\n");
+    assert_eq!(act(json!({"os-getConsoleOutput": {"length": -1}})).await.1["output"], all);
+    for bad in [json!(-2), json!("x"), json!(1.5), json!([1])] {
+        let (st, v) = act(json!({"os-getConsoleOutput": {"length": bad}})).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    }
 
     // Volumes.
     let vol = e.volumes.add(1);

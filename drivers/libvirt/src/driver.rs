@@ -931,6 +931,22 @@ impl Console for LibvirtDriver {
             other => Err(ComputeError::NotSupported(format!("{other} console"))),
         }
     }
+
+    async fn console_output(
+        &self,
+        id: ServerId,
+        lines: Option<u32>,
+    ) -> Result<String, ComputeError> {
+        // Unknown instances are NotFound, as for every other call.
+        self.domain_xml(id).await?;
+        let log = self.console_log_path(id);
+        match tokio::fs::read(&log).await {
+            Ok(bytes) => Ok(ferrostack_compute::hypervisor::console_tail(&bytes, lines)),
+            // Nothing written yet (or console logging off).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+            Err(e) => Err(ComputeError::Internal(format!("reading {}: {e}", log.display()))),
+        }
+    }
 }
 
 #[async_trait::async_trait]
