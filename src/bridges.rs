@@ -19,10 +19,7 @@ use std::sync::Arc;
 pub struct ImagesForVolumes(pub Arc<dyn ImageApi>);
 
 fn meta(image: &Image) -> ImageMeta {
-    let status = serde_json::to_value(image.status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
+    let status = image.status.as_str().to_owned();
     ImageMeta {
         id: image.id,
         name: image.name.clone().unwrap_or_default(),

@@ -76,10 +76,7 @@ impl ImagePort for ImagesForCompute {
     async fn image(&self, ctx: &RequestContext, id: ImageId) -> Result<ImageMeta, ComputeError> {
         let image =
             self.0.get(ctx, &id).await.map_err(|e| lookup_error("Image", id, "image", e))?;
-        let status = serde_json::to_value(image.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let status = image.status.as_str().to_owned();
         Ok(ImageMeta {
             id,
             name: image.name.unwrap_or_default(),
@@ -199,10 +196,7 @@ impl VolumePort for VolumesForCompute {
             .get_volume(ctx, &id)
             .await
             .map_err(|e| lookup_error("Volume", id, "volume", e))?;
-        let status = serde_json::to_value(v.status)
-            .ok()
-            .and_then(|s| s.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let status = v.status.as_str().to_owned();
         Ok(VolumeMeta { id, status, size_gb: v.size_gb, multiattach: v.multiattach })
     }
 
@@ -406,10 +400,9 @@ impl NetworkPort for NetworksForCompute {
         }
     }
 
-    async fn delete_port(&self, ctx: &RequestContext, port: PortId) -> Result<(), ComputeError> {
+    async fn delete_port(&self, _ctx: &RequestContext, port: PortId) -> Result<(), ComputeError> {
         // Compute's own ports are deleted even when the user's token has since lost access
         // (deleting a server after a role change must not leak its ports).
-        let _ = ctx;
         match self.0.delete_port(&RequestContext::internal("compute"), port).await {
             Err(e) if e.kind() != ErrorKind::NotFound => Err(dependency("network", e)),
             _ => Ok(()),
