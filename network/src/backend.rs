@@ -285,3 +285,22 @@ pub trait DhcpBackend: Send + Sync + Debug {
     /// Stops serving the network.
     async fn remove_network(&self, id: NetworkId) -> Result<(), BackendError>;
 }
+
+/// Everything the data plane should hold: what the service would re-send to its backends after
+/// a restart. [`NetworkService::desired_state`](crate::NetworkService::desired_state) computes
+/// it from the Store; a driver that can find its own kernel objects again (such as the Linux
+/// data plane's `reconcile`) converges to it, adopting what exists and removing what is no
+/// longer wanted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DesiredState {
+    /// Networks.
+    pub networks: Vec<NetworkSpec>,
+    /// Plugged ports.
+    pub ports: Vec<PortBinding>,
+    /// Port firewalls.
+    pub firewalls: Vec<FirewallPort>,
+    /// Routers.
+    pub routers: Vec<RouterSpec>,
+    /// DHCP per network.
+    pub dhcp: Vec<DhcpNetwork>,
+}

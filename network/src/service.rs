@@ -207,6 +207,31 @@ fn fp_key(r: &SecurityGroupRule) -> String {
     )
 }
 
+/// The L2 view of a network the backends need.
+fn network_spec(net: &Network) -> NetworkSpec {
+    NetworkSpec { id: net.id, segment: net.segment(), mtu: net.mtu }
+}
+
+/// A port's firewall: its addresses (fixed IPs and allowed address pairs) as permitted
+/// sources and its groups' `rules` compiled with remote-group `members` resolved.
+fn firewall_port(
+    p: &Port,
+    rules: &[SecurityGroupRule],
+    members: &HashMap<SecurityGroupId, Vec<IpAddr>>,
+    stateful: bool,
+) -> FirewallPort {
+    let mut sources: Vec<Cidr> = p.fixed_ips.iter().map(|f| Cidr::host(f.ip_address)).collect();
+    sources.extend(
+        p.allowed_address_pairs.iter().filter_map(|a| Cidr::parse_loose(&a.ip_address).ok()),
+    );
+    FirewallPort {
+        port_id: p.id,
+        mac_address: p.mac_address.clone(),
+        allowed_sources: sources,
+        rules: compile(rules, members, stateful, p.port_security_enabled),
+    }
+}
+
 fn check_len(what: &str, s: &str, max: usize) -> Result<()> {
     if s.chars().count() > max {
         return Err(NetworkError::invalid(format!(
@@ -1186,6 +1211,79 @@ impl NetworkService {
         }
     }
 
+    /// Everything the data plane should hold, computed from the Store: every network, every
+    /// port bound to a host (only those bound to `host` when one is given) with its firewall,
+    /// every router, and the DHCP configuration of every network with a DHCP-enabled subnet.
+    ///
+    /// Backends converge per call, so a running service keeps them current by itself; this is
+    /// for a restarted data plane: hand it to a driver's reconcile (the Linux data plane's
+    /// `LinuxNet::reconcile`) to adopt what exists, create what is missing and remove what
+    /// nothing wants any more.
+    ///
+    /// # Errors
+    ///
+    /// A failing Store.
+    pub async fn desired_state(&self, host: Option<&str>) -> Result<DesiredState> {
+        let networks: Vec<Network> =
+            self.networks.list_all().await?.into_iter().map(|v| v.value).collect();
+        let ports: Vec<Port> = self.ports.list_all().await?.into_iter().map(|v| v.value).collect();
+        let rules: Vec<SecurityGroupRule> =
+            self.rules.list_all().await?.into_iter().map(|v| v.value).collect();
+        let sgs: HashMap<SecurityGroupId, SecurityGroup> =
+            self.sgs.list_all().await?.into_iter().map(|v| (v.value.id, v.value)).collect();
+        let specs: HashMap<NetworkId, NetworkSpec> =
+            networks.iter().map(|n| (n.id, network_spec(n))).collect();
+        let mut members: HashMap<SecurityGroupId, Vec<IpAddr>> = HashMap::new();
+        for p in &ports {
+            for g in &p.security_groups {
+                members.entry(*g).or_default().extend(p.fixed_ips.iter().map(|f| f.ip_address));
+            }
+        }
+        let mut desired =
+            DesiredState { networks: specs.values().cloned().collect(), ..DesiredState::default() };
+        desired.networks.sort_by_key(|n| n.id);
+        let on_host = |p: &Port| match host {
+            Some(h) => p.binding_host_id == h,
+            None => true,
+        };
+        for p in ports.iter().filter(|p| on_host(p)) {
+            if !p.binding_host_id.is_empty()
+                && let Some(spec) = specs.get(&p.network_id)
+            {
+                desired.ports.push(PortBinding {
+                    port_id: p.id,
+                    network: spec.clone(),
+                    mac_address: p.mac_address.clone(),
+                    host: p.binding_host_id.clone(),
+                    vnic_type: p.binding_vnic_type.clone(),
+                });
+            }
+            if p.device_owner.starts_with("network:") {
+                // Router, floating-IP and DHCP ports are the data plane's own: not filtered.
+                continue;
+            }
+            let port_rules: Vec<SecurityGroupRule> = rules
+                .iter()
+                .filter(|r| p.security_groups.contains(&r.security_group_id))
+                .cloned()
+                .collect();
+            let stateful = p.security_groups.iter().all(|g| sgs.get(g).is_none_or(|s| s.stateful));
+            desired.firewalls.push(firewall_port(p, &port_rules, &members, stateful));
+        }
+        for r in self.routers.list_all().await? {
+            desired.routers.push(self.router_spec(&r.value).await?);
+        }
+        desired.routers.sort_by_key(|r| r.id);
+        for n in &networks {
+            let dhcp = self.dhcp_spec(n).await?;
+            if !dhcp.subnets.is_empty() {
+                desired.dhcp.push(dhcp);
+            }
+        }
+        desired.dhcp.sort_by_key(|d| d.network_id);
+        Ok(desired)
+    }
+
     /// The project's `default` group, created (with Neutron's default rules) on first use.
     pub async fn ensure_default_sg(&self, project: &ProjectId) -> Result<SecurityGroupId> {
         for _ in 0..MAX_ATTEMPTS {
@@ -1282,16 +1380,7 @@ impl NetworkService {
         members: &HashMap<SecurityGroupId, Vec<IpAddr>>,
         stateful: bool,
     ) {
-        let mut sources: Vec<Cidr> = p.fixed_ips.iter().map(|f| Cidr::host(f.ip_address)).collect();
-        sources.extend(
-            p.allowed_address_pairs.iter().filter_map(|a| Cidr::parse_loose(&a.ip_address).ok()),
-        );
-        let fw = FirewallPort {
-            port_id: p.id,
-            mac_address: p.mac_address.clone(),
-            allowed_sources: sources,
-            rules: compile(rules, members, stateful, p.port_security_enabled),
-        };
+        let fw = firewall_port(p, rules, members, stateful);
         if let Err(e) = self.backends.firewall.apply_port(&fw).await {
             tracing::warn!(port = %p.id, error = %e, "firewall apply failed");
         }
@@ -1307,55 +1396,58 @@ impl NetworkService {
 
     // ----- data-plane sync ----------------------------------------------------------------
 
+    /// The DHCP configuration of `net`: its DHCP-enabled subnets and one host entry per fixed
+    /// address on them.
+    async fn dhcp_spec(&self, net: &Network) -> Result<DhcpNetwork> {
+        let subnets: Vec<Subnet> = self
+            .network_subnets(net)
+            .await?
+            .into_iter()
+            .map(|s| s.value)
+            .filter(|s| s.enable_dhcp)
+            .collect();
+        let ids: HashSet<SubnetId> = subnets.iter().map(|s| s.id).collect();
+        let mut hosts: Vec<DhcpHost> = Vec::new();
+        for p in self
+            .ports
+            .list_all()
+            .await?
+            .into_iter()
+            .map(|v| v.value)
+            .filter(|p| p.network_id == net.id)
+        {
+            for f in p.fixed_ips.iter().filter(|f| ids.contains(&f.subnet_id)) {
+                hosts.push(DhcpHost {
+                    mac_address: p.mac_address.clone(),
+                    ip_address: f.ip_address,
+                    hostname: format!("host-{}", f.ip_address.to_string().replace(['.', ':'], "-")),
+                });
+            }
+        }
+        hosts.sort();
+        Ok(DhcpNetwork {
+            network_id: net.id,
+            subnets: subnets
+                .iter()
+                .map(|s| DhcpSubnet {
+                    id: s.id,
+                    cidr: s.cidr,
+                    gateway: s.gateway_ip,
+                    dns_nameservers: s.dns_nameservers.clone(),
+                    host_routes: s.host_routes.clone(),
+                })
+                .collect(),
+            hosts,
+        })
+    }
+
     async fn sync_dhcp(&self, net: NetworkId) {
         let result: Result<()> = async {
             let Some(n) = self.networks.get(&net.to_string()).await? else {
                 let _ = self.backends.dhcp.remove_network(net).await;
                 return Ok(());
             };
-            let subnets: Vec<Subnet> = self
-                .network_subnets(&n.value)
-                .await?
-                .into_iter()
-                .map(|s| s.value)
-                .filter(|s| s.enable_dhcp)
-                .collect();
-            let ids: HashSet<SubnetId> = subnets.iter().map(|s| s.id).collect();
-            let mut hosts: Vec<DhcpHost> = Vec::new();
-            for p in self
-                .ports
-                .list_all()
-                .await?
-                .into_iter()
-                .map(|v| v.value)
-                .filter(|p| p.network_id == net)
-            {
-                for f in p.fixed_ips.iter().filter(|f| ids.contains(&f.subnet_id)) {
-                    hosts.push(DhcpHost {
-                        mac_address: p.mac_address.clone(),
-                        ip_address: f.ip_address,
-                        hostname: format!(
-                            "host-{}",
-                            f.ip_address.to_string().replace(['.', ':'], "-")
-                        ),
-                    });
-                }
-            }
-            hosts.sort();
-            let spec = DhcpNetwork {
-                network_id: net,
-                subnets: subnets
-                    .iter()
-                    .map(|s| DhcpSubnet {
-                        id: s.id,
-                        cidr: s.cidr,
-                        gateway: s.gateway_ip,
-                        dns_nameservers: s.dns_nameservers.clone(),
-                        host_routes: s.host_routes.clone(),
-                    })
-                    .collect(),
-                hosts,
-            };
+            let spec = self.dhcp_spec(&n.value).await?;
             self.backends.dhcp.sync_network(&spec).await.map_err(|e| NetworkError::Backend {
                 backend: "dhcp",
                 kind: e.kind,
@@ -1451,6 +1543,20 @@ impl NetworkService {
         }
     }
 
+    /// Re-syncs DHCP on the external networks of `routers`' gateways: a gateway port is a
+    /// host entry there like any other port.
+    async fn sync_gateway_dhcp(&self, routers: &[&Router]) {
+        let mut nets: Vec<NetworkId> = routers
+            .iter()
+            .filter_map(|r| r.external_gateway_info.as_ref().map(|g| g.network_id))
+            .collect();
+        nets.sort();
+        nets.dedup();
+        for n in nets {
+            self.sync_dhcp(n).await;
+        }
+    }
+
     /// Binds a port to `host` through the L2 backend and records the VIF details (or
     /// `binding_failed`).
     async fn bind_port(&self, port: PortId, host: String) -> Result<Port> {
@@ -1460,8 +1566,7 @@ impl NetworkService {
             let _ = self.backends.l2.unplug_port(port).await;
             ("unbound".to_string(), Map::new())
         } else {
-            let spec =
-                NetworkSpec { id: net.value.id, segment: net.value.segment(), mtu: net.value.mtu };
+            let spec = network_spec(&net.value);
             let _ = self.backends.l2.ensure_network(&spec).await;
             let binding = PortBinding {
                 port_id: port,
@@ -2502,6 +2607,7 @@ impl NetworkApi for NetworkService {
             plan.op(self.routers.put_op(&router.id.to_string(), &router)?);
             if self.run(plan).await? {
                 self.sync_router(router.id).await;
+                self.sync_gateway_dhcp(&[&router]).await;
                 return Ok(router);
             }
         }
@@ -2631,6 +2737,7 @@ impl NetworkApi for NetworkService {
             plan.op(self.routers.put_op(&cur.id, &r)?);
             if self.run(plan).await? {
                 self.sync_router(id).await;
+                self.sync_gateway_dhcp(&[&cur.value, &r]).await;
                 return Ok(r);
             }
         }
@@ -2665,6 +2772,7 @@ impl NetworkApi for NetworkService {
             self.usage(&mut plan, &cur.value.project_id, Resource::Router, -1, false).await?;
             if self.run(plan).await? {
                 self.sync_router(id).await;
+                self.sync_gateway_dhcp(&[&cur.value]).await;
                 return Ok(());
             }
         }
@@ -2800,6 +2908,10 @@ impl NetworkApi for NetworkService {
             if self.run(plan).await? {
                 self.sync_router(id).await;
                 self.sync_dhcp(port.network_id).await;
+                // A tenant port that became a router leg is no longer filtered.
+                if let Err(e) = self.backends.firewall.remove_port(port.id).await {
+                    tracing::warn!(port = %port.id, error = %e, "firewall removal failed");
+                }
                 let subnet_ids: Vec<SubnetId> =
                     port.fixed_ips.iter().map(|f| f.subnet_id).collect();
                 return Ok(RouterInterfaceInfo {

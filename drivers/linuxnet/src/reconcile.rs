@@ -17,25 +17,8 @@ use crate::driver::{FwState, LinuxNet, NetState, PortState};
 use crate::error::LinuxNetError;
 use crate::names::{self, Role};
 use crate::netlink::NETNS_DIR;
-use ferrostack_network::backend::{
-    DhcpNetwork, FirewallPort, NetworkSpec, PortBinding, RouterSpec,
-};
+pub use ferrostack_network::backend::DesiredState;
 use std::collections::BTreeSet;
-
-/// Everything the data plane should have: what the service would re-send after a restart.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DesiredState {
-    /// Networks.
-    pub networks: Vec<NetworkSpec>,
-    /// Plugged ports.
-    pub ports: Vec<PortBinding>,
-    /// Port firewalls.
-    pub firewalls: Vec<FirewallPort>,
-    /// Routers.
-    pub routers: Vec<RouterSpec>,
-    /// DHCP per network.
-    pub dhcp: Vec<DhcpNetwork>,
-}
 
 /// What [`LinuxNet::reconcile`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
