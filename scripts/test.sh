@@ -28,6 +28,6 @@ done
 
 # 2. The tests, with the facade's optional drivers compiled in so its configuration tests run
 #    against the PostgreSQL, RabbitMQ and libvirtd started above.
-features="ferrostack/postgres,ferrostack/amqp,ferrostack/kvm"
+features="ferrostack/postgres,ferrostack/amqp,ferrostack/kvm,ferrostack/linuxnet"
 echo "== cargo nextest run --workspace --features $features $*"
 cargo nextest run --workspace --no-fail-fast --features "$features" "$@"

@@ -20,6 +20,15 @@
 //! kernel = "/srv/guest/vmlinuz"          # kvm only, optional: boot this kernel directly
 //! initrd = "/srv/guest/initrd.cpio.gz"   #   with this initramfs
 //! cmdline = "console=ttyS0"              #   and this command line
+//!
+//! [network]
+//! data_plane = "fake"                    # or "linux" (feature `linuxnet`): bridges, nftables,
+//!                                        # router and DHCP namespaces, dnsmasq; needs root
+//! prefix = "fs"                          # linux only: prefix of everything it creates
+//! host_netns = "lab"                     # linux only, optional: bridges live in this netns
+//! dhcp_server = "dnsmasq"                # linux only: "dnsmasq" or "kea"
+//! state_dir = "/var/lib/ferrostack/net"  # linux only; default DATA_DIR/linuxnet
+//! physical_interfaces = { public = "eth1" }  # linux only: uplinks of flat/VLAN networks
 //! ```
 
 use serde::Deserialize;
@@ -72,6 +81,33 @@ pub struct KvmConfig {
     pub cmdline: Option<String>,
 }
 
+/// Which data plane realises the embedded networking service's networks, ports, routers and
+/// DHCP.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum DataPlaneConfig {
+    /// `FakeBackend`: the intended state is recorded, no packets move.
+    #[default]
+    Fake,
+    /// The Linux data plane (feature `linuxnet`): Linux bridges, nftables security groups,
+    /// one namespace per router and per DHCP server.
+    Linux(LinuxDataPlaneConfig),
+}
+
+/// The Linux data plane's settings (see `ferrostack_linuxnet::LinuxNetConfig`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinuxDataPlaneConfig {
+    /// Prefix of every device, namespace, table and file it creates.
+    pub prefix: String,
+    /// The namespace the bridges live in; `None` is minicloud's own.
+    pub host_netns: Option<String>,
+    /// `dnsmasq` or `kea`.
+    pub dhcp_server: String,
+    /// Where DHCP files live; `None` is `DATA_DIR/linuxnet`.
+    pub state_dir: Option<PathBuf>,
+    /// Physical network name to uplink interface.
+    pub physical_interfaces: std::collections::BTreeMap<String, String>,
+}
+
 /// A configuration value that is not acceptable.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -107,6 +143,18 @@ struct RawConfig {
     store: Option<String>,
     bus: Option<String>,
     compute: Option<RawCompute>,
+    network: Option<RawNetwork>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    data_plane: Option<String>,
+    prefix: Option<String>,
+    host_netns: Option<String>,
+    dhcp_server: Option<String>,
+    state_dir: Option<PathBuf>,
+    physical_interfaces: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -135,6 +183,8 @@ pub struct CloudConfig {
     pub bus: BusConfig,
     /// The embedded compute host's hypervisor.
     pub hypervisor: HypervisorConfig,
+    /// The embedded networking service's data plane.
+    pub data_plane: DataPlaneConfig,
 }
 
 /// The default listen address of minicloud.
@@ -150,6 +200,7 @@ impl Default for CloudConfig {
             store: StoreConfig::Sqlite("state.db".into()),
             bus: BusConfig::Local,
             hypervisor: HypervisorConfig::Fake,
+            data_plane: DataPlaneConfig::Fake,
         }
     }
 }
@@ -182,6 +233,9 @@ impl CloudConfig {
         }
         if let Some(compute) = raw.compute {
             cfg.hypervisor = parse_compute(compute)?;
+        }
+        if let Some(network) = raw.network {
+            cfg.data_plane = parse_network(network)?;
         }
         Ok(cfg)
     }
@@ -294,6 +348,45 @@ fn parse_compute(raw: RawCompute) -> Result<HypervisorConfig, ConfigError> {
     }
 }
 
+fn parse_network(raw: RawNetwork) -> Result<DataPlaneConfig, ConfigError> {
+    match raw.data_plane.as_deref().unwrap_or("fake") {
+        "fake" => {
+            if raw.prefix.is_some()
+                || raw.host_netns.is_some()
+                || raw.dhcp_server.is_some()
+                || raw.state_dir.is_some()
+                || raw.physical_interfaces.is_some()
+            {
+                return Err(ConfigError::Invalid {
+                    key: "network",
+                    reason: "data-plane settings need data_plane = \"linux\"".into(),
+                });
+            }
+            Ok(DataPlaneConfig::Fake)
+        }
+        "linux" => {
+            let dhcp_server = raw.dhcp_server.unwrap_or_else(|| "dnsmasq".into());
+            if dhcp_server != "dnsmasq" && dhcp_server != "kea" {
+                return Err(ConfigError::Invalid {
+                    key: "network.dhcp_server",
+                    reason: format!("{dhcp_server:?}: expected \"dnsmasq\" or \"kea\""),
+                });
+            }
+            Ok(DataPlaneConfig::Linux(LinuxDataPlaneConfig {
+                prefix: raw.prefix.unwrap_or_else(|| "fs".into()),
+                host_netns: raw.host_netns,
+                dhcp_server,
+                state_dir: raw.state_dir,
+                physical_interfaces: raw.physical_interfaces.unwrap_or_default(),
+            }))
+        }
+        other => Err(ConfigError::Invalid {
+            key: "network.data_plane",
+            reason: format!("{other:?}: expected \"fake\" or \"linux\""),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,6 +434,28 @@ mod tests {
             CloudConfig::from_toml("[compute]\nhypervisor = \"kvm\"\ninitrd = \"/i\"").is_err()
         );
         assert!(CloudConfig::from_toml("[compute]\nhypervsor = \"kvm\"").is_err());
+    }
+
+    #[test]
+    fn network_section_chooses_the_data_plane() {
+        let cfg = CloudConfig::from_toml(
+            "[network]\ndata_plane = \"linux\"\nprefix = \"mc\"\nhost_netns = \"lab\"\n\
+             physical_interfaces = { public = \"eth1\" }",
+        )
+        .unwrap();
+        let DataPlaneConfig::Linux(l) = cfg.data_plane else { panic!("not linux") };
+        assert_eq!((l.prefix.as_str(), l.host_netns.as_deref()), ("mc", Some("lab")));
+        assert_eq!(l.dhcp_server, "dnsmasq");
+        assert_eq!(l.physical_interfaces["public"], "eth1");
+        assert_eq!(CloudConfig::from_toml("").unwrap().data_plane, DataPlaneConfig::Fake);
+        for bad in [
+            "[network]\ndata_plane = \"ovs\"",
+            "[network]\nprefix = \"mc\"",
+            "[network]\ndata_plane = \"linux\"\ndhcp_server = \"isc\"",
+            "[network]\ndata_plane = \"linux\"\nprefx = \"mc\"",
+        ] {
+            assert!(CloudConfig::from_toml(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 //! The embedded defaults: [`Cloud::mount_embedded`] assembles every service minicloud serves.
 
-use crate::HypervisorConfig;
 use crate::compute_mount::{ImagesForCompute, NetworksForCompute, VolumesForCompute};
 use crate::{AdminCredentials, Cloud, CloudError};
+use crate::{DataPlaneConfig, HypervisorConfig};
 use ferrostack_compute::fake::FakeHypervisor;
 use ferrostack_compute::hypervisor::Hypervisor;
 use ferrostack_compute::local::{LocalCompute, Ports};
@@ -22,8 +22,9 @@ pub struct EmbeddedServices {
     pub identity: Arc<IdentityService>,
     /// Glance, with image data in `DATA_DIR/images`.
     pub image: Arc<ImageService>,
-    /// Neutron. Its data plane is the fake backend, which records the intended state: the
-    /// embedded cloud has no packets to move until a data-plane driver is configured.
+    /// Neutron. Its data plane is the fake backend by default, which records the intended
+    /// state; `[network] data_plane = "linux"` (feature `linuxnet`) realises it with Linux
+    /// bridges, nftables and namespaces, reconciled with the Store on every start.
     pub network: Arc<NetworkService>,
     /// Cinder, with volumes as sparse files in `DATA_DIR/volumes` and images through Glance.
     pub volume: Arc<VolumeService>,
@@ -68,11 +69,7 @@ impl Cloud {
             .with_image_source(images.clone())
             .with_image_sink(images);
         let volume = self.mount_volume(validator.clone(), volume);
-        let network = self.mount_network(
-            validator.clone(),
-            NetworkConfig::default(),
-            Backends::all(Arc::new(FakeBackend::new())),
-        );
+        let network = self.embedded_network(validator.clone()).await?;
         let ports = Ports {
             images: Arc::new(ImagesForCompute(image.clone())),
             volumes: Arc::new(VolumesForCompute(volume.clone())),
@@ -90,6 +87,79 @@ impl Cloud {
 }
 
 impl Cloud {
+    /// Mounts the networking service on the configured data plane; a Linux data plane is
+    /// reconciled with the Store first (what exists and is wanted is adopted, what is missing
+    /// created, leftovers with the prefix removed).
+    async fn embedded_network(
+        &mut self,
+        validator: Arc<dyn IdentityApi>,
+    ) -> Result<Arc<NetworkService>, CloudError> {
+        match self.config().data_plane.clone() {
+            DataPlaneConfig::Fake => Ok(self.mount_network(
+                validator,
+                NetworkConfig::default(),
+                Backends::all(Arc::new(FakeBackend::new())),
+            )),
+            DataPlaneConfig::Linux(linux) => self.linux_network(validator, &linux).await,
+        }
+    }
+
+    #[cfg(feature = "linuxnet")]
+    async fn linux_network(
+        &mut self,
+        validator: Arc<dyn IdentityApi>,
+        cfg: &crate::LinuxDataPlaneConfig,
+    ) -> Result<Arc<NetworkService>, CloudError> {
+        use ferrostack_core::command::SystemRunner;
+        use ferrostack_linuxnet::{DhcpServer, LinuxNet, LinuxNetConfig, PortKind};
+        let config = LinuxNetConfig {
+            prefix: cfg.prefix.clone(),
+            host_netns: cfg.host_netns.clone(),
+            physical_interfaces: cfg.physical_interfaces.clone(),
+            state_dir: cfg.state_dir.clone().unwrap_or_else(|| self.data_dir().join("linuxnet")),
+            dhcp_server: if cfg.dhcp_server == "kea" {
+                DhcpServer::Kea
+            } else {
+                DhcpServer::Dnsmasq
+            },
+            // libvirt creates the taps of real guests; fake instances get veth pairs.
+            port_kind: match self.config().hypervisor {
+                HypervisorConfig::Kvm(_) => PortKind::Hypervisor,
+                HypervisorConfig::Fake => PortKind::Veth,
+            },
+            ..LinuxNetConfig::default()
+        };
+        let driver = Arc::new(
+            LinuxNet::new(config, Arc::new(SystemRunner::new()))
+                .map_err(|e| service_error("network", e))?,
+        );
+        let network =
+            self.mount_network(validator, NetworkConfig::default(), Backends::all(driver.clone()));
+        let desired = network.desired_state(None).await.map_err(|e| service_error("network", e))?;
+        let report = driver.reconcile(&desired).await.map_err(|e| service_error("network", e))?;
+        tracing::info!(
+            kept = report.kept.len(),
+            removed = report.removed.len(),
+            "linux data plane reconciled"
+        );
+        Ok(network)
+    }
+
+    #[cfg(not(feature = "linuxnet"))]
+    async fn linux_network(
+        &mut self,
+        _validator: Arc<dyn IdentityApi>,
+        _cfg: &crate::LinuxDataPlaneConfig,
+    ) -> Result<Arc<NetworkService>, CloudError> {
+        Err(service_error(
+            "network",
+            crate::ConfigError::Invalid {
+                key: "network.data_plane",
+                reason: "\"linux\" needs ferrostack built with the `linuxnet` feature".into(),
+            },
+        ))
+    }
+
     /// The hypervisor the configuration asks for, for the embedded host `host`.
     fn embedded_hypervisor(&self, host: &str) -> Result<Arc<dyn Hypervisor>, CloudError> {
         match &self.config().hypervisor {

@@ -48,7 +48,10 @@ pub mod placement;
 pub mod volume_mount;
 
 pub use cloud::{AdminCredentials, ClientFiles, Cloud, CloudError, ServiceMount};
-pub use config::{BusConfig, CloudConfig, ConfigError, HypervisorConfig, KvmConfig, StoreConfig};
+pub use config::{
+    BusConfig, CloudConfig, ConfigError, DataPlaneConfig, HypervisorConfig, KvmConfig,
+    LinuxDataPlaneConfig, StoreConfig,
+};
 pub use embedded::EmbeddedServices;
 
 pub use ferrostack_compute as compute;

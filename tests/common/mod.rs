@@ -16,15 +16,18 @@ pub fn example_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap();
     let bin = profile_dir.join("examples").join("minicloud");
-    if !bin.exists() {
-        // `cargo test --test X` builds no examples; `cargo test`/nextest on the whole
-        // workspace do (with the same features as the tests). Build it as a newcomer would.
+    // `cargo test --test X` builds no examples, and an example left by an earlier build may be
+    // stale; `cargo test`/nextest on the whole workspace build it with the same features, so
+    // this is a quick no-op there. Build it as a newcomer would, once per test process.
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         // With the optional drivers this test was built with, so a kvm test gets a kvm cloud.
         let features: Vec<&str> = [
             ("postgres", cfg!(feature = "postgres")),
             ("amqp", cfg!(feature = "amqp")),
             ("kvm", cfg!(feature = "kvm")),
+            ("linuxnet", cfg!(feature = "linuxnet")),
         ]
         .into_iter()
         .filter_map(|(name, on)| on.then_some(name))
@@ -35,7 +38,7 @@ pub fn example_binary() -> PathBuf {
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building the minicloud example failed");
-    }
+    });
     assert!(bin.exists(), "{} is missing", bin.display());
     bin
 }
