@@ -13,7 +13,7 @@
 //! |---|---|
 //! | [`types`] | [`Image`], [`ImageStatus`] with Glance's `valid_state_targets`, [`Visibility`], members |
 //! | [`inspector`] | streaming format inspector with oslo.utils' verdicts (differential-tested) |
-//! | [`store`] | [`ImageStore`] + [`ImageWriter`](store::ImageWriter), [`FilesystemStore`] (default), [`MemoryImageStore`], `store::conformance` |
+//! | [`store`] | [`ImageStore`] + [`ImageWriter`](store::ImageWriter), [`FilesystemStore`] (default), [`MemoryImageStore`], [`SwiftStore`](store::swift::SwiftStore), `store::conformance` |
 //! | [`service`] | [`ImageApi`] (object-safe) and its local implementation [`ImageService`] |
 //! | [`http`] | `http::router(Arc<dyn ImageApi>)`: the Glance v2 API, Glance error bodies |
 //! | [`error`] | [`ImageError`], classified once into HTTP statuses |
@@ -38,9 +38,14 @@
 //! * **Import**: `PUT /v2/images/{id}/stage` then `POST /v2/images/{id}/import` with
 //!   `glance-direct` runs the same inspection and hashing over the staged data.
 //!
-//! Not built yet: the Swift-API `ImageStore` (needs an HTTP client in the workspace) and the
-//! `web-download` import method (with its allow-list of hosts); the RBD store belongs to the
-//! Ceph driver.
+//! * **Swift**: [`store::swift::SwiftStore`] keeps image data in any Swift-API object store
+//!   (tempauth/v1 credentials, or a token and storage URL obtained elsewhere, renewed on `401`):
+//!   streamed segment uploads committed atomically as a Static Large Object manifest, streamed
+//!   downloads, deletion of the manifest and its segments, clean errors on hostile answers. It
+//!   passes `store::conformance` against a real Swift (`tests/swift_store.rs`).
+//!
+//! Not built yet: the `web-download` import method (with its allow-list of hosts); the RBD
+//! store belongs to the Ceph driver.
 //!
 //! ## Example
 //!

@@ -14,6 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::{ImageError, Result};
 
+pub mod swift;
+
 /// A stream of image data chunks.
 pub type ByteStream = BoxStream<'static, Result<Bytes>>;
 
