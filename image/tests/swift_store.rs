@@ -66,6 +66,16 @@ def filter_factory(global_conf, **local_conf):
     cache = FakeCache()
     def make(app):
         def middleware(env, start_response):
+            # Test hook: `DELETE /fake-cache/tokens/<account:user>` forgets that user's tempauth
+            # token, as if it had expired.
+            path = env.get('PATH_INFO', '')
+            if path.startswith('/fake-cache/tokens/') and env.get('REQUEST_METHOD') == 'DELETE':
+                user = path[len('/fake-cache/tokens/'):]
+                token = cache.d.pop('AUTH_/user/' + user, None)
+                if token:
+                    cache.d.pop('AUTH_/token/' + token, None)
+                start_response('204 No Content', [('Content-Length', '0')])
+                return [b'']
             env['swift.cache'] = cache
             return app(env, start_response)
         return middleware
@@ -146,7 +156,7 @@ async fn start() -> Option<Swift> {
             "[DEFAULT]\nbind_ip = 127.0.0.1\nbind_port = {proxy_port}\nworkers = 0\nswift_dir = {d}\nlog_level = WARNING\n\n\
              [pipeline:main]\npipeline = catch_errors gatekeeper cache listing_formats tempauth copy slo dlo proxy-server\n\n\
              [app:proxy-server]\nuse = egg:swift#proxy\naccount_autocreate = true\n\n\
-             [filter:tempauth]\nuse = egg:swift#tempauth\nuser_test_tester = testing .admin\n\n\
+             [filter:tempauth]\nuse = egg:swift#tempauth\nuser_test_tester = testing .admin\nuser_expiry_tester = testing .admin\n\n\
              [filter:cache]\npaste.filter_factory = ferrostack_fakecache:filter_factory\n\n\
              [filter:catch_errors]\nuse = egg:swift#catch_errors\n\n[filter:gatekeeper]\nuse = egg:swift#gatekeeper\n\n\
              [filter:listing_formats]\nuse = egg:swift#listing_formats\n\n[filter:copy]\nuse = egg:swift#copy\n\n\
@@ -352,6 +362,84 @@ async fn large_image_through_segments_round_trips_and_delete_removes_segments() 
     assert!(s.delete(&id).await.unwrap());
     assert!(s.segment_names(&id).await.unwrap().is_empty(), "segments left after delete");
     assert!(matches!(s.open(&id).await, Err(ImageError::NotFound(_))));
+}
+
+const EXPIRY_USER: &str = "expiry:tester";
+
+/// Makes the proxy forget the token of `EXPIRY_USER` (the fake cache's test hook).
+async fn expire_token(sw: &Swift) {
+    let url = sw.auth_url.replace("/auth/v1.0", &format!("/fake-cache/tokens/{EXPIRY_USER}"));
+    let r = reqwest::Client::new().delete(url).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+}
+
+/// Counts authentications.
+#[derive(Debug)]
+struct Counting {
+    real: TempAuth,
+    calls: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl SwiftAuth for Counting {
+    async fn authenticate(&self, http: &reqwest::Client) -> Result<SwiftSession, SwiftError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.real.authenticate(http).await
+    }
+}
+
+#[tokio::test]
+async fn tokens_near_expiry_are_renewed_before_each_segment() {
+    let Some(sw) = swift("tokens_near_expiry_are_renewed_before_each_segment").await else {
+        return;
+    };
+    let auth = Arc::new(Counting {
+        real: TempAuth::new(&sw.auth_url, USER, KEY).unwrap(),
+        calls: AtomicUsize::new(0),
+    });
+    let mut c = SwiftConfig::default();
+    c.container = unique_container("margin");
+    c.segment_size = 1000;
+    // Tempauth's tokens live a day: a two-day margin makes every segment renew first.
+    c.token_refresh_margin = Duration::from_secs(2 * 86400);
+    let s = SwiftStore::new(auth.clone(), c).unwrap();
+    let id = ImageId::new();
+    let mut w = s.begin(&id).await.unwrap();
+    w.write(&[5u8; 3500]).await.unwrap();
+    w.commit().await.unwrap();
+    assert_eq!(auth.calls.load(Ordering::SeqCst), 1 + 4, "first use, then once per segment");
+    assert!(s.delete(&id).await.unwrap());
+}
+
+#[tokio::test]
+async fn token_expiring_mid_upload_and_before_download_is_renewed() {
+    let Some(sw) = swift("token_expiring_mid_upload_and_before_download_is_renewed").await else {
+        return;
+    };
+    let mut c = SwiftConfig::default();
+    c.container = unique_container("expiry");
+    c.segment_size = 1000;
+    let s = SwiftStore::new(Arc::new(TempAuth::new(&sw.auth_url, EXPIRY_USER, KEY).unwrap()), c)
+        .unwrap();
+    let id = ImageId::new();
+    let data: Vec<u8> = (0..5000u32).map(|i| (i % 253) as u8).collect();
+    let mut w = s.begin(&id).await.unwrap();
+    w.write(&data[..2000]).await.unwrap();
+    // The token dies between two segments (a token dying while a segment streams fails the
+    // upload: Swift checks it when the request starts, and the body cannot be replayed).
+    expire_token(sw).await;
+    w.write(&data[2000..]).await.unwrap();
+    w.commit().await.unwrap();
+    expire_token(sw).await;
+    let mut got = Vec::new();
+    let mut st = s.open(&id).await.unwrap();
+    while let Some(c) = st.next().await {
+        got.extend_from_slice(&c.unwrap());
+    }
+    assert_eq!(got, data);
+    expire_token(sw).await;
+    assert!(s.delete(&id).await.unwrap());
+    assert!(s.segment_names(&id).await.unwrap().is_empty());
 }
 
 /// Hands out a token Swift does not know first (as an expired one), then real ones.

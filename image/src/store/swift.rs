@@ -33,8 +33,12 @@
 //!   `X-Auth-User`/`X-Auth-Key` to `X-Storage-Url` + `X-Auth-Token`) or [`StaticToken`] (a token
 //!   and storage URL obtained elsewhere, e.g. from Keystone by the facade, which can also
 //!   implement [`SwiftAuth`] itself to refresh). A `401` re-authenticates once and retries
-//!   requests whose body can be replayed; before each streamed segment the token is checked with
-//!   a `HEAD` of the segment container, which re-authenticates if needed.
+//!   requests whose body can be replayed. A streamed segment cannot be replayed, and Swift
+//!   checks the token when a request starts, so before each segment the session is renewed if
+//!   it expires within [`SwiftConfig::token_refresh_margin`] (tempauth's
+//!   `X-Auth-Token-Expires`, or [`SwiftSession::expiring_in`]) and checked with a `HEAD` of the
+//!   segment container (renewed on `401`). Only a token revoked between that check and the
+//!   segment's `PUT` fails an upload, with [`SwiftError::Unauthorized`].
 //! * **Hostile or broken endpoints** give [`SwiftError`]s wrapped in
 //!   [`ImageError::Backend`]: unexpected statuses, malformed auth
 //!   answers (missing or non-HTTP storage URLs, unusable tokens), etag mismatches, oversized or
@@ -44,7 +48,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ferrostack_core::id::ImageId;
@@ -156,6 +160,7 @@ fn bad(op: &'static str, detail: impl Into<String>) -> SwiftError {
 pub struct SwiftSession {
     storage_url: Url,
     token: HeaderValue,
+    expires_at: Option<Instant>,
 }
 
 impl fmt::Debug for SwiftSession {
@@ -163,11 +168,20 @@ impl fmt::Debug for SwiftSession {
         f.debug_struct("SwiftSession")
             .field("storage_url", &self.storage_url.as_str())
             .field("token", &"<redacted>")
+            .field("expires_at", &self.expires_at)
             .finish()
     }
 }
 
 impl SwiftSession {
+    /// The same session, known to expire after `lifetime` from now (a Keystone token's
+    /// `expires_at`, tempauth's `X-Auth-Token-Expires`). A session close to expiry is renewed
+    /// before a segment upload starts, since a streamed body cannot be replayed after a `401`.
+    pub fn expiring_in(mut self, lifetime: Duration) -> Self {
+        self.expires_at = Instant::now().checked_add(lifetime);
+        self
+    }
+
     /// A session from a storage URL (`http(s)://host[:port]/v1/<account>`) and a token, both
     /// validated.
     pub fn new(storage_url: &str, token: &str) -> Result<Self, SwiftError> {
@@ -192,7 +206,7 @@ impl SwiftSession {
         let mut token = HeaderValue::from_str(token)
             .map_err(|_| bad(op, "token is not a valid header value"))?;
         token.set_sensitive(true);
-        Ok(SwiftSession { storage_url: url, token })
+        Ok(SwiftSession { storage_url: url, token, expires_at: None })
     }
 
     /// The storage URL.
@@ -287,7 +301,15 @@ impl SwiftAuth for TempAuth {
         let token = get("x-auth-token")
             .or_else(|| get("x-storage-token"))
             .ok_or_else(|| bad(OP, "no X-Auth-Token"))?;
-        SwiftSession::parse(OP, &url, &token)
+        let session = SwiftSession::parse(OP, &url, &token)?;
+        // Seconds the token stays valid (tempauth, swauth); ignored when malformed.
+        let expires = get("x-auth-token-expires").and_then(|v| v.trim().parse::<f64>().ok());
+        Ok(match expires {
+            Some(secs) if secs.is_finite() && secs >= 0.0 && secs < 1e9 => {
+                session.expiring_in(Duration::from_secs_f64(secs))
+            }
+            _ => session,
+        })
     }
 }
 
@@ -320,6 +342,9 @@ pub struct SwiftConfig {
     pub connect_timeout: Duration,
     /// The longest wait for any read on a connection.
     pub read_timeout: Duration,
+    /// A session expiring within this margin is renewed before a segment upload starts, so
+    /// that the token outlives the upload (choose more than a segment's upload time).
+    pub token_refresh_margin: Duration,
 }
 
 impl Default for SwiftConfig {
@@ -331,6 +356,7 @@ impl Default for SwiftConfig {
             create_container: true,
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(120),
+            token_refresh_margin: Duration::from_secs(300),
         }
     }
 }
@@ -667,8 +693,16 @@ impl SwiftWriter {
                 segment_size: self.inner.config.segment_size,
             });
         }
-        // Refreshes the token if needed (the streamed body cannot be replayed after a 401)
-        // and recreates the segment container if it vanished.
+        // The streamed body cannot be replayed after a 401, so the token must be good when the
+        // upload starts (Swift checks it then only): renew it ahead of its known expiry, and
+        // check it with a HEAD (which renews it on a 401 and recreates a vanished container).
+        let current = self.inner.session().await?;
+        if current
+            .expires_at
+            .is_some_and(|e| Instant::now() + self.inner.config.token_refresh_margin >= e)
+        {
+            self.inner.reauth(&current).await?;
+        }
         self.inner.ensure_container(&self.inner.segments).await?;
         let session = self.inner.session().await?;
         let name = format!("{}{:08}", self.prefix(), self.done.len());
