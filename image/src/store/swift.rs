@@ -305,7 +305,7 @@ impl SwiftAuth for TempAuth {
         // Seconds the token stays valid (tempauth, swauth); ignored when malformed.
         let expires = get("x-auth-token-expires").and_then(|v| v.trim().parse::<f64>().ok());
         Ok(match expires {
-            Some(secs) if secs.is_finite() && secs >= 0.0 && secs < 1e9 => {
+            Some(secs) if (0.0..1e9).contains(&secs) => {
                 session.expiring_in(Duration::from_secs_f64(secs))
             }
             _ => session,
