@@ -13,9 +13,10 @@
 //! |---|---|
 //! | [`types`] | [`Image`], [`ImageStatus`] with Glance's `valid_state_targets`, [`Visibility`], members |
 //! | [`inspector`] | streaming format inspector with oslo.utils' verdicts (differential-tested) |
-//! | [`store`] | [`ImageStore`] + [`ImageWriter`](store::ImageWriter), [`FilesystemStore`] (default), [`MemoryImageStore`], [`SwiftStore`](store::swift::SwiftStore), `store::conformance` |
+//! | [`store`] | [`ImageStore`] + [`ImageWriter`](store::ImageWriter), [`FilesystemStore`] (default), [`MemoryImageStore`], [`SwiftStore`](store::swift::SwiftStore), [`StoreConfig`] (deployment selection), `store::conformance` |
 //! | [`service`] | [`ImageApi`] (object-safe) and its local implementation [`ImageService`] |
 //! | [`http`] | `http::router(Arc<dyn ImageApi>)`: the Glance v2 API, Glance error bodies |
+//! | [`web_download`] | the `web-download` import method's filter and downloader |
 //! | [`error`] | [`ImageError`], classified once into HTTP statuses |
 //! | [`cache`] | compute-host image cache (content-addressed, single fetch, LRU eviction) and `qemu-img` with explicit `-f` |
 //!
@@ -107,5 +108,5 @@ pub mod web_download;
 
 pub use error::ImageError;
 pub use service::{ImageApi, ImageConfig, ImageService, ListQuery, PatchOp};
-pub use store::{FilesystemStore, ImageStore, MemoryImageStore};
+pub use store::{FilesystemStore, ImageStore, MemoryImageStore, StoreConfig};
 pub use types::{Image, ImageStatus, Member, MemberStatus, Visibility};

@@ -913,8 +913,14 @@ impl ImageApi for ImageService {
             return Err(ImageError::Forbidden(format!("Image {id} is protected")));
         }
         let key = id.to_string();
-        let base =
+        let mut base =
             Txn::new().when(self.images.unchanged(&key, rev)).op(self.images.delete_op(&key));
+        // The image's import tasks go with it (new ones cannot appear: creating one changes
+        // the image, which the condition above guards).
+        let tasks = self.tasks_of(id);
+        for t in tasks.list_all().await? {
+            base = base.op(tasks.delete_op(&t.value.id));
+        }
         let bytes = if img.status == ImageStatus::Active || img.status == ImageStatus::Deactivated {
             img.size.unwrap_or(0) as i64
         } else {

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
 use ferrostack_core::RequestContext;
 use ferrostack_core::id::{ProjectId, UserId};
-use ferrostack_core::store::MemoryStore;
+use ferrostack_core::store::{ListOptions, MemoryStore, Store};
 use ferrostack_image::web_download::{ImportFilter, WebDownloadConfig};
 use ferrostack_image::{ImageConfig, ImageService, MemoryImageStore, http};
 use http_body_util::BodyExt;
@@ -78,6 +78,10 @@ async fn test_auth(mut req: Request, next: Next) -> axum::response::Response {
 }
 
 fn app(web: Option<u16>) -> Router {
+    app_with_store(web).0
+}
+
+fn app_with_store(web: Option<u16>) -> (Router, Arc<MemoryStore>) {
     let mut config = ImageConfig { image_size_cap: CAP, ..ImageConfig::default() };
     if let Some(port) = web {
         config.web_download = WebDownloadConfig {
@@ -89,9 +93,9 @@ fn app(web: Option<u16>) -> Router {
             ..WebDownloadConfig::default()
         };
     }
-    let svc =
-        ImageService::new(Arc::new(MemoryStore::new()), Arc::new(MemoryImageStore::new()), config);
-    http::router(Arc::new(svc)).layer(axum::middleware::from_fn(test_auth))
+    let records = Arc::new(MemoryStore::new());
+    let svc = ImageService::new(records.clone(), Arc::new(MemoryImageStore::new()), config);
+    (http::router(Arc::new(svc)).layer(axum::middleware::from_fn(test_auth)), records)
 }
 
 async fn call(
@@ -225,7 +229,7 @@ async fn refused_uris_and_states_get_glance_status_codes() {
 #[tokio::test]
 async fn clean_image_streams_into_the_store_with_checksums() {
     let port = remote().await;
-    let app = app(Some(port));
+    let (app, store) = app_with_store(Some(port));
     let p = ProjectId::new().to_string();
     for path in ["clean.raw", "redirect-ok"] {
         let id = create(&app, &p, "raw").await;
@@ -249,7 +253,16 @@ async fn clean_image_streams_into_the_store_with_checksums() {
         assert_eq!(resp.status(), StatusCode::OK);
         let data = resp.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(data.as_ref(), clean().as_slice());
+
+        // Deleting the image deletes its tasks.
+        let (s, _) = call(&app, &p, Method::DELETE, &format!("/v2/images/{id}"), Value::Null).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (s, _) =
+            call(&app, &p, Method::GET, &format!("/v2/images/{id}/tasks"), Value::Null).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
     }
+    let left = store.list("image/tasks/", &ListOptions::default()).await.unwrap().items;
+    assert!(left.is_empty(), "tasks left behind: {left:?}");
 }
 
 #[tokio::test]

@@ -57,7 +57,7 @@ use futures::{SinkExt, StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 use tokio::task::JoinHandle;
 
@@ -381,6 +381,74 @@ impl SwiftConfig {
             return Err(SwiftError::Config("max_segments must be positive".into()));
         }
         Ok(())
+    }
+}
+
+/// A [`SwiftStore`] as deployment configuration, authenticating with [`TempAuth`] (a
+/// deployment using Keystone builds the store with [`SwiftStore::new`] and its own
+/// [`SwiftAuth`]). Sizes in bytes, times in seconds.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwiftStoreConfig {
+    /// The v1 auth endpoint (`http://proxy:8080/auth/v1.0`).
+    pub auth_url: String,
+    /// `account:user`.
+    pub user: String,
+    /// The key.
+    pub key: String,
+    /// The container (default `glance`).
+    #[serde(default = "default_container")]
+    pub container: String,
+    /// Bytes per segment (default 200 MiB).
+    #[serde(default = "default_segment_size")]
+    pub segment_size: u64,
+    /// Segments per image at most (default 1000).
+    #[serde(default = "default_max_segments")]
+    pub max_segments: usize,
+    /// Create missing containers (default true).
+    #[serde(default = "default_true")]
+    pub create_container: bool,
+}
+
+fn default_container() -> String {
+    "glance".into()
+}
+fn default_segment_size() -> u64 {
+    DEFAULT_SEGMENT_SIZE
+}
+fn default_max_segments() -> usize {
+    DEFAULT_MAX_SEGMENTS
+}
+fn default_true() -> bool {
+    true
+}
+
+impl fmt::Debug for SwiftStoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SwiftStoreConfig")
+            .field("auth_url", &self.auth_url)
+            .field("user", &self.user)
+            .field("key", &"<redacted>")
+            .field("container", &self.container)
+            .field("segment_size", &self.segment_size)
+            .field("max_segments", &self.max_segments)
+            .field("create_container", &self.create_container)
+            .finish()
+    }
+}
+
+impl SwiftStoreConfig {
+    /// Builds the store (validating everything; nothing is contacted yet).
+    pub fn build(&self) -> Result<SwiftStore> {
+        let auth = TempAuth::new(&self.auth_url, &self.user, &self.key)?;
+        let config = SwiftConfig {
+            container: self.container.clone(),
+            segment_size: self.segment_size,
+            max_segments: self.max_segments,
+            create_container: self.create_container,
+            ..SwiftConfig::default()
+        };
+        SwiftStore::new(Arc::new(auth), config)
     }
 }
 
