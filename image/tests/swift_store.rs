@@ -658,3 +658,53 @@ async fn hostile_endpoint_answers_are_clean_errors() {
         e => panic!("{e}"),
     }
 }
+
+#[tokio::test]
+async fn image_service_over_swift_refuses_hostile_data_and_serves_clean_data() {
+    use ferrostack_core::RequestContext;
+    use ferrostack_core::id::{ProjectId, UserId};
+    use ferrostack_core::store::MemoryStore;
+    use ferrostack_image::{ImageApi, ImageConfig, ImageService, ImageStatus};
+    let Some(sw) =
+        swift("image_service_over_swift_refuses_hostile_data_and_serves_clean_data").await
+    else {
+        return;
+    };
+    let data = Arc::new(store(sw, &unique_container("svc"), 64 * 1024));
+    let svc = ImageService::new(Arc::new(MemoryStore::new()), data.clone(), ImageConfig::default());
+    let ctx = RequestContext::for_project(UserId::new(), ProjectId::new(), &["member", "reader"]);
+    let body = serde_json::json!({"name": "d", "disk_format": "qcow2", "container_format": "bare"});
+    let img = svc.create(&ctx, body.as_object().unwrap().clone()).await.unwrap();
+    let chunks = |b: Vec<u8>| {
+        let parts: Vec<Result<bytes::Bytes, ImageError>> =
+            b.chunks(10_000).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
+        futures::stream::iter(parts).boxed()
+    };
+
+    // A qcow2 with a backing file, padded over several segments: refused, nothing stored.
+    let mut hostile = vec![0u8; 200_000];
+    hostile[..4].copy_from_slice(b"QFI\xfb");
+    hostile[7] = 3;
+    hostile[15] = 0x80;
+    let e = svc.upload(&ctx, &img.id, chunks(hostile)).await.unwrap_err();
+    assert!(matches!(e, ImageError::BadImageData(_)), "{e}");
+    assert_eq!(svc.get(&ctx, &img.id).await.unwrap().status, ImageStatus::Queued);
+    assert_eq!(data.size(&img.id).await.unwrap(), None);
+    assert!(data.segment_names(&img.id).await.unwrap().is_empty(), "aborted segments left");
+
+    let mut clean = vec![0u8; 200_000];
+    clean[..4].copy_from_slice(b"QFI\xfb");
+    clean[7] = 3;
+    let active = svc.upload(&ctx, &img.id, chunks(clean.clone())).await.unwrap();
+    assert_eq!(active.status, ImageStatus::Active);
+    assert_eq!(active.size, Some(200_000));
+    assert_eq!(data.segment_names(&img.id).await.unwrap().len(), 4);
+    let (_, mut st) = svc.download(&ctx, &img.id).await.unwrap().unwrap();
+    let mut got = Vec::new();
+    while let Some(c) = st.next().await {
+        got.extend_from_slice(&c.unwrap());
+    }
+    assert_eq!(got, clean);
+    svc.delete(&ctx, &img.id).await.unwrap();
+    assert!(data.segment_names(&img.id).await.unwrap().is_empty());
+}
