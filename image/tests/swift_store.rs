@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //! `SwiftStore` against a real one-replica OpenStack Swift (from PyPI) on loopback.
 //!
-//! Once per test binary, the harness builds account/container/object rings with
-//! `swift-ring-builder`, writes the server configs (`mount_check = false`, devices in a temp
+//! Once per test binary, the harness builds account/container/object rings with Swift's
+//! `RingBuilder` (the code behind `swift-ring-builder`), writes the server configs (`mount_check = false`, devices in a temp
 //! directory whose filesystem supports user xattrs), and starts the three storage servers and a
 //! proxy with tempauth on random loopback ports. The proxy's `cache` filter is a small in-process
 //! stand-in for memcached (tempauth keeps its tokens there), so no memcached is needed. A
@@ -109,6 +109,7 @@ fn run(cmd: &mut Command) {
 }
 
 async fn start() -> Option<Swift> {
+    let t0 = std::time::Instant::now();
     let bin = swift_bin()?;
     let python = bin.join("python");
     // Devices need user xattrs (Swift keeps object metadata there).
@@ -125,17 +126,20 @@ async fn start() -> Option<Swift> {
     .unwrap();
     std::fs::write(dir.join("ferrostack_fakecache.py"), FAKE_CACHE).unwrap();
     let mut servers = Vec::new();
-    for kind in ["account", "container", "object"] {
-        let port = free_port();
-        let builder = dir.join(format!("{kind}.builder"));
-        let rb = bin.join("swift-ring-builder");
-        run(Command::new(&rb).arg(&builder).args(["create", "4", "1", "1"]));
-        run(Command::new(&rb).arg(&builder).args([
-            "add",
-            &format!("r1z1-127.0.0.1:{port}/d1"),
-            "1",
-        ]));
-        run(Command::new(&rb).arg(&builder).arg("rebalance"));
+    let ports: Vec<(&str, u16)> =
+        ["account", "container", "object"].into_iter().map(|k| (k, free_port())).collect();
+    // The three one-device rings, built by Swift's RingBuilder (what `swift-ring-builder
+    // create/add/rebalance` runs) in one interpreter: nine CLI runs cost seconds each.
+    let mut build = String::from("from swift.common.ring import RingBuilder\n");
+    for (kind, port) in &ports {
+        build += &format!(
+            "b = RingBuilder(4, 1, 1)\n\
+             b.add_dev({{'region': 1, 'zone': 1, 'ip': '127.0.0.1', 'port': {port}, 'device': 'd1', 'weight': 1}})\n\
+             b.rebalance()\nb.save('{d}/{kind}.builder')\nb.get_ring().save('{d}/{kind}.ring.gz')\n"
+        );
+    }
+    run(Command::new(&python).arg("-c").arg(build));
+    for (kind, port) in ports {
         let conf = dir.join(format!("{kind}-server.conf"));
         std::fs::write(
             &conf,
@@ -155,7 +159,8 @@ async fn start() -> Option<Swift> {
         format!(
             "[DEFAULT]\nbind_ip = 127.0.0.1\nbind_port = {proxy_port}\nworkers = 0\nswift_dir = {d}\nlog_level = WARNING\n\n\
              [pipeline:main]\npipeline = catch_errors gatekeeper cache listing_formats tempauth copy slo dlo proxy-server\n\n\
-             [app:proxy-server]\nuse = egg:swift#proxy\naccount_autocreate = true\n\n\
+             [app:proxy-server]\nuse = egg:swift#proxy\naccount_autocreate = true\n\
+             error_suppression_limit = 1000\nerror_suppression_interval = 0\n\n\
              [filter:tempauth]\nuse = egg:swift#tempauth\nuser_test_tester = testing .admin\nuser_expiry_tester = testing .admin\n\n\
              [filter:cache]\npaste.filter_factory = ferrostack_fakecache:filter_factory\n\n\
              [filter:catch_errors]\nuse = egg:swift#catch_errors\n\n[filter:gatekeeper]\nuse = egg:swift#gatekeeper\n\n\
@@ -165,6 +170,7 @@ async fn start() -> Option<Swift> {
     )
     .unwrap();
     servers.push((bin.join("swift-proxy-server"), conf));
+    eprintln!("swift: rings and configs ready after {:?}", t0.elapsed());
 
     // One shell starts the servers, then waits for this test process to exit, kills them by pid
     // and removes the directory.
@@ -192,7 +198,9 @@ async fn start() -> Option<Swift> {
         .spawn()
         .unwrap();
 
-    // Ready when a container can be created through the proxy (all four servers answer).
+    // Ready when a container can be created through the proxy (all four servers answer). The
+    // proxy is configured not to suppress storage servers that refused connections while
+    // they were starting (else it would answer 503 for a minute).
     let auth_url = format!("http://127.0.0.1:{proxy_port}/auth/v1.0");
     let http = reqwest::Client::new();
     for _ in 0..240 {
@@ -211,6 +219,7 @@ async fn start() -> Option<Swift> {
                 .await
                 && r.status().is_success()
             {
+                eprintln!("swift: serving after {:?}", t0.elapsed());
                 return Some(Swift { auth_url });
             }
         }
