@@ -126,8 +126,14 @@ async fn start() -> Option<Swift> {
     .unwrap();
     std::fs::write(dir.join("ferrostack_fakecache.py"), FAKE_CACHE).unwrap();
     let mut servers = Vec::new();
+    // Four distinct free ports: the listeners are held until all are chosen.
+    let held: Vec<std::net::TcpListener> =
+        (0..4).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    let mut free: Vec<u16> = held.iter().map(|l| l.local_addr().unwrap().port()).collect();
+    drop(held);
+    let proxy_port = free.pop().unwrap();
     let ports: Vec<(&str, u16)> =
-        ["account", "container", "object"].into_iter().map(|k| (k, free_port())).collect();
+        ["account", "container", "object"].into_iter().zip(free).collect();
     // The three one-device rings, built by Swift's RingBuilder (what `swift-ring-builder
     // create/add/rebalance` runs) in one interpreter: nine CLI runs cost seconds each.
     let mut build = String::from("from swift.common.ring import RingBuilder\n");
@@ -152,7 +158,6 @@ async fn start() -> Option<Swift> {
         .unwrap();
         servers.push((bin.join(format!("swift-{kind}-server")), conf));
     }
-    let proxy_port = free_port();
     let conf = dir.join("proxy-server.conf");
     std::fs::write(
         &conf,
