@@ -25,6 +25,9 @@
 //! * The body streams through the same hashing, size cap, quota and format inspection as an
 //!   upload, into the [`ImageStore`](crate::ImageStore); a `Content-Length` above the size cap
 //!   fails before any data is read.
+//! * The workspace's `reqwest` has no TLS feature, so an `https` URI (allowed by Glance's
+//!   default schemes) fails the import cleanly, with the reason in the task, until a TLS
+//!   feature is enabled.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -276,9 +276,15 @@ async fn failures_return_the_image_to_queued_and_are_reported_in_the_task() {
         ("big-declared", "raw", "size cap"),
         ("big-streamed", "raw", "size cap"),
         ("missing", "raw", "404"),
+        // TLS is not compiled into the workspace's reqwest: allowed, but a clean failure.
+        ("https://clean.raw", "raw", "scheme"),
     ] {
         let id = create(&app, &p, disk).await;
-        let (s, v) = import(&app, &p, &id, json!(format!("http://127.0.0.1:{port}/{path}"))).await;
+        let uri = match path.strip_prefix("https://") {
+            Some(rest) => format!("https://127.0.0.1:{port}/{rest}"),
+            None => format!("http://127.0.0.1:{port}/{path}"),
+        };
+        let (s, v) = import(&app, &p, &id, json!(uri)).await;
         assert_eq!(s, StatusCode::ACCEPTED, "{path}: {v}");
         let img = settle(&app, &p, &id).await;
         assert_eq!(img["status"], "queued", "{path}: {img}");
