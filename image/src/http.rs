@@ -51,6 +51,7 @@ pub fn router(api: Arc<dyn ImageApi>) -> Router {
         .route("/v2/images/{id}/file", put(upload).get(download))
         .route("/v2/images/{id}/stage", put(stage))
         .route("/v2/images/{id}/import", post(import))
+        .route("/v2/images/{id}/tasks", get(image_tasks))
         .route("/v2/info/import", get(import_info))
         .route("/v2/images/{id}/tags/{tag}", put(add_tag).delete(remove_tag))
         .route("/v2/images/{id}/actions/deactivate", post(deactivate))
@@ -291,18 +292,34 @@ async fn stage(
     }
 }
 
-/// The import methods this deployment enables (`web-download` needs an HTTP client and an
-/// allow-list of hosts, and is not offered yet).
+/// The import methods every deployment enables; `web-download` is added by
+/// [`ImageApi::import_methods`] when its host allow-list is configured.
 pub const IMPORT_METHODS: &[&str] = &["glance-direct"];
 
-async fn import_info(c: Option<Extension<RequestContext>>) -> Response {
+async fn import_info(State(api): State<Api>, c: Option<Extension<RequestContext>>) -> Response {
     tri!(ctx(c));
     Json(json!({"import-methods": {
         "description": "Import methods available.",
         "type": "array",
-        "value": IMPORT_METHODS,
+        "value": api.import_methods(),
     }}))
     .into_response()
+}
+
+async fn image_tasks(
+    State(api): State<Api>,
+    c: Option<Extension<RequestContext>>,
+    Path(id): Path<String>,
+) -> Response {
+    let c = tri!(ctx(c));
+    let id = tri!(image_id(&id));
+    match api.tasks(&c, &id).await {
+        Ok(tasks) => {
+            let tasks: Vec<Value> = tasks.iter().map(|t| t.to_json()).collect();
+            Json(json!({"tasks": tasks})).into_response()
+        }
+        Err(e) => err(e),
+    }
 }
 
 async fn import(
@@ -317,7 +334,12 @@ async fn import(
     let Some(method) = v.pointer("/method/name").and_then(Value::as_str) else {
         return api_err(ErrorKind::InvalidInput, "the request body needs method.name");
     };
-    match api.import(&c, &id, method).await {
+    let uri = match v.pointer("/method/uri") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(u)) => Some(u.as_str()),
+        Some(_) => return api_err(ErrorKind::InvalidInput, "method.uri must be a string"),
+    };
+    match api.import(&c, &id, method, uri).await {
         Ok(_) => StatusCode::ACCEPTED.into_response(),
         Err(e) => err(e),
     }

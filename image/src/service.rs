@@ -19,6 +19,10 @@ use crate::error::{ImageError, Result};
 use crate::inspector::InspectWrapper;
 use crate::store::{ByteStream, ImageStore};
 use crate::types::*;
+use crate::web_download::{Downloader, WebDownloadConfig};
+
+/// The image property holding the running import task (Glance's import lock).
+pub const IMPORT_TASK_PROPERTY: &str = "os_glance_import_task";
 
 /// The image service's default policy rules, in oslo.policy's language (Glance's secure RBAC
 /// defaults, simplified: visibility is enforced by the service itself).
@@ -71,6 +75,9 @@ pub struct ImageConfig {
     /// Refuse uploads whose content does not match `disk_format` or fails the safety checks
     /// (Glance's `require_image_format_match`, default true).
     pub require_image_format_match: bool,
+    /// The `web-download` import method; disabled until
+    /// `web_download.import_filtering_opts.allowed_hosts` names at least one host.
+    pub web_download: WebDownloadConfig,
 }
 
 impl Default for ImageConfig {
@@ -80,6 +87,7 @@ impl Default for ImageConfig {
             image_count_total: None,
             image_size_total: None,
             require_image_format_match: true,
+            web_download: WebDownloadConfig::default(),
         }
     }
 }
@@ -133,9 +141,20 @@ pub trait ImageApi: Send + Sync + std::fmt::Debug {
     async fn upload(&self, ctx: &RequestContext, id: &ImageId, data: ByteStream) -> Result<Image>;
     /// Stages data for the interoperable import (`queued` → `uploading`).
     async fn stage(&self, ctx: &RequestContext, id: &ImageId, data: ByteStream) -> Result<()>;
-    /// Imports staged data with `method` (`glance-direct`): inspects and hashes it, then
-    /// activates the image.
-    async fn import(&self, ctx: &RequestContext, id: &ImageId, method: &str) -> Result<Image>;
+    /// Imports data with `method`: `glance-direct` inspects and hashes the staged data, then
+    /// activates the image; `web-download` checks `uri` against the import filter, moves the
+    /// image to `importing` and downloads in the background (see [`ImageApi::tasks`]).
+    async fn import(
+        &self,
+        ctx: &RequestContext,
+        id: &ImageId,
+        method: &str,
+        uri: Option<&str>,
+    ) -> Result<Image>;
+    /// The import methods enabled (for `/v2/info/import`).
+    fn import_methods(&self) -> Vec<&'static str>;
+    /// The import tasks of a visible image, oldest first.
+    async fn tasks(&self, ctx: &RequestContext, id: &ImageId) -> Result<Vec<ImportTask>>;
     /// Streams the data of an image; `None` when it has none.
     async fn download(
         &self,
@@ -177,6 +196,7 @@ pub struct ImageService {
     data: Arc<dyn ImageStore>,
     policy: Arc<Policy>,
     config: ImageConfig,
+    downloader: Option<Downloader>,
 }
 
 const MAX_RETRIES: usize = 1000;
@@ -250,7 +270,19 @@ fn check_property_name(key: &str) -> Result<()> {
 impl ImageService {
     /// A service persisting records in `store` and data in `data`, with the default policy.
     pub fn new(store: Arc<dyn Store>, data: Arc<dyn ImageStore>, config: ImageConfig) -> Self {
+        let downloader = if config.web_download.import_filtering_opts.enabled() {
+            match Downloader::new(&config.web_download) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    tracing::error!(error = %e, "web-download disabled: no HTTP client");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         ImageService {
+            downloader,
             images: Collection::new(store.clone(), "image/images/"),
             usage: Collection::new(store, "image/usage/"),
             data,
@@ -418,6 +450,7 @@ impl ImageService {
             .update_with::<ImageError, _>(&id.to_string(), |img| {
                 if img.status == from {
                     img.transition(ImageStatus::Queued)?;
+                    img.properties.remove(IMPORT_TASK_PROPERTY);
                 }
                 Ok(())
             })
@@ -528,6 +561,7 @@ impl ImageService {
                 return Err(ImageError::Conflict("the image changed during the upload".into()));
             }
             img.transition(ImageStatus::Active)?;
+            img.properties.remove(IMPORT_TASK_PROPERTY);
             img.size = Some(d.size);
             img.virtual_size = d.virtual_size;
             img.checksum = Some(d.checksum.clone());
@@ -558,6 +592,131 @@ impl ImageService {
         }
         Err(ImageError::Conflict("the image is being changed concurrently".into()))
     }
+    fn tasks_of(&self, id: &ImageId) -> Collection<ImportTask> {
+        Collection::new(self.images.store().clone(), format!("image/tasks/{id}/"))
+    }
+
+    /// `web-download`: checks, then `queued` → `importing` with a new task (one transaction),
+    /// then downloads in the background.
+    async fn web_download(
+        &self,
+        ctx: &RequestContext,
+        id: &ImageId,
+        uri: Option<&str>,
+    ) -> Result<Image> {
+        let Some(dl) = self.downloader.clone() else {
+            return Err(ImageError::Invalid("Import method web-download is not enabled".into()));
+        };
+        let (mut img, rev) = self.load(ctx, id).await?;
+        self.authorize("upload_image", ctx, &target(&img))?;
+        if img.status != ImageStatus::Queued {
+            return Err(ImageError::Conflict(
+                "Image needs to be in 'queued' state to use 'web-download' method".into(),
+            ));
+        }
+        if img.container_format.is_none() {
+            return Err(ImageError::Conflict(
+                "'container_format' needs to be set before import".into(),
+            ));
+        }
+        if img.disk_format.is_none() {
+            return Err(ImageError::Conflict("'disk_format' needs to be set before import".into()));
+        }
+        let uri = match uri {
+            Some(u) if u.len() <= 2048 => u,
+            Some(_) => return Err(ImageError::Invalid("uri is too long".into())),
+            None => {
+                return Err(ImageError::Invalid(
+                    "'uri' needs to be set for web-download import method".into(),
+                ));
+            }
+        };
+        let url = dl.filter().check(uri)?;
+        if img.properties.contains_key(IMPORT_TASK_PROPERTY) {
+            return Err(ImageError::Conflict(format!(
+                "New operation on image '{id}' is not permitted as prior operation is still in progress"
+            )));
+        }
+        let now = OffsetDateTime::now_utc();
+        let task = ImportTask {
+            id: uuid::Uuid::new_v4().to_string(),
+            image_id: *id,
+            owner: ctx.project_id().map(|p| p.to_string()),
+            user_id: Some(ctx.user_id.to_string()),
+            request_id: Some(ctx.request_id.clone()).filter(|r| !r.is_empty()),
+            status: TaskStatus::Processing,
+            input: json!({"method": {"name": "web-download", "uri": uri}}),
+            message: String::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        img.transition(ImageStatus::Importing)?;
+        img.properties.insert(IMPORT_TASK_PROPERTY.into(), task.id.clone());
+        let key = id.to_string();
+        let tasks = self.tasks_of(id);
+        let txn = Txn::new()
+            .when(self.images.unchanged(&key, rev))
+            .when(tasks.absent(&task.id))
+            .op(self.images.put_op(&key, &img)?)
+            .op(tasks.put_op(&task.id, &task)?);
+        if !self.images.store().txn(txn).await?.is_committed() {
+            return Err(ImageError::Conflict("the image was changed concurrently; retry".into()));
+        }
+        let svc = self.clone();
+        let image = img.clone();
+        tokio::spawn(async move { svc.run_web_download(image, task, dl, url).await });
+        Ok(img)
+    }
+
+    async fn run_web_download(
+        self,
+        img: Image,
+        task: ImportTask,
+        dl: Downloader,
+        url: reqwest::Url,
+    ) {
+        let id = img.id;
+        let outcome: std::result::Result<Image, String> = async {
+            let stream = dl.open(url, self.config.image_size_cap).await?;
+            let writer = self.data.begin(&id).await.map_err(|e| error_chain(&e))?;
+            let digest =
+                self.ingest(&img, stream, Some(writer)).await.map_err(|e| error_chain(&e))?;
+            self.activate(&id, ImageStatus::Importing, digest).await.map_err(|e| error_chain(&e))
+        }
+        .await;
+        let (status, message) = match outcome {
+            Ok(_) => (TaskStatus::Success, String::new()),
+            Err(msg) => {
+                tracing::info!(image = %id, error = %msg, "web-download import failed");
+                self.revert(&id, ImageStatus::Importing).await;
+                (TaskStatus::Failure, msg)
+            }
+        };
+        let r = self
+            .tasks_of(&id)
+            .update_with::<ImageError, _>(&task.id, |t| {
+                t.status = status;
+                t.message = message.clone();
+                t.updated_at = OffsetDateTime::now_utc();
+                Ok(())
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::warn!(image = %id, error = %e, "could not record the import task's outcome");
+        }
+    }
+}
+
+/// An error and its causes on one line (import task messages).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
 }
 
 /// What streaming an image's data established.
@@ -754,8 +913,14 @@ impl ImageApi for ImageService {
             return Err(ImageError::Forbidden(format!("Image {id} is protected")));
         }
         let key = id.to_string();
-        let base =
+        let mut base =
             Txn::new().when(self.images.unchanged(&key, rev)).op(self.images.delete_op(&key));
+        // The image's import tasks go with it (new ones cannot appear: creating one changes
+        // the image, which the condition above guards).
+        let tasks = self.tasks_of(id);
+        for t in tasks.list_all().await? {
+            base = base.op(tasks.delete_op(&t.value.id));
+        }
         let bytes = if img.status == ImageStatus::Active || img.status == ImageStatus::Deactivated {
             img.size.unwrap_or(0) as i64
         } else {
@@ -856,7 +1021,16 @@ impl ImageApi for ImageService {
         Ok(())
     }
 
-    async fn import(&self, ctx: &RequestContext, id: &ImageId, method: &str) -> Result<Image> {
+    async fn import(
+        &self,
+        ctx: &RequestContext,
+        id: &ImageId,
+        method: &str,
+        uri: Option<&str>,
+    ) -> Result<Image> {
+        if method == "web-download" && self.downloader.is_some() {
+            return self.web_download(ctx, id, uri).await;
+        }
         let (mut img, rev) = self.load(ctx, id).await?;
         self.authorize("upload_image", ctx, &target(&img))?;
         if method != "glance-direct" {
@@ -884,6 +1058,23 @@ impl ImageApi for ImageService {
             }
         };
         self.activate(id, ImageStatus::Importing, digest).await
+    }
+
+    fn import_methods(&self) -> Vec<&'static str> {
+        let mut m = vec!["glance-direct"];
+        if self.downloader.is_some() {
+            m.push("web-download");
+        }
+        m
+    }
+
+    async fn tasks(&self, ctx: &RequestContext, id: &ImageId) -> Result<Vec<ImportTask>> {
+        let (img, _) = self.load(ctx, id).await?;
+        self.authorize("get_image", ctx, &target(&img))?;
+        let mut tasks: Vec<ImportTask> =
+            self.tasks_of(id).list_all().await?.into_iter().map(|v| v.value).collect();
+        tasks.sort_by_key(|t| t.created_at);
+        Ok(tasks)
     }
 
     async fn download(

@@ -14,6 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::{ImageError, Result};
 
+pub mod swift;
+
 /// A stream of image data chunks.
 pub type ByteStream = BoxStream<'static, Result<Bytes>>;
 
@@ -62,6 +64,32 @@ pub trait ImageWriter: Send + fmt::Debug {
 
 fn backend(e: impl std::error::Error + Send + Sync + 'static) -> ImageError {
     ImageError::Backend(Box::new(e))
+}
+
+/// Which [`ImageStore`] a deployment uses, as configuration (`type = "filesystem"` or
+/// `type = "swift"`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StoreConfig {
+    /// A [`FilesystemStore`].
+    Filesystem {
+        /// Its directory.
+        dir: PathBuf,
+    },
+    /// A [`swift::SwiftStore`] with tempauth credentials.
+    Swift(swift::SwiftStoreConfig),
+}
+
+impl StoreConfig {
+    /// Builds the store (the filesystem store creates its directory; Swift is contacted only
+    /// at first use).
+    pub fn build(&self) -> Result<Arc<dyn ImageStore>> {
+        Ok(match self {
+            StoreConfig::Filesystem { dir } => Arc::new(FilesystemStore::new(dir)?),
+            StoreConfig::Swift(c) => Arc::new(c.build()?),
+        })
+    }
 }
 
 /// Image data in files under one directory: `<dir>/<image id>`, written to a temporary file
@@ -310,6 +338,34 @@ mod tests {
         conformance::image_store_contract(&store).await;
         let left: Vec<_> = std::fs::read_dir(store.dir()).unwrap().collect();
         assert!(left.is_empty(), "files left behind: {left:?}");
+    }
+
+    #[test]
+    fn store_config_selects_the_backend() {
+        let dir = tempfile::tempdir().unwrap();
+        let c: StoreConfig =
+            serde_json::from_value(serde_json::json!({"type": "filesystem", "dir": dir.path()}))
+                .unwrap();
+        assert!(format!("{:?}", c.build().unwrap()).contains("FilesystemStore"));
+        let c: StoreConfig = serde_json::from_value(serde_json::json!({
+            "type": "swift", "auth_url": "http://127.0.0.1:8080/auth/v1.0",
+            "user": "glance:glance", "key": "secret", "segment_size": 1048576
+        }))
+        .unwrap();
+        let built = format!("{:?}", c.build().unwrap());
+        assert!(built.contains("SwiftStore") && built.contains("1048576"), "{built}");
+        assert!(!built.contains("secret") && !format!("{c:?}").contains("secret"));
+        for bad in [
+            serde_json::json!({"type": "swift", "auth_url": "x", "user": "u", "key": "k", "colour": 1}),
+            serde_json::json!({"type": "rbd"}),
+        ] {
+            assert!(serde_json::from_value::<StoreConfig>(bad).is_err());
+        }
+        let c: StoreConfig = serde_json::from_value(serde_json::json!({
+            "type": "swift", "auth_url": "ftp://h/auth", "user": "u", "key": "k"
+        }))
+        .unwrap();
+        assert!(matches!(c.build(), Err(ImageError::Invalid(_))));
     }
 
     #[tokio::test]

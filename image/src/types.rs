@@ -313,6 +313,86 @@ impl Image {
     }
 }
 
+/// The status of an import task (Glance's task statuses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    /// Created, not started.
+    Pending,
+    /// Running.
+    Processing,
+    /// Finished; the image is active.
+    Success,
+    /// Failed; [`ImportTask::message`] says why and the image went back to `queued`.
+    Failure,
+}
+
+impl TaskStatus {
+    /// Glance's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Pending => "pending",
+            TaskStatus::Processing => "processing",
+            TaskStatus::Success => "success",
+            TaskStatus::Failure => "failure",
+        }
+    }
+}
+
+/// An `api_image_import` task: one asynchronous import of an image, as listed by
+/// `GET /v2/images/{id}/tasks`. While it runs, the image carries its id in the
+/// `os_glance_import_task` property (Glance's import lock).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportTask {
+    /// The task id.
+    pub id: String,
+    /// The image.
+    pub image_id: ImageId,
+    /// The project that asked.
+    pub owner: Option<String>,
+    /// The user that asked.
+    pub user_id: Option<String>,
+    /// The request that created it.
+    pub request_id: Option<String>,
+    /// The status.
+    pub status: TaskStatus,
+    /// The import request (`{"method": {...}}`).
+    pub input: Value,
+    /// Why it failed, or empty.
+    pub message: String,
+    /// Created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl ImportTask {
+    /// Glance's JSON of a task.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "id": self.id,
+            "type": "api_image_import",
+            "status": self.status.as_str(),
+            "owner": self.owner,
+            "user_id": self.user_id,
+            "request_id": self.request_id,
+            "image_id": self.image_id.to_string(),
+            "input": {"image_id": self.image_id.to_string(), "import_req": self.input, "backend": [Value::Null]},
+            "result": if self.status == TaskStatus::Success {
+                serde_json::json!({"image_id": self.image_id.to_string()})
+            } else {
+                Value::Null
+            },
+            "message": self.message,
+            "expires_at": Value::Null,
+            "created_at": glance_time(self.created_at),
+            "updated_at": glance_time(self.updated_at),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
