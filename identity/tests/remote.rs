@@ -242,6 +242,11 @@ async fn concurrent_validations_of_one_token_make_one_remote_call() {
     for t in tasks {
         assert_eq!(kind(t.await.unwrap()), ErrorKind::Unauthenticated);
     }
+    let calls = c.remote_validations();
+    assert_eq!(calls, 2, "one call for the valid token, one for the invalid one");
+    // The rejection is cached too: asking again costs no remote call.
+    assert_eq!(kind(c.context_for_token("not-a-token", "r").await), ErrorKind::Unauthenticated);
+    assert_eq!(c.remote_validations(), calls);
 }
 
 #[tokio::test]

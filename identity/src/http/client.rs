@@ -17,7 +17,10 @@
 //! 3. The resulting [`RequestContext`] (user, domain, scope, roles, expiry, audit ids) is
 //!    cached by the token's SHA-256 for [`ClientConfig::token_cache_time`] (300 s, as
 //!    keystonemiddleware's `token_cache_time`), never past the token's own expiry, in a cache
-//!    bounded to [`ClientConfig::token_cache_size`] entries (oldest evicted first).
+//!    bounded to [`ClientConfig::token_cache_size`] entries (oldest evicted first). Tokens the
+//!    endpoint rejects are remembered as rejected for the same time, so a client retrying a
+//!    bad token does not cost a remote call each time; failures to reach the endpoint are
+//!    never cached.
 //! 4. Concurrent requests carrying the same uncached token share one remote call
 //!    (single-flight): the first caller asks, the others wait for its answer. A failure is
 //!    shared with the callers waiting at that moment and is not cached.
@@ -167,7 +170,8 @@ type Key = [u8; 32];
 type Shared = std::result::Result<Arc<RequestContext>, Arc<IdentityError>>;
 
 struct Cached {
-    ctx: Arc<RequestContext>,
+    /// `None`: the endpoint rejected the token (a negative entry, as keystonemiddleware keeps).
+    ctx: Option<Arc<RequestContext>>,
     until: Instant,
 }
 
@@ -179,7 +183,7 @@ struct TokenCache {
 }
 
 impl TokenCache {
-    fn get(&self, key: &Key, now: Instant) -> Option<Arc<RequestContext>> {
+    fn get(&self, key: &Key, now: Instant) -> Option<Option<Arc<RequestContext>>> {
         self.map.get(key).filter(|c| c.until > now).map(|c| c.ctx.clone())
     }
 
@@ -631,7 +635,10 @@ impl Client {
             let caller = service.as_deref().unwrap_or(token);
             match self.fetch_token(caller, token, false, false).await {
                 Ok(info) => break info,
-                Err(IdentityError::TokenNotFound) => return Err(rejected()),
+                Err(IdentityError::TokenNotFound) => {
+                    self.remember(token, None, self.inner.config.token_cache_time);
+                    return Err(rejected());
+                }
                 Err(IdentityError::Unauthorized { .. }) if service.is_some() && attempt == 1 => {
                     // The service token itself was refused (revoked, keys rotated): renew it once.
                     self.drop_service_token(caller).await;
@@ -647,28 +654,36 @@ impl Client {
         };
         let now = OffsetDateTime::now_utc();
         if info.payload.expires_at <= now {
+            self.remember(token, None, self.inner.config.token_cache_time);
             return Err(IdentityError::InvalidToken { reason: "expired" });
         }
         let ctx = Arc::new(wire::context(&info, ""));
         let ttl = self.inner.config.token_cache_time;
-        if !ttl.is_zero() {
-            let left = Duration::try_from(info.payload.expires_at - now).unwrap_or_default();
-            let at = Instant::now();
-            let entry = Cached { ctx: ctx.clone(), until: at + ttl.min(left) };
-            self.inner.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(
-                key_of(token),
-                entry,
-                at,
-            );
-        }
+        // Never trusted past the token's own expiry.
+        let left = Duration::try_from(info.payload.expires_at - now).unwrap_or_default();
+        self.remember(token, Some(ctx.clone()), ttl.min(left));
         Ok(ctx)
     }
 
-    fn cached(&self, key: &Key) -> Option<Arc<RequestContext>> {
-        let ctx =
+    /// Caches a verdict on `token` for `ttl` (`None`: rejected).
+    fn remember(&self, token: &str, ctx: Option<Arc<RequestContext>>, ttl: Duration) {
+        if ttl.is_zero() {
+            return;
+        }
+        let at = Instant::now();
+        let entry = Cached { ctx, until: at + ttl };
+        self.inner.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(key_of(token), entry, at);
+    }
+
+    /// A cached verdict: the context, or the rejection.
+    fn cached(&self, key: &Key) -> Option<Result<Arc<RequestContext>>> {
+        let verdict =
             self.inner.cache.lock().unwrap_or_else(|e| e.into_inner()).get(key, Instant::now())?;
-        // The cache never outlives the token, but the wall clock may have jumped.
-        (!ctx.is_expired_at(OffsetDateTime::now_utc())).then_some(ctx)
+        match verdict {
+            None => Some(Err(IdentityError::InvalidToken { reason: "rejected (cached)" })),
+            // The cache never outlives the token, but the wall clock may have jumped.
+            Some(ctx) => (!ctx.is_expired_at(OffsetDateTime::now_utc())).then_some(Ok(ctx)),
+        }
     }
 
     async fn get(&self, ctx: &RequestContext, call: Call<'_>) -> Result<Value> {
@@ -755,14 +770,14 @@ impl IdentityApi for Client {
             ..c.clone()
         };
         if let Some(c) = self.cached(&key) {
-            return Ok(finish(&c));
+            return c.map(|c| finish(&c));
         }
         let cell = {
             let mut map = self.inner.inflight.lock().unwrap_or_else(|e| e.into_inner());
             // Checked again under the lock: a leader inserts into the cache before it leaves
             // the in-flight map, so a caller never misses both.
             if let Some(c) = self.cached(&key) {
-                return Ok(finish(&c));
+                return c.map(|c| finish(&c));
             }
             map.entry(key).or_default().clone()
         };
@@ -1354,7 +1369,7 @@ mod tests {
         let now = Instant::now();
         let later = now + Duration::from_secs(60);
         for i in 0..10u8 {
-            c.insert([i; 32], Cached { ctx: ctx_template(), until: later }, now);
+            c.insert([i; 32], Cached { ctx: Some(ctx_template()), until: later }, now);
             assert!(c.map.len() <= 3);
             assert!(c.order.len() <= 6);
         }
@@ -1362,7 +1377,7 @@ mod tests {
         assert!(c.get(&[0; 32], now).is_none(), "the oldest was evicted");
         assert!(c.get(&[9; 32], later).is_none(), "expired entries are not returned");
         let mut off = TokenCache { map: HashMap::new(), order: VecDeque::new(), capacity: 0 };
-        off.insert([1; 32], Cached { ctx: ctx_template(), until: later }, now);
+        off.insert([1; 32], Cached { ctx: Some(ctx_template()), until: later }, now);
         assert!(off.map.is_empty());
     }
 
