@@ -255,31 +255,26 @@ async fn a_revoked_service_token_is_renewed() {
     let c = client(&s.url, Some(admin()), Duration::ZERO);
     let first = c.authenticate(admin()).await.unwrap();
     c.context_for_token(&first.token, "r").await.unwrap();
-    // Revoke every admin token issued so far, the service token included.
     let internal = RequestContext::internal("test");
-    let admin_user = first.user.id.to_string();
-    s.svc
-        .update_user(
-            &internal,
-            &admin_user,
-            UserPatch { enabled: Some(false), ..UserPatch::default() },
-        )
-        .await
-        .unwrap();
-    s.svc
-        .update_user(
-            &internal,
-            &admin_user,
-            UserPatch { enabled: Some(true), ..UserPatch::default() },
-        )
-        .await
-        .unwrap();
-    // Tokens are compared to revocations in whole seconds: a new token in the same second as
-    // the revocation would be revoked too, so wait for the next second.
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    while time::OffsetDateTime::now_utc().unix_timestamp() == now {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // Revokes every admin token issued so far, the client's service token included.
+    let revoke_all = || async {
+        let admin_user = first.user.id.to_string();
+        for enabled in [false, true] {
+            let patch = UserPatch { enabled: Some(enabled), ..UserPatch::default() };
+            s.svc.update_user(&internal, &admin_user, patch).await.unwrap();
+        }
+        // Tokens are compared to revocations in whole seconds: a new token in the same second
+        // as the revocation would be revoked too, so wait for the next second.
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        while time::OffsetDateTime::now_utc().unix_timestamp() == now {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    // A call made with a token-less context renews the refused service token and retries.
+    revoke_all().await;
+    assert!(!c.list_projects(&internal, &ListFilter::default()).await.unwrap().is_empty());
+    // So does a validation.
+    revoke_all().await;
     assert_eq!(kind(c.context_for_token(&first.token, "r").await), ErrorKind::Unauthenticated);
     let fresh = c.authenticate(admin()).await.unwrap();
     let ctx = c.context_for_token(&fresh.token, "r").await.unwrap();

@@ -319,6 +319,7 @@ struct Resp {
 }
 
 /// One request to the endpoint.
+#[derive(Clone)]
 struct Call<'a> {
     method: Method,
     path: Vec<String>,
@@ -686,9 +687,19 @@ impl Client {
         }
     }
 
+    /// Sends `call` as `ctx`; a context without a token acts with the service token, renewed
+    /// and retried once if the endpoint refuses it (revoked, keys rotated).
     async fn get(&self, ctx: &RequestContext, call: Call<'_>) -> Result<Value> {
         let token = self.caller(ctx).await?;
-        Ok(self.send(call.token(&token)).await?.body)
+        let retry = ctx.auth_token.is_none().then(|| call.clone());
+        match (self.send(call.token(&token)).await, retry) {
+            (Err(IdentityError::Unauthorized { .. }), Some(call)) => {
+                self.drop_service_token(&token).await;
+                let token = self.caller(ctx).await?;
+                Ok(self.send(call.token(&token)).await?.body)
+            }
+            (r, _) => Ok(r?.body),
+        }
     }
 
     async fn unit(&self, ctx: &RequestContext, call: Call<'_>) -> Result<()> {
