@@ -18,6 +18,7 @@
 //! | [`policy`] | Keystone's default policies and the one `authorize` every operation calls |
 //! | [`bootstrap`] | `keystone-manage bootstrap` and catalog registration for the facade |
 //! | [`http`] | the REST API ([`http::router`]) and the auth layer ([`http::require_auth`]) |
+//! | [`http::client`] | [`http::Client`]: `IdentityApi` against a remote Keystone, remote token validation (feature `client`, default) |
 //!
 //! ## Design
 //!
@@ -40,6 +41,14 @@
 //!   never say whether the user, the password or the scope was wrong.
 //! * **Policy.** Every operation calls one `authorize(rule, ctx, target)` with Keystone's 2024
 //!   default rules ([`policy::DEFAULT_RULES`]), overridable by configuration.
+//! * **Local or remote validation, one layer.** The auth layer takes any
+//!   `Arc<dyn IdentityApi>`: the local [`IdentityService`] (holds the Fernet keys) or an
+//!   [`http::Client`] pointed at any Keystone-compatible endpoint, which validates tokens the
+//!   way keystonemiddleware does (a renewed service token, `GET /v3/auth/tokens`, a bounded
+//!   cache of validated tokens for `token_cache_time`, one remote call per uncached token
+//!   however many requests carry it). A service in another process, or in front of a real
+//!   Keystone, therefore gets the same `RequestContext`; see [`http::client`] for the
+//!   example and for how revocation and the cache interact.
 //!
 //! ## Example
 //!
@@ -85,8 +94,8 @@
 //!
 //! ## Not yet built
 //!
-//! Application credentials and EC2 credentials, trusts, federation, the LDAP backend, the
-//! remote `http::Client`; see the issue.
+//! Application credentials and EC2 credentials, trusts, federation, the LDAP backend; see the
+//! issue.
 
 pub mod api;
 pub mod bootstrap;

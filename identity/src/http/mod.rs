@@ -8,10 +8,20 @@
 //!   `public_url` names (`/identity`).
 //! * [`with_auth`] / [`auth_middleware`] validate `X-Auth-Token` into a
 //!   [`RequestContext`] request extension; [`Ctx`] extracts it (401 when absent).
+//! * [`Client`] (feature `client`, on by default) implements [`IdentityApi`] against a remote
+//!   Keystone v3 endpoint, so the same layer validates tokens remotely, with a service token
+//!   and a bounded validation cache; see [`client`].
 
 mod auth;
+#[cfg(feature = "client")]
+pub mod client;
 mod handlers;
 pub mod render;
+#[cfg(feature = "client")]
+mod wire;
+
+#[cfg(feature = "client")]
+pub use client::{Client, ClientConfig};
 
 pub use auth::{AuthState, Ctx, auth_middleware, require_auth, with_auth};
 
