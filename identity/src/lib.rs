@@ -91,6 +91,7 @@
 pub mod api;
 pub mod bootstrap;
 pub mod config;
+pub mod ec2;
 pub mod error;
 pub mod fernet;
 pub mod http;
