@@ -322,6 +322,29 @@ mod tests {
         assert!(parse_timestamp("20261399T070000Z").is_none());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn hostile_input_never_panics(
+            auth in ".{0,200}",
+            date in ".{0,40}",
+            host in ".{0,40}",
+            k in ".{0,20}",
+            v in ".{0,40}",
+            version in "[0-9v4]{0,2}",
+        ) {
+            let mut r = req();
+            r.host = host;
+            r.params.insert(k, v);
+            r.params.insert("SignatureVersion".into(), version);
+            r.headers.insert("Authorization".into(), format!("AWS4-HMAC-SHA256 {auth}"));
+            r.headers.insert("X-Amz-Date".into(), date.clone());
+            r.signature = Some(auth);
+            let _ = signature("s", &r);
+            let _ = verify("s", &r);
+            let _ = parse_timestamp(&date);
+        }
+    }
+
     #[test]
     fn credential_id_is_sha256_of_access() {
         assert_eq!(

@@ -12,6 +12,8 @@
 //! | `implied/<prior>/<implied>` | a role inference rule |
 //! | `regions/<id>`, `services/<id>`, `endpoints/<id>` | the catalog |
 //! | `revocations/<id>` | token revocation events |
+//! | `app_creds/<id>` | application credentials (secret hashed); name index `names/application_credential/<user>/<name>` |
+//! | `credentials/<id>` | credentials, blob Fernet-encrypted with the credential key repository |
 //!
 //! Id components of keys are escaped (`%` and `/`), so ids from LDAP cannot collide.
 

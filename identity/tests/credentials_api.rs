@@ -646,6 +646,12 @@ async fn ec2_credentials_and_tokens() {
     old.signature = Some(ec2::signature(&secret, &old).unwrap());
     let r = api.call(Method::POST, "/v3/ec2tokens", Some(&admin), Some(ec2_body(&old))).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // The far future does not overflow (and is not expired).
+    let mut future = req.clone();
+    future.params.insert("Timestamp".into(), "9999-12-31T23:59:59Z".into());
+    future.signature = Some(ec2::signature(&secret, &future).unwrap());
+    let r = api.call(Method::POST, "/v3/ec2tokens", Some(&admin), Some(ec2_body(&future))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     // Unknown access key: 404; empty body: 400; no access: 401; not a service: 403; no token: 401.
     let r = api
         .call(

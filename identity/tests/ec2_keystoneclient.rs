@@ -123,7 +123,7 @@ async fn ec2_signatures_match_keystoneclient() {
     );
     let day = &amz[..8];
     let body_hash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-    let cases = vec![
+    let cases = [
         // v2, the EC2 API's usual form, with characters that need quoting.
         json!({"access": access, "host": "127.0.0.1:8773", "verb": "GET", "path": "/services/Cloud/",
             "params": {"Action": "DescribeInstances", "AWSAccessKeyId": access, "SignatureVersion": "2",

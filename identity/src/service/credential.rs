@@ -478,7 +478,8 @@ impl IdentityService {
             let t = ec2::parse_timestamp(ts)
                 .ok_or_else(|| IdentityError::unauthorized("Credential timestamp is invalid"))?;
             let ttl = Duration::seconds(self.config.ec2_auth_ttl_secs as i64);
-            if Self::now() > t + ttl {
+            // A timestamp so far ahead that adding the TTL overflows is not expired.
+            if t.checked_add(ttl).is_some_and(|limit| Self::now() > limit) {
                 return Err(IdentityError::unauthorized("Credential is expired"));
             }
         }
