@@ -214,7 +214,7 @@ pub fn signed_timestamp(req: &SignedRequest) -> Option<&str> {
 
 /// Parses ISO 8601 timestamps as oslo's `parse_isotime` accepts them from EC2 clients:
 /// extended (`2026-11-22T07:00:00Z`, fractions and offsets allowed, UTC if no offset) and
-/// basic (`20261122T070000Z`).
+/// basic (`20261122T070000Z`); fractions are kept to the microsecond.
 pub fn parse_timestamp(s: &str) -> Option<OffsetDateTime> {
     use time::format_description::well_known::Rfc3339;
     if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
@@ -223,15 +223,24 @@ pub fn parse_timestamp(s: &str) -> Option<OffsetDateTime> {
     let naive = s.trim_end_matches('Z');
     let (date, clock) = naive.split_once('T')?;
     let digits = |x: &str| x.chars().filter(char::is_ascii_digit).collect::<String>();
-    let (d, c) = (digits(date), digits(clock.split('.').next()?));
-    if d.len() != 8 || c.len() != 6 {
+    let (whole, fraction) = clock.split_once('.').unwrap_or((clock, ""));
+    let (d, c) = (digits(date), digits(whole));
+    if d.len() != 8 || c.len() != 6 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
+    // Microseconds, as Python keeps them: the first six digits of the fraction.
+    let micros: String = fraction.chars().chain(std::iter::repeat('0')).take(6).collect();
     let n = |s: &str| s.parse::<u32>().ok();
     let month = time::Month::try_from(u8::try_from(n(&d[4..6])?).ok()?).ok()?;
     let date =
         time::Date::from_calendar_date(n(&d[..4])? as i32, month, n(&d[6..8])? as u8).ok()?;
-    let t = time::Time::from_hms(n(&c[..2])? as u8, n(&c[2..4])? as u8, n(&c[4..6])? as u8).ok()?;
+    let t = time::Time::from_hms_micro(
+        n(&c[..2])? as u8,
+        n(&c[2..4])? as u8,
+        n(&c[4..6])? as u8,
+        n(&micros)?,
+    )
+    .ok()?;
     Some(date.with_time(t).assume_utc())
 }
 
@@ -318,6 +327,11 @@ mod tests {
         assert_eq!(t, parse_timestamp("2026-11-22T07:00:00Z").unwrap());
         assert_eq!(t, parse_timestamp("2026-11-22T07:00:00.000Z").unwrap());
         assert_eq!(t, parse_timestamp("2026-11-22T07:00:00").unwrap());
+        assert_eq!(
+            parse_timestamp("2026-11-22T07:00:00.042025").unwrap(),
+            t + time::Duration::microseconds(42025)
+        );
+        assert!(parse_timestamp("2026-11-22T07:00:00.x").is_none());
         assert!(parse_timestamp("yesterday").is_none());
         assert!(parse_timestamp("20261399T070000Z").is_none());
     }

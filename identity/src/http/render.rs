@@ -190,6 +190,26 @@ pub fn assignment(base: &str, a: &AssignmentView, include_names: bool) -> Value 
     v
 }
 
+/// Python's `datetime.isoformat()` of a naive UTC time, as Keystone renders an application
+/// credential's `expires_at`: `2026-11-22T08:42:33.042025`, or without the fraction when it
+/// is zero.
+pub fn python_isoformat(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let base = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    match t.microsecond() {
+        0 => base,
+        us => format!("{base}.{us:06}"),
+    }
+}
+
 /// An application credential (`secret` only when set: in the answer to a create).
 pub fn application_credential(base: &str, c: &ApplicationCredential) -> Value {
     let roles: Vec<Value> = c
@@ -203,7 +223,7 @@ pub fn application_credential(base: &str, c: &ApplicationCredential) -> Value {
     let mut v = json!({
         "id": c.id, "name": c.name, "description": c.description, "user_id": c.user_id,
         "project_id": c.project_id, "roles": roles,
-        "expires_at": c.expires_at.map(keystone_format), "unrestricted": c.unrestricted,
+        "expires_at": c.expires_at.map(python_isoformat), "unrestricted": c.unrestricted,
         "system": null, "access_rules": [],
         "links": link(base, &format!("users/{}/application_credentials/{}", c.user_id, c.id)),
     });

@@ -299,7 +299,10 @@ impl IdentityService {
             user_id: ctx.user_id.clone(),
             project_id,
             secret_hash,
-            expires_at: req.expires_at.map(|t| t.replace_nanosecond(0).unwrap_or(t)),
+            // Keystone keeps microseconds.
+            expires_at: req
+                .expires_at
+                .map(|t| t.replace_nanosecond(t.microsecond() * 1000).unwrap_or(t)),
             unrestricted: req.unrestricted,
             role_ids: roles.iter().map(|r| r.id.clone()).collect(),
         };
