@@ -93,6 +93,26 @@
 //! let ctx = identity.context_for_token(&token.token, "req-1").await.unwrap();
 //! assert!(ctx.has_role("admin") && ctx.has_role("reader"));
 //! assert_eq!(ctx.project_id(), Some(&token.payload_project_id().unwrap()));
+//!
+//! // An application credential: a secret of its own, scoped to the token's project, shown
+//! // once; its tokens say which credential issued them.
+//! use ferrostack_identity::api::{AppCredCreate, AppCredRef};
+//! let cred = identity
+//!     .create_application_credential(&ctx, ctx.user_id.as_str(), AppCredCreate {
+//!         name: "ci".into(),
+//!         ..AppCredCreate::default()
+//!     })
+//!     .await
+//!     .unwrap();
+//! let app = identity.authenticate(AuthRequest {
+//!     method: AuthMethod::ApplicationCredential {
+//!         credential: AppCredRef::Id(cred.id.clone()),
+//!         secret: cred.secret.clone().unwrap(),
+//!     },
+//!     scope: ScopeRequest::Default,
+//! }).await.unwrap();
+//! assert_eq!(app.application_credential.map(|a| a.id), Some(cred.id));
+//! assert_eq!(app.payload.methods, vec!["application_credential".to_owned()]);
 //! # });
 //! ```
 //!
