@@ -698,3 +698,83 @@ async fn ec2_credentials_and_tokens() {
     let r = api.call(Method::POST, "/v3/ec2tokens", Some(&admin), Some(ec2_body(&req))).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn disabling_the_owner_or_deleting_the_role_deletes_application_credentials() {
+    let api = Api::new().await;
+    let (admin, alice, demo, tok) = api.setup().await;
+    let coll = format!("/v3/users/{alice}/application_credentials");
+    let create = |name: &'static str| {
+        let (api, coll, tok) = (&api, coll.clone(), tok.clone());
+        async move {
+            let r = api
+                .call(
+                    Method::POST,
+                    &coll,
+                    Some(&tok),
+                    Some(json!({"application_credential": {"name": name}})),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        }
+    };
+    create("one").await;
+    let count = || async {
+        api.call(Method::GET, &coll, Some(&admin), None).await.body["application_credentials"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(count().await, 1);
+    // Disabling alice deletes it (Keystone's callback on user disable).
+    let r = api
+        .call(
+            Method::PATCH,
+            &format!("/v3/users/{alice}"),
+            Some(&admin),
+            Some(json!({"user": {"enabled": false}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(count().await, 0);
+    api.call(
+        Method::PATCH,
+        &format!("/v3/users/{alice}"),
+        Some(&admin),
+        Some(json!({"user": {"enabled": true}})),
+    )
+    .await;
+
+    // Deleting a role alice holds on demo deletes her credentials on demo.
+    let r = api
+        .call(Method::POST, "/v3/roles", Some(&admin), Some(json!({"role": {"name": "extra"}})))
+        .await;
+    let extra = r.body["role"]["id"].as_str().unwrap().to_owned();
+    api.call(
+        Method::PUT,
+        &format!("/v3/projects/{demo}/users/{alice}/roles/{extra}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    // Disabling revoked alice's tokens up to this second (Keystone's whole-second events):
+    // the new token must be issued in a later second.
+    let revoked_at = time::OffsetDateTime::now_utc().unix_timestamp();
+    while time::OffsetDateTime::now_utc().unix_timestamp() <= revoked_at {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let tok = api.password_token("alice", "alicepw", "demo").await;
+    let r = api
+        .call(
+            Method::POST,
+            &coll,
+            Some(&tok),
+            Some(json!({"application_credential": {"name": "two", "roles": [{"name": "member"}]}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(count().await, 1);
+    let r = api.call(Method::DELETE, &format!("/v3/roles/{extra}"), Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(count().await, 0);
+}
