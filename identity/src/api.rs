@@ -75,6 +75,28 @@ pub enum AuthMethod {
     },
     /// `token`: an existing token, re-scoped.
     Token(String),
+    /// `application_credential`: an application credential and its secret; the token is
+    /// scoped to the credential's project (the request may not name a scope).
+    ApplicationCredential {
+        /// Which application credential.
+        credential: AppCredRef,
+        /// The secret (never printed by `Debug`).
+        secret: String,
+    },
+}
+
+/// An application credential named in an authentication request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppCredRef {
+    /// By id.
+    Id(String),
+    /// By name, with its owner.
+    Name {
+        /// The name.
+        name: String,
+        /// The owner.
+        user: UserRef,
+    },
 }
 
 impl fmt::Debug for AuthMethod {
@@ -86,6 +108,11 @@ impl fmt::Debug for AuthMethod {
                 .field("password", &"<redacted>")
                 .finish(),
             AuthMethod::Token(_) => f.write_str("Token(<redacted>)"),
+            AuthMethod::ApplicationCredential { credential, .. } => f
+                .debug_struct("ApplicationCredential")
+                .field("credential", credential)
+                .field("secret", &"<redacted>")
+                .finish(),
         }
     }
 }
@@ -134,6 +161,21 @@ pub struct TokenInfo {
     pub roles: Vec<Role>,
     /// The catalog for this scope (empty for unscoped tokens).
     pub catalog: Vec<CatalogEntry>,
+    /// The application credential of a token issued from one (`application_credential` in
+    /// Keystone's token body).
+    pub application_credential: Option<TokenAppCred>,
+}
+
+/// What a token says about the application credential it was issued from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenAppCred {
+    /// The id.
+    pub id: String,
+    /// The name.
+    pub name: String,
+    /// `!unrestricted`: a restricted credential's tokens cannot manage application
+    /// credentials or trusts.
+    pub restricted: bool,
 }
 
 impl fmt::Debug for TokenInfo {
@@ -309,6 +351,103 @@ pub struct AssignmentView {
     pub target_domain: Option<(String, String)>,
     /// For effective listings through a group: that group.
     pub via_group: Option<GroupId>,
+}
+
+/// `POST /v3/users/{user_id}/application_credentials`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct AppCredCreate {
+    /// The name (unique per user).
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// The secret; generated (64 random bytes, base64url) when absent.
+    pub secret: Option<String>,
+    /// Roles by id or name (`RoleRef`); empty means every role of the creating token.
+    pub roles: Vec<RoleRef>,
+    /// When it expires.
+    pub expires_at: Option<time::OffsetDateTime>,
+    /// Whether its tokens may manage application credentials and trusts (default false).
+    pub unrestricted: bool,
+}
+
+impl fmt::Debug for AppCredCreate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppCredCreate")
+            .field("name", &self.name)
+            .field("roles", &self.roles)
+            .field("expires_at", &self.expires_at)
+            .field("unrestricted", &self.unrestricted)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// A role named by id or by (global) name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoleRef {
+    /// By id.
+    Id(String),
+    /// By name.
+    Name(String),
+}
+
+/// `POST /v3/credentials`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CredentialCreate {
+    /// The owner.
+    pub user_id: String,
+    /// The project (required for `ec2`).
+    pub project_id: Option<String>,
+    /// The type.
+    pub credential_type: String,
+    /// The blob (for `ec2`, a JSON object with `access` and `secret`, serialised).
+    pub blob: String,
+}
+
+impl fmt::Debug for CredentialCreate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialCreate")
+            .field("user_id", &self.user_id)
+            .field("project_id", &self.project_id)
+            .field("type", &self.credential_type)
+            .field("blob", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Filters of `GET /v3/credentials`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CredentialFilter {
+    /// Owner.
+    pub user_id: Option<String>,
+    /// Type.
+    pub credential_type: Option<String>,
+}
+
+/// An EC2 credential as the `OS-EC2` extension shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Ec2Credential {
+    /// The owner.
+    pub user_id: String,
+    /// The project (`tenant_id`).
+    pub tenant_id: Option<String>,
+    /// The access key.
+    pub access: String,
+    /// The secret key (never printed by `Debug`).
+    pub secret: String,
+    /// The trust it was created under, if any.
+    pub trust_id: Option<String>,
+}
+
+impl fmt::Debug for Ec2Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ec2Credential")
+            .field("user_id", &self.user_id)
+            .field("tenant_id", &self.tenant_id)
+            .field("access", &self.access)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
 }
 
 /// The identity service's operations. Each takes the caller's [`RequestContext`] (except
@@ -547,4 +686,144 @@ pub trait IdentityApi: Send + Sync + fmt::Debug + 'static {
     ) -> Result<Endpoint>;
     /// Deletes an endpoint.
     async fn delete_endpoint(&self, ctx: &RequestContext, id: &str) -> Result<()>;
+
+    // ----- application credentials, credentials, EC2 (issue 5) -----
+    //
+    // These have default bodies answering `NotImplemented` (501), so an implementation
+    // written before them (a remote client) still compiles; `IdentityService` implements all.
+
+    /// Creates an application credential for the caller (`POST
+    /// /v3/users/{user_id}/application_credentials`): scoped to the project of the caller's
+    /// token, with a subset of its roles (all of them by default). The answer carries the
+    /// secret, the only time it is shown; the store keeps a hash.
+    async fn create_application_credential(
+        &self,
+        ctx: &RequestContext,
+        user_id: &str,
+        req: AppCredCreate,
+    ) -> Result<ApplicationCredential> {
+        let _ = (ctx, user_id, req);
+        Err(crate::IdentityError::NotImplemented("application credentials"))
+    }
+    /// An application credential of `user_id`.
+    async fn get_application_credential(
+        &self,
+        ctx: &RequestContext,
+        user_id: &str,
+        id: &str,
+    ) -> Result<ApplicationCredential> {
+        let _ = (ctx, user_id, id);
+        Err(crate::IdentityError::NotImplemented("application credentials"))
+    }
+    /// The application credentials of `user_id`, optionally only the one named `name`.
+    async fn list_application_credentials(
+        &self,
+        ctx: &RequestContext,
+        user_id: &str,
+        name: Option<&str>,
+    ) -> Result<Vec<ApplicationCredential>> {
+        let _ = (ctx, user_id, name);
+        Err(crate::IdentityError::NotImplemented("application credentials"))
+    }
+    /// Deletes an application credential; tokens issued from it stop validating.
+    async fn delete_application_credential(
+        &self,
+        ctx: &RequestContext,
+        user_id: &str,
+        id: &str,
+    ) -> Result<()> {
+        let _ = (ctx, user_id, id);
+        Err(crate::IdentityError::NotImplemented("application credentials"))
+    }
+
+    /// Creates a credential (`POST /v3/credentials`); the blob is encrypted at rest.
+    async fn create_credential(
+        &self,
+        ctx: &RequestContext,
+        req: CredentialCreate,
+    ) -> Result<Credential> {
+        let _ = (ctx, req);
+        Err(crate::IdentityError::NotImplemented("credentials"))
+    }
+    /// A credential (`GET /v3/credentials/{id}`).
+    async fn get_credential(&self, ctx: &RequestContext, id: &str) -> Result<Credential> {
+        let _ = (ctx, id);
+        Err(crate::IdentityError::NotImplemented("credentials"))
+    }
+    /// The credentials the caller may see (`GET /v3/credentials`).
+    async fn list_credentials(
+        &self,
+        ctx: &RequestContext,
+        filter: &CredentialFilter,
+    ) -> Result<Vec<Credential>> {
+        let _ = (ctx, filter);
+        Err(crate::IdentityError::NotImplemented("credentials"))
+    }
+    /// Replaces a credential's blob (`PATCH /v3/credentials/{id}`; nothing else may change).
+    async fn update_credential(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        blob: String,
+    ) -> Result<Credential> {
+        let _ = (ctx, id, blob);
+        Err(crate::IdentityError::NotImplemented("credentials"))
+    }
+    /// Deletes a credential.
+    async fn delete_credential(&self, ctx: &RequestContext, id: &str) -> Result<()> {
+        let _ = (ctx, id);
+        Err(crate::IdentityError::NotImplemented("credentials"))
+    }
+
+    /// Creates an EC2 access/secret pair for `user_id` on `project_id`
+    /// (`POST /v3/users/{user_id}/credentials/OS-EC2`).
+    async fn create_ec2_credential(
+        &self,
+        ctx: &RequestContext,
+        user_id: &str,
+        project_id: &str,
+    ) -> Result<Ec2Credential> {
+        let _ = (ctx, user_id, project_id);
+        Err(crate::IdentityError::NotImplemented("EC2 credentials"))
+    }
+    /// The EC2 credentials of `user_id`.
+    async fn list_ec2_credentials(
+        &self,
+        ctx: &RequestContext,
+        user_id: &str,
+    ) -> Result<Vec<Ec2Credential>> {
+        let _ = (ctx, user_id);
+        Err(crate::IdentityError::NotImplemented("EC2 credentials"))
+    }
+    /// One EC2 credential by access key.
+    async fn get_ec2_credential(
+        &self,
+        ctx: &RequestContext,
+        user_id: &str,
+        access: &str,
+    ) -> Result<Ec2Credential> {
+        let _ = (ctx, user_id, access);
+        Err(crate::IdentityError::NotImplemented("EC2 credentials"))
+    }
+    /// Deletes an EC2 credential by access key.
+    async fn delete_ec2_credential(
+        &self,
+        ctx: &RequestContext,
+        user_id: &str,
+        access: &str,
+    ) -> Result<()> {
+        let _ = (ctx, user_id, access);
+        Err(crate::IdentityError::NotImplemented("EC2 credentials"))
+    }
+    /// `POST /v3/ec2tokens`: checks an EC2 request signature against the credential's
+    /// secret and issues a token scoped to the credential's project. The caller (an EC2 or S3
+    /// API service) must be a service user or an administrator.
+    async fn ec2_authenticate(
+        &self,
+        ctx: &RequestContext,
+        req: crate::ec2::SignedRequest,
+    ) -> Result<TokenInfo> {
+        let _ = (ctx, req);
+        Err(crate::IdentityError::NotImplemented("EC2 tokens"))
+    }
 }

@@ -40,6 +40,14 @@ pub struct IdentityConfig {
     pub region: String,
     /// Policy overrides: rule name to check string.
     pub policy_overrides: Vec<(String, String)>,
+    /// `[credential] key_repository`: the Fernet keys encrypting credential blobs at rest.
+    /// Default: `credential-keys` next to [`IdentityConfig::key_repository`] (Keystone's
+    /// `/etc/keystone/credential-keys/` for the default token repository). Set up like the
+    /// token repository when `setup_key_repository` is on.
+    pub credential_key_repository: Option<PathBuf>,
+    /// `[credential] auth_ttl` in seconds (default 900): how old the timestamp of a signed
+    /// EC2 request may be.
+    pub ec2_auth_ttl_secs: u64,
 }
 
 impl Default for IdentityConfig {
@@ -58,6 +66,8 @@ impl Default for IdentityConfig {
             public_url: "http://127.0.0.1:5000".into(),
             region: "RegionOne".into(),
             policy_overrides: Vec::new(),
+            credential_key_repository: None,
+            ec2_auth_ttl_secs: 900,
         }
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! Domains, projects (with hierarchy), users (password expiry, lockout), groups, roles (with
 //! implied roles), role assignments on projects, domains and the system (direct, through
-//! groups, inherited), regions, services and endpoints, kept in any
+//! groups, inherited), regions, services and endpoints, application credentials, credentials
+//! (`/v3/credentials`, `OS-EC2`) and EC2 token exchange (`/v3/ec2tokens`), kept in any
 //! [`ferrostack_core::store::Store`]; Fernet tokens byte-compatible with Keystone's; the
 //! Keystone v3 REST API; and the middleware that turns `X-Auth-Token` into a
 //! [`ferrostack_core::RequestContext`] for every other service's router.
@@ -16,6 +17,7 @@
 //! | [`token`], [`fernet`], [`msgpack`] | Keystone's Fernet token format and key repository |
 //! | [`password`] | bcrypt (default), bcrypt_sha256, pbkdf2_sha512 and scrypt in passlib's formats |
 //! | [`policy`] | Keystone's default policies and the one `authorize` every operation calls |
+//! | [`ec2`] | EC2 request signatures (v2 HMAC-SHA256, v4) as `/v3/ec2tokens` checks them |
 //! | [`bootstrap`] | `keystone-manage bootstrap` and catalog registration for the facade |
 //! | [`http`] | the REST API ([`http::router`]) and the auth layer ([`http::require_auth`]) |
 //! | [`http::client`] | [`http::Client`]: `IdentityApi` against a remote Keystone, remote token validation (feature `client`, default) |
@@ -49,6 +51,17 @@
 //!   however many requests carry it). A service in another process, or in front of a real
 //!   Keystone, therefore gets the same `RequestContext`; see [`http::client`] for the
 //!   example and for how revocation and the cache interact.
+//! * **Application credentials** are owned by a user and scoped to the project of the token
+//!   that created them, with a subset of its roles; the secret is shown once and stored hashed
+//!   as passwords are. Their tokens use Keystone's version-9 Fernet payload and carry only the
+//!   credential's roles the user still holds; they are delegated tokens: they cannot be
+//!   re-scoped, and a restricted credential's token cannot manage application credentials.
+//!   Deleting or disabling the user, or deleting a role they held on the project, deletes
+//!   them; deleting one invalidates its tokens at once.
+//! * **Credentials** (`/v3/credentials`, `OS-EC2`) keep their blobs encrypted with a second
+//!   Fernet key repository (`[credential] key_repository`); an EC2 credential's id is the
+//!   SHA-256 of its access key, and `/v3/ec2tokens` exchanges a request signed with its secret
+//!   for a project-scoped token carrying the `ec2credential` method.
 //!
 //! ## Example
 //!
@@ -89,17 +102,41 @@
 //! let ctx = identity.context_for_token(&token.token, "req-1").await.unwrap();
 //! assert!(ctx.has_role("admin") && ctx.has_role("reader"));
 //! assert_eq!(ctx.project_id(), Some(&token.payload_project_id().unwrap()));
+//!
+//! // An application credential: a secret of its own, scoped to the token's project, shown
+//! // once; its tokens say which credential issued them.
+//! use ferrostack_identity::api::{AppCredCreate, AppCredRef};
+//! let cred = identity
+//!     .create_application_credential(&ctx, ctx.user_id.as_str(), AppCredCreate {
+//!         name: "ci".into(),
+//!         ..AppCredCreate::default()
+//!     })
+//!     .await
+//!     .unwrap();
+//! let app = identity.authenticate(AuthRequest {
+//!     method: AuthMethod::ApplicationCredential {
+//!         credential: AppCredRef::Id(cred.id.clone()),
+//!         secret: cred.secret.clone().unwrap(),
+//!     },
+//!     scope: ScopeRequest::Default,
+//! }).await.unwrap();
+//! assert_eq!(app.application_credential.map(|a| a.id), Some(cred.id));
+//! assert_eq!(app.payload.methods, vec!["application_credential".to_owned()]);
 //! # });
 //! ```
 //!
 //! ## Not yet built
 //!
-//! Application credentials and EC2 credentials, trusts, federation, the LDAP backend; see the
-//! issue.
+//! Trusts (so trust-scoped EC2 credentials and the `trust_id` of a blob), access rules of
+//! application credentials (refused with 400), `/v3/s3tokens`, EC2 signature versions 0 and 1
+//! (HMAC-SHA1), `[credential] user_limit` and `[application_credential] user_limit`,
+//! `keystone-manage credential_rotate`/`credential_migrate`, federation, the LDAP backend;
+//! see the issue.
 
 pub mod api;
 pub mod bootstrap;
 pub mod config;
+pub mod ec2;
 pub mod error;
 pub mod fernet;
 pub mod http;

@@ -15,6 +15,10 @@ use serde_json::Value;
 
 const ADMIN_OR_SYSTEM_READER: &str = "rule:admin_required or (role:reader and system_scope:all)";
 const SPD: &[&str] = &["system", "project", "domain"];
+const ADMIN_OR_SYSTEM_READER_OR_CRED_OWNER: &str = "(rule:admin_required) or (role:reader and system_scope:all) or user_id:%(target.credential.user_id)s";
+const ADMIN_OR_CRED_OWNER: &str = "(rule:admin_required) or user_id:%(target.credential.user_id)s";
+const ADMIN_OR_MEMBER_AND_CRED_OWNER: &str =
+    "(rule:admin_required) or (role:member and user_id:%(target.credential.user_id)s)";
 
 macro_rules! rule {
     ($name:expr, $check:expr, $desc:expr) => {
@@ -233,6 +237,58 @@ pub const DEFAULT_RULES: &[RuleDefault] = &[
     rule!("identity:create_endpoint", "rule:admin_required", "Create an endpoint."),
     rule!("identity:update_endpoint", "rule:admin_required", "Update an endpoint."),
     rule!("identity:delete_endpoint", "rule:admin_required", "Delete an endpoint."),
+    // Application credentials.
+    rule!(
+        "identity:get_application_credential",
+        "(rule:admin_required) or (role:reader and system_scope:all) or rule:owner",
+        "Show an application credential."
+    ),
+    rule!(
+        "identity:list_application_credentials",
+        "(rule:admin_required) or (role:reader and system_scope:all) or rule:owner",
+        "List a user's application credentials."
+    ),
+    rule!(
+        "identity:create_application_credential",
+        "rule:owner",
+        "Create an application credential."
+    ),
+    rule!(
+        "identity:delete_application_credential",
+        "rule:admin_or_owner",
+        "Delete an application credential."
+    ),
+    // Credentials and OS-EC2.
+    rule!("identity:get_credential", ADMIN_OR_SYSTEM_READER_OR_CRED_OWNER, "Show a credential."),
+    rule!("identity:list_credentials", ADMIN_OR_SYSTEM_READER_OR_CRED_OWNER, "List credentials."),
+    rule!("identity:create_credential", ADMIN_OR_CRED_OWNER, "Create a credential."),
+    rule!("identity:update_credential", ADMIN_OR_CRED_OWNER, "Update a credential."),
+    rule!("identity:delete_credential", ADMIN_OR_CRED_OWNER, "Delete a credential."),
+    rule!(
+        "identity:ec2_get_credential",
+        ADMIN_OR_SYSTEM_READER_OR_CRED_OWNER,
+        "Show an EC2 credential."
+    ),
+    rule!(
+        "identity:ec2_list_credentials",
+        "(rule:admin_required) or (role:reader and system_scope:all) or rule:owner",
+        "List EC2 credentials."
+    ),
+    rule!(
+        "identity:ec2_create_credential",
+        ADMIN_OR_MEMBER_AND_CRED_OWNER,
+        "Create an EC2 credential."
+    ),
+    rule!(
+        "identity:ec2_delete_credential",
+        ADMIN_OR_MEMBER_AND_CRED_OWNER,
+        "Delete an EC2 credential."
+    ),
+    rule!(
+        "identity:ec2tokens_validate",
+        "rule:service_or_admin",
+        "POST /v3/ec2tokens: services and administrators exchange a signed EC2 request for a token."
+    ),
 ];
 
 /// Evaluates identity's rules (defaults plus overrides).

@@ -12,6 +12,8 @@
 //! | `implied/<prior>/<implied>` | a role inference rule |
 //! | `regions/<id>`, `services/<id>`, `endpoints/<id>` | the catalog |
 //! | `revocations/<id>` | token revocation events |
+//! | `app_creds/<id>` | application credentials (secret hashed); name index `names/application_credential/<user>/<name>` |
+//! | `credentials/<id>` | credentials, blob Fernet-encrypted with the credential key repository |
 //!
 //! Id components of keys are escaped (`%` and `/`), so ids from LDAP cannot collide.
 
@@ -32,6 +34,9 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use time::{Duration, OffsetDateTime};
+
+mod appcred;
+mod credential;
 
 const PREFIX: &str = "identity/";
 
@@ -601,6 +606,7 @@ impl IdentityService {
         if !user.enabled || !user_domain.enabled {
             return Err(invalid("user disabled"));
         }
+        let mut app_cred = None;
         let (scope, roles) = match Self::target_of(&p.scope) {
             None if matches!(p.scope, PayloadScope::Unscoped) => (TokenScope::Unscoped, Vec::new()),
             None => return Err(invalid("bad scope")),
@@ -630,7 +636,12 @@ impl IdentityService {
                     }
                     Target::System => TokenScope::System,
                 };
-                let roles = self.effective_roles(&user.id, &target).await?;
+                let mut roles = self.effective_roles(&user.id, &target).await?;
+                if let PayloadScope::ApplicationCredential { app_cred_id, .. } = &p.scope {
+                    let (r, ac) = self.app_cred_token_roles(&p, app_cred_id, roles).await?;
+                    roles = r;
+                    app_cred = Some(ac);
+                }
                 if roles.is_empty() {
                     return Err(invalid("no roles on scope"));
                 }
@@ -652,6 +663,7 @@ impl IdentityService {
             scope,
             roles,
             catalog,
+            application_credential: app_cred,
         })
     }
 
@@ -892,10 +904,35 @@ impl IdentityApi for IdentityService {
                 let expires = now + Duration::seconds(self.config.token_expiration_secs as i64);
                 (u, vec!["password".to_owned()], vec![token::new_audit_id()], expires, None)
             }
+            AuthMethod::ApplicationCredential { credential, secret } => {
+                if req.scope != ScopeRequest::Default {
+                    return Err(IdentityError::unauthorized(
+                        "Application credentials cannot request a scope.",
+                    ));
+                }
+                let (c, u) = self.app_cred_authenticate(credential, secret).await?;
+                let mut expires = now + Duration::seconds(self.config.token_expiration_secs as i64);
+                if let Some(t) = c.expires_at
+                    && t < expires
+                {
+                    expires = t;
+                }
+                let scope = PayloadScope::ApplicationCredential {
+                    project_id: c.project_id.to_string(),
+                    app_cred_id: c.id.clone(),
+                };
+                (u, appcred::app_cred_methods(), vec![token::new_audit_id()], expires, Some(scope))
+            }
             AuthMethod::Token(t) => {
                 let p = self
                     .read_token(t, false)
                     .map_err(|_| IdentityError::unauthorized("bad token"))?;
+                if appcred::is_delegated(&p.methods) {
+                    return Err(IdentityError::Forbidden {
+                        action: "Using a delegated token to create another token is not allowed"
+                            .into(),
+                    });
+                }
                 let info = self
                     .resolve(t, p, false)
                     .await
@@ -910,7 +947,8 @@ impl IdentityApi for IdentityService {
             }
         };
         let scope = match (&req.scope, parent_scope) {
-            // Re-authenticating a scoped token without a scope keeps its scope.
+            // Re-authenticating a scoped token without a scope keeps its scope; an application
+            // credential's token is scoped to its project.
             (ScopeRequest::Default, Some(s)) if s != PayloadScope::Unscoped => s,
             _ => self.scope_for(&user, &req.scope).await?,
         };
@@ -1265,6 +1303,8 @@ impl IdentityApi for IdentityService {
         }
         let pid = cur.value.id.clone();
         self.delete_assignments(|a| a.target == Target::Project(pid.clone())).await?;
+        self.delete_app_creds_on_project(&pid).await?;
+        self.delete_credentials_where(|c| c.project_id.as_ref() == Some(&pid)).await?;
         let txn = Txn::new()
             .when(self.projects.unchanged(id, cur.revision))
             .op(self.projects.delete_op(id))
@@ -1377,6 +1417,10 @@ impl IdentityApi for IdentityService {
             &u,
         )
         .await?;
+        if cur.value.enabled && !u.enabled {
+            // Keystone deletes a disabled user's application credentials.
+            self.delete_app_creds_of(id, None).await?;
+        }
         if (cur.value.enabled && !u.enabled) || pw_changed {
             self.revoke(RevocationEvent { user_id: Some(u.id.clone()), ..Self::blank_event() })
                 .await?;
@@ -1393,6 +1437,8 @@ impl IdentityApi for IdentityService {
         )?;
         let uid = cur.value.id.clone();
         self.delete_assignments(|a| a.actor == Actor::User(uid.clone())).await?;
+        self.delete_app_creds_of(id, None).await?;
+        self.delete_credentials_where(|c| c.user_id == uid).await?;
         for g in self.user_group_ids(id).await? {
             self.store
                 .txn(
@@ -1680,6 +1726,15 @@ impl IdentityApi for IdentityService {
         let cur = self.roles.get(id).await?.ok_or_else(|| IdentityError::not_found("role", id))?;
         self.authorize("identity:delete_role", ctx, &json!({"target": {"role": cur.value}}))?;
         let rid = cur.value.id.clone();
+        // Keystone deletes the application credentials of every user holding the role on a
+        // project (REMOVE_APP_CREDS_FOR_USER).
+        for a in self.assignments.list_all().await? {
+            if let (Actor::User(u), Target::Project(p)) = (&a.value.actor, &a.value.target)
+                && a.value.role_id == rid
+            {
+                self.delete_app_creds_of(u.as_str(), Some(p)).await?;
+            }
+        }
         self.delete_assignments(|a| a.role_id == rid).await?;
         for rule in self.implied.list_all().await? {
             if rule.value.prior_role_id == rid || rule.value.implied_role_id == rid {
@@ -2119,6 +2174,120 @@ impl IdentityApi for IdentityService {
         }
         self.changed();
         Ok(())
+    }
+
+    // ----- application credentials, credentials, EC2 (service/appcred.rs, credential.rs) -----
+
+    async fn create_application_credential(
+        &self,
+        ctx: &RequestContext,
+        user_id: &str,
+        req: AppCredCreate,
+    ) -> Result<ApplicationCredential> {
+        self.app_cred_create(ctx, user_id, req).await
+    }
+
+    async fn get_application_credential(
+        &self,
+        ctx: &RequestContext,
+        user_id: &str,
+        id: &str,
+    ) -> Result<ApplicationCredential> {
+        self.app_cred_get(ctx, user_id, id).await
+    }
+
+    async fn list_application_credentials(
+        &self,
+        ctx: &RequestContext,
+        user_id: &str,
+        name: Option<&str>,
+    ) -> Result<Vec<ApplicationCredential>> {
+        self.app_cred_list(ctx, user_id, name).await
+    }
+
+    async fn delete_application_credential(
+        &self,
+        ctx: &RequestContext,
+        user_id: &str,
+        id: &str,
+    ) -> Result<()> {
+        self.app_cred_delete(ctx, user_id, id).await
+    }
+
+    async fn create_credential(
+        &self,
+        ctx: &RequestContext,
+        req: CredentialCreate,
+    ) -> Result<Credential> {
+        self.credential_create(ctx, req).await
+    }
+
+    async fn get_credential(&self, ctx: &RequestContext, id: &str) -> Result<Credential> {
+        self.credential_get(ctx, id).await
+    }
+
+    async fn list_credentials(
+        &self,
+        ctx: &RequestContext,
+        filter: &CredentialFilter,
+    ) -> Result<Vec<Credential>> {
+        self.credential_list(ctx, filter).await
+    }
+
+    async fn update_credential(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        blob: String,
+    ) -> Result<Credential> {
+        self.credential_update(ctx, id, blob).await
+    }
+
+    async fn delete_credential(&self, ctx: &RequestContext, id: &str) -> Result<()> {
+        self.credential_delete(ctx, id).await
+    }
+
+    async fn create_ec2_credential(
+        &self,
+        ctx: &RequestContext,
+        user_id: &str,
+        project_id: &str,
+    ) -> Result<Ec2Credential> {
+        self.ec2_create(ctx, user_id, project_id).await
+    }
+
+    async fn list_ec2_credentials(
+        &self,
+        ctx: &RequestContext,
+        user_id: &str,
+    ) -> Result<Vec<Ec2Credential>> {
+        self.ec2_list(ctx, user_id).await
+    }
+
+    async fn get_ec2_credential(
+        &self,
+        ctx: &RequestContext,
+        user_id: &str,
+        access: &str,
+    ) -> Result<Ec2Credential> {
+        self.ec2_get(ctx, user_id, access).await
+    }
+
+    async fn delete_ec2_credential(
+        &self,
+        ctx: &RequestContext,
+        user_id: &str,
+        access: &str,
+    ) -> Result<()> {
+        self.ec2_delete(ctx, user_id, access).await
+    }
+
+    async fn ec2_authenticate(
+        &self,
+        ctx: &RequestContext,
+        req: crate::ec2::SignedRequest,
+    ) -> Result<TokenInfo> {
+        self.ec2_token(ctx, req).await
     }
 }
 

@@ -14,7 +14,8 @@
 //! `user`, `project` and `app_cred` are `(is_uuid, value)`: 16 raw bytes when the id is a UUID
 //! (as Python's `uuid.UUID()` would parse it), else the string. The domain is 16 bytes, or the
 //! default domain id as a plain string. `methods` is a bitmask over Keystone's `[auth] methods`
-//! (external=1, password=2, token=4, oauth1=8, mapped=16, application_credential=32);
+//! (external=1, password=2, token=4, oauth1=8, mapped=16, application_credential=32,
+//! ec2credential=64);
 //! `expires_at` a float of seconds since the epoch; audit ids are their 16 decoded bytes.
 //! `issued_at` is the Fernet timestamp, not a payload field.
 
@@ -24,9 +25,17 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use time::OffsetDateTime;
 
-/// Keystone's default `[auth] methods`, in bit order.
-pub const AUTH_METHODS: [&str; 6] =
-    ["external", "password", "token", "oauth1", "mapped", "application_credential"];
+/// Keystone's default `[auth] methods`, in bit order (`ec2credential`, the marker of tokens
+/// issued by `/v3/ec2tokens`, since Keystone 30).
+pub const AUTH_METHODS: [&str; 7] = [
+    "external",
+    "password",
+    "token",
+    "oauth1",
+    "mapped",
+    "application_credential",
+    "ec2credential",
+];
 
 /// What a token is scoped to, as its payload says (ids as strings, unresolved).
 #[derive(Debug, Clone, PartialEq, Eq)]

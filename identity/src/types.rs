@@ -324,3 +324,72 @@ pub struct RevocationEvent {
     /// When the event was recorded (unix seconds).
     pub revoked_at: i64,
 }
+
+// ----- application credentials and credentials -----
+
+/// An application credential as the API shows it: never its secret hash, and the secret
+/// itself only in the answer to its creation.
+#[derive(Clone, PartialEq)]
+pub struct ApplicationCredential {
+    /// The id (a UUID without hyphens).
+    pub id: String,
+    /// The name, unique per user.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// The owner.
+    pub user_id: UserId,
+    /// The project tokens from it are scoped to.
+    pub project_id: ProjectId,
+    /// The roles it delegates (implied roles included), resolved.
+    pub roles: Vec<Role>,
+    /// When it stops authenticating, if ever.
+    pub expires_at: Option<OffsetDateTime>,
+    /// Whether tokens from it may manage application credentials and trusts.
+    pub unrestricted: bool,
+    /// The secret: set only in the answer to a create.
+    pub secret: Option<String>,
+}
+
+impl fmt::Debug for ApplicationCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApplicationCredential")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("user_id", &self.user_id)
+            .field("project_id", &self.project_id)
+            .field("roles", &self.roles.iter().map(|r| &r.name).collect::<Vec<_>>())
+            .field("expires_at", &self.expires_at)
+            .field("unrestricted", &self.unrestricted)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// A credential of `/v3/credentials` (`ec2`, `totp`, `cert`, ...), decrypted. For `ec2`
+/// credentials the id is the SHA-256 hex digest of the access key, as Keystone computes it.
+#[derive(Clone, PartialEq)]
+pub struct Credential {
+    /// The id.
+    pub id: String,
+    /// The owner.
+    pub user_id: UserId,
+    /// The project (required for `ec2`).
+    pub project_id: Option<ProjectId>,
+    /// The type (`ec2`, `totp`, `cert`, ...).
+    pub credential_type: String,
+    /// The blob, a JSON document serialised as a string for `ec2` (`{"access", "secret"}`).
+    pub blob: String,
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("project_id", &self.project_id)
+            .field("type", &self.credential_type)
+            .field("blob", &"<redacted>")
+            .finish()
+    }
+}

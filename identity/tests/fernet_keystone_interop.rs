@@ -14,6 +14,7 @@ use time::macros::datetime;
 const USER: &str = "0123456789abcdef0123456789abcdef";
 const PROJECT: &str = "fedcba9876543210fedcba9876543210";
 const DOMAIN: &str = "aaaabbbbccccddddeeeeffff00001111";
+const APP_CRED: &str = "1234567890abcdef1234567890abcdef";
 
 fn keystone(python: &std::path::Path, req: &Value) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keystone_fernet.py");
@@ -75,6 +76,28 @@ fn cases() -> Vec<(Value, TokenPayload)> {
             spec(8, USER, &["password"], json!({"system": "all"})),
             mk(PayloadScope::System("all".into()), &["password"], USER),
         ),
+        // An application credential's token (version 9).
+        (
+            spec(
+                9,
+                USER,
+                &["application_credential"],
+                json!({"project_id": PROJECT, "app_cred_id": APP_CRED}),
+            ),
+            mk(
+                PayloadScope::ApplicationCredential {
+                    project_id: PROJECT.into(),
+                    app_cred_id: APP_CRED.into(),
+                },
+                &["application_credential"],
+                USER,
+            ),
+        ),
+        // A token from /v3/ec2tokens: the `ec2credential` method bit (64) of Keystone 30.
+        (
+            spec(2, USER, &["ec2credential"], json!({"project_id": PROJECT})),
+            mk(PayloadScope::Project(PROJECT.into()), &["ec2credential"], USER),
+        ),
     ]
 }
 
@@ -112,7 +135,7 @@ fn fernet_tokens_interoperate_with_keystone() {
         assert_eq!(got["methods"], spec["methods"]);
         assert_eq!(got["audit_ids"], spec["audit_ids"]);
         assert_eq!(got["expires_at"], spec["expires_at"]);
-        for k in ["project_id", "domain_id", "system"] {
+        for k in ["project_id", "domain_id", "system", "app_cred_id"] {
             assert_eq!(got[k], spec.get(k).cloned().unwrap_or(Value::Null), "{k} of {spec}");
         }
     }

@@ -3,7 +3,7 @@
 
 Reads a JSON request on stdin: {"repo": dir, "issue": [spec...], "validate": [token...],
 "assemble": [spec...]} where a spec is {"version", "user_id", "methods", "project_id",
-"domain_id", "system", "expires_at", "audit_ids"}. Writes {"issued": [...], "validated":
+"domain_id", "system", "app_cred_id", "expires_at", "audit_ids"}. Writes {"issued": [...], "validated":
 [...], "assembled": [hex...]} on stdout.
 """
 import json
@@ -24,12 +24,13 @@ import msgpack  # noqa: E402
 from keystone.token import token_formatters as tf  # noqa: E402
 
 CLASSES = {0: tf.UnscopedPayload, 1: tf.DomainScopedPayload, 2: tf.ProjectScopedPayload,
-           8: tf.SystemScopedPayload}
+           8: tf.SystemScopedPayload, 9: tf.ApplicationCredentialScopedPayload}
 
 
 def args(spec):
     return dict(methods=spec["methods"], project_id=spec.get("project_id"),
-                domain_id=spec.get("domain_id"), system=spec.get("system"))
+                domain_id=spec.get("domain_id"), system=spec.get("system"),
+                app_cred_id=spec.get("app_cred_id"))
 
 
 f = tf.TokenFormatter()
@@ -42,13 +43,14 @@ for spec in req.get("assemble", []):
     a = args(spec)
     payload = cls.assemble(spec["user_id"], a["methods"], a["system"], a["project_id"],
                            a["domain_id"], spec["expires_at"], spec["audit_ids"], None, None,
-                           None, None, None, None, None)
+                           None, None, None, a["app_cred_id"], None)
     out["assembled"].append(msgpack.packb((cls.version,) + payload).hex())
 for token in req.get("validate", []):
     try:
         r = f.validate_token(token)
         out["validated"].append({"user_id": r[0], "methods": r[1], "audit_ids": r[2],
                                  "system": r[3], "domain_id": r[4], "project_id": r[5],
+                                 "app_cred_id": r[11],
                                  "issued_at": r[-2], "expires_at": r[-1]})
     except Exception as e:  # noqa: BLE001
         out["validated"].append({"error": type(e).__name__})

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //! The route handlers: request parsing, one [`IdentityApi`] call each, Keystone's bodies.
 
+pub mod credentials;
+
 use super::render;
 use super::{ApiState, Ctx, X_AUTH_TOKEN, X_SUBJECT_TOKEN};
 use crate::api::*;
@@ -154,7 +156,39 @@ fn parse_auth(body: &Value) -> Result<AuthRequest, ApiError> {
         .iter()
         .map(|m| m.as_str().ok_or_else(|| bad("Invalid input for field 'methods'.")))
         .collect::<Result<_, _>>()?;
-    let method = if methods.contains(&"password") {
+    let method = if methods.contains(&"application_credential") {
+        let ac = identity
+            .get("application_credential")
+            .and_then(Value::as_object)
+            .ok_or_else(|| bad("Expecting to find application_credential in identity."))?;
+        if auth.get("scope").is_some() {
+            return Err(ApiError::new(
+                ferrostack_core::ErrorKind::Unauthenticated,
+                "Error authenticating with application credential: Application credentials cannot request a scope.",
+            ));
+        }
+        let secret = opt_str(ac, "secret")?.unwrap_or_default();
+        let credential = if let Some(id) = opt_str(ac, "id")? {
+            AppCredRef::Id(id)
+        } else if let Some(name) = opt_str(ac, "name")? {
+            let u = ac
+                .get("user")
+                .and_then(Value::as_object)
+                .ok_or_else(|| bad("Expecting to find user in application credential."))?;
+            let user = if let Some(id) = opt_str(u, "id")? {
+                UserRef::Id(id)
+            } else {
+                let name = opt_str(u, "name")?
+                    .ok_or_else(|| bad("Expecting to find id or name in user."))?;
+                let d = u.get("domain").ok_or_else(|| bad("Expecting to find domain in user."))?;
+                UserRef::Name { name, domain: domain_ref(d)? }
+            };
+            AppCredRef::Name { name, user }
+        } else {
+            return Err(bad("Expecting to find name or ID in application credential."));
+        };
+        AuthMethod::ApplicationCredential { credential, secret }
+    } else if methods.contains(&"password") {
         let pw = identity
             .get("password")
             .and_then(|p| p.get("user"))

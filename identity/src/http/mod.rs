@@ -3,7 +3,8 @@
 //! other services' routers use.
 //!
 //! * [`router`] serves `/` (300, version list), `/v3`, `/v3/auth/*`, domains, projects, users,
-//!   groups, roles, grants, role assignments, regions, services and endpoints with Keystone's
+//!   groups, roles, grants, role assignments, regions, services, endpoints, application
+//!   credentials, credentials, `OS-EC2` and `/v3/ec2tokens` with Keystone's
 //!   bodies, status codes and `{"error": {...}}` error shape. Mount it under the prefix its
 //!   `public_url` names (`/identity`).
 //! * [`with_auth`] / [`auth_middleware`] validate `X-Auth-Token` into a
@@ -117,6 +118,30 @@ pub fn router(api: Arc<dyn IdentityApi>, public_url: impl Into<String>) -> Route
             "/v3/endpoints/{id}",
             get(h::get_endpoint).patch(h::update_endpoint).delete(h::delete_endpoint),
         );
+    // Application credentials, credentials, OS-EC2 and EC2 tokens.
+    {
+        use handlers::credentials as c;
+        r = r
+            .route(
+                "/v3/users/{id}/application_credentials",
+                get(c::list_app_creds).post(c::create_app_cred),
+            )
+            .route(
+                "/v3/users/{id}/application_credentials/{acid}",
+                get(c::get_app_cred).delete(c::delete_app_cred),
+            )
+            .route("/v3/credentials", get(c::list_credentials).post(c::create_credential))
+            .route(
+                "/v3/credentials/{id}",
+                get(c::get_credential).patch(c::update_credential).delete(c::delete_credential),
+            )
+            .route("/v3/users/{id}/credentials/OS-EC2", get(c::list_ec2).post(c::create_ec2))
+            .route(
+                "/v3/users/{id}/credentials/OS-EC2/{access}",
+                get(c::get_ec2).delete(c::delete_ec2),
+            )
+            .route("/v3/ec2tokens", post(c::ec2_tokens));
+    }
     for (target, actor) in
         [("projects", "users"), ("projects", "groups"), ("domains", "users"), ("domains", "groups")]
     {

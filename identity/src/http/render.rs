@@ -119,6 +119,10 @@ pub fn token(t: &TokenInfo, with_catalog: bool) -> Value {
         TokenScope::Domain(d) => body["domain"] = json!({"id": d.id, "name": d.name}),
         TokenScope::System => body["system"] = json!({"all": true}),
     }
+    if let Some(ac) = &t.application_credential {
+        body["application_credential"] =
+            json!({"id": ac.id, "name": ac.name, "restricted": ac.restricted});
+    }
     if !matches!(t.scope, TokenScope::Unscoped) {
         body["roles"] = t.roles.iter().map(|r| json!({"id": r.id, "name": r.name})).collect();
         if with_catalog {
@@ -184,4 +188,64 @@ pub fn assignment(base: &str, a: &AssignmentView, include_names: bool) -> Value 
         v["links"]["membership"] = json!(format!("{base}/v3/groups/{g}/users/{actor_id}"));
     }
     v
+}
+
+/// Python's `datetime.isoformat()` of a naive UTC time, as Keystone renders an application
+/// credential's `expires_at`: `2026-11-22T08:42:33.042025`, or without the fraction when it
+/// is zero.
+pub fn python_isoformat(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let base = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    match t.microsecond() {
+        0 => base,
+        us => format!("{base}.{us:06}"),
+    }
+}
+
+/// An application credential (`secret` only when set: in the answer to a create).
+pub fn application_credential(base: &str, c: &ApplicationCredential) -> Value {
+    let roles: Vec<Value> = c
+        .roles
+        .iter()
+        .map(|r| {
+            json!({"id": r.id, "name": r.name, "domain_id": r.domain_id,
+                "description": r.description, "options": {}})
+        })
+        .collect();
+    let mut v = json!({
+        "id": c.id, "name": c.name, "description": c.description, "user_id": c.user_id,
+        "project_id": c.project_id, "roles": roles,
+        "expires_at": c.expires_at.map(python_isoformat), "unrestricted": c.unrestricted,
+        "system": null, "access_rules": [],
+        "links": link(base, &format!("users/{}/application_credentials/{}", c.user_id, c.id)),
+    });
+    if let Some(s) = &c.secret {
+        v["secret"] = json!(s);
+    }
+    v
+}
+
+/// A credential of `/v3/credentials`.
+pub fn credential(base: &str, c: &Credential) -> Value {
+    json!({
+        "id": c.id, "user_id": c.user_id, "project_id": c.project_id, "type": c.credential_type,
+        "blob": c.blob, "links": link(base, &format!("credentials/{}", c.id)),
+    })
+}
+
+/// An EC2 credential of the `OS-EC2` extension.
+pub fn ec2_credential(base: &str, c: &crate::api::Ec2Credential) -> Value {
+    json!({
+        "user_id": c.user_id, "tenant_id": c.tenant_id, "access": c.access, "secret": c.secret,
+        "trust_id": c.trust_id,
+        "links": link(base, &format!("users/{}/credentials/OS-EC2/{}", c.user_id, c.access)),
+    })
 }

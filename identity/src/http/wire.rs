@@ -4,8 +4,8 @@
 //! fields), strict where a wrong value would mislead (ids, expiry): anything unreadable is a
 //! clean [`IdentityError::Remote`], never a panic.
 
+use crate::api::{AppCredRef, ScopeRequest, TokenAppCred, TokenInfo, TokenScope, UserRef};
 use crate::api::{AssignmentView, AuthMethod, AuthRequest, DomainRef, ProjectRef};
-use crate::api::{ScopeRequest, TokenInfo, TokenScope, UserRef};
 use crate::error::{IdentityError, Result};
 use crate::token::{PayloadScope, TokenPayload};
 use crate::types::*;
@@ -258,6 +258,13 @@ pub(crate) fn token_info(token: String, body: &Value) -> Result<TokenInfo> {
         scope,
         roles,
         catalog,
+        application_credential: t.get("application_credential").filter(|a| a.is_object()).map(
+            |a| TokenAppCred {
+                id: str_at(a, &["id"]).unwrap_or_default().to_owned(),
+                name: str_at(a, &["name"]).unwrap_or_default().to_owned(),
+                restricted: a.get("restricted").and_then(Value::as_bool).unwrap_or(true),
+            },
+        ),
     })
 }
 
@@ -309,6 +316,22 @@ pub(crate) fn auth_body(req: &AuthRequest) -> Value {
             json!({"methods": ["password"], "password": {"user": u}})
         }
         AuthMethod::Token(t) => json!({"methods": ["token"], "token": {"id": t}}),
+        AuthMethod::ApplicationCredential { credential, secret } => {
+            let mut c = match credential {
+                AppCredRef::Id(id) => json!({"id": id}),
+                AppCredRef::Name { name, user } => {
+                    let u = match user {
+                        UserRef::Id(id) => json!({"id": id}),
+                        UserRef::Name { name, domain } => {
+                            json!({"name": name, "domain": domain_ref(domain)})
+                        }
+                    };
+                    json!({"name": name, "user": u})
+                }
+            };
+            c["secret"] = json!(secret);
+            json!({"methods": ["application_credential"], "application_credential": c})
+        }
     };
     let mut auth = json!({ "identity": identity });
     match &req.scope {
