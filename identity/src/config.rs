@@ -40,6 +40,10 @@ pub struct IdentityConfig {
     pub region: String,
     /// Policy overrides: rule name to check string.
     pub policy_overrides: Vec<(String, String)>,
+    /// One domain whose users and groups are read from an LDAP directory (Keystone's
+    /// domain-specific `ldap` identity driver); `None` (default) keeps every user in the
+    /// store. See [`crate::ldap`].
+    pub ldap: Option<crate::ldap::LdapConfig>,
 }
 
 impl Default for IdentityConfig {
@@ -58,6 +62,7 @@ impl Default for IdentityConfig {
             public_url: "http://127.0.0.1:5000".into(),
             region: "RegionOne".into(),
             policy_overrides: Vec::new(),
+            ldap: None,
         }
     }
 }
@@ -81,6 +86,9 @@ impl IdentityConfig {
         }
         if self.default_domain_id.is_empty() {
             return bad("default_domain_id must not be empty");
+        }
+        if let Some(l) = &self.ldap {
+            l.validate()?;
         }
         Ok(())
     }

@@ -94,6 +94,7 @@ pub mod config;
 pub mod error;
 pub mod fernet;
 pub mod http;
+pub mod ldap;
 pub mod msgpack;
 pub mod password;
 pub mod policy;
