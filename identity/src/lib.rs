@@ -17,6 +17,7 @@
 //! | [`password`] | bcrypt (default), bcrypt_sha256, pbkdf2_sha512 and scrypt in passlib's formats |
 //! | [`policy`] | Keystone's default policies and the one `authorize` every operation calls |
 //! | [`bootstrap`] | `keystone-manage bootstrap` and catalog registration for the facade |
+//! | [`ldap`] | the read-only LDAP identity backend for one domain ([`ldap::LdapDirectory`]) |
 //! | [`http`] | the REST API ([`http::router`]) and the auth layer ([`http::require_auth`]) |
 //!
 //! ## Design
@@ -38,6 +39,19 @@
 //!   cannot both succeed.
 //! * **Errors.** One [`IdentityError`] classified into `ErrorKind`; authentication failures
 //!   never say whether the user, the password or the scope was wrong.
+//! * **LDAP for one domain.** With [`IdentityConfig::ldap`] set, the users and groups of one
+//!   domain (created on start if missing) are read from an LDAP directory, as Keystone's
+//!   domain-specific `ldap` driver serves them; every other domain, and all projects, roles,
+//!   role assignments, tokens and the catalog, stay in the store, keyed by the directory
+//!   user's and group's ids (the values of `user_id_attribute` / `group_id_attribute`). A
+//!   lookup by id tries the store, then the directory; a lookup by name goes to the
+//!   directory when the name's domain is the LDAP domain. Passwords are checked by binding
+//!   as the user's DN; group-based role assignments work through the directory's
+//!   membership. The domain is read-only: creating, updating or deleting its users and
+//!   groups, changing their membership or a user's password answers 403 "LDAP does not
+//!   support write operations" (Keystone's answer), after the policy check. Token scopes of
+//!   LDAP users are cached for at most [`ldap::LdapConfig::cache_time`] seconds, since
+//!   directory changes bump no generation. See [`ldap`] for escaping and reconnection.
 //! * **Policy.** Every operation calls one `authorize(rule, ctx, target)` with Keystone's 2024
 //!   default rules ([`policy::DEFAULT_RULES`]), overridable by configuration.
 //!
@@ -85,8 +99,9 @@
 //!
 //! ## Not yet built
 //!
-//! Application credentials and EC2 credentials, trusts, federation, the LDAP backend, the
-//! remote `http::Client`; see the issue.
+//! Application credentials and EC2 credentials, trusts, federation, the remote
+//! `http::Client`; see the issue. The LDAP backend has no TLS (`ldaps://`, StartTLS), no
+//! `user_enabled_emulation` and no id-mapping table (`[identity_mapping]`).
 
 pub mod api;
 pub mod bootstrap;
