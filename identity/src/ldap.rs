@@ -21,6 +21,31 @@
 //! Public ids are the values of `user_id_attribute` / `group_id_attribute` (Keystone's
 //! `backward_compatible_ids` behaviour, no id-mapping table); an entry whose id is not a
 //! valid Keystone id (empty, longer than 64 characters, control characters) is skipped.
+//!
+//! ## Example
+//!
+//! The section an integrator deserialises (here from JSON; TOML has the same shape) and
+//! hands to [`crate::IdentityConfig::ldap`]:
+//!
+//! ```
+//! use ferrostack_identity::ldap::{LdapConfig, escape_filter_value};
+//!
+//! let ldap: LdapConfig = serde_json::from_value(serde_json::json!({
+//!     "domain": "corp",
+//!     "url": "ldap://127.0.0.1:389",
+//!     "user": "cn=keystone,dc=example,dc=org",
+//!     "password": "secret",
+//!     "suffix": "dc=example,dc=org",
+//!     "user_id_attribute": "uid",
+//!     "user_name_attribute": "uid",
+//!     "user_enabled_emulation": true,
+//! })).unwrap();
+//! ldap.validate().unwrap();
+//! assert_eq!(ldap.user_tree_dn(), "ou=Users,dc=example,dc=org");
+//! assert!(!format!("{ldap:?}").contains("secret"));
+//! // What a hostile login name becomes inside a filter:
+//! assert_eq!(escape_filter_value("*)(uid=*"), "\\2a\\29\\28uid=\\2a");
+//! ```
 
 use crate::error::{IdentityError, Result};
 use crate::types::{Group, User};
@@ -107,6 +132,15 @@ pub struct LdapConfig {
     /// `user_enabled_default`: the value assumed when the attribute is absent (`True`; with
     /// a mask, an integer such as `512`).
     pub user_enabled_default: String,
+    /// `user_enabled_emulation`: a user is enabled when it is a member of the group
+    /// `user_enabled_emulation_dn` (the enabled attribute is then ignored). Default false.
+    pub user_enabled_emulation: bool,
+    /// `user_enabled_emulation_dn` (default `cn=enabled_users,<user_tree_dn>`).
+    pub user_enabled_emulation_dn: Option<String>,
+    /// `user_enabled_emulation_use_group_config`: read the emulation group with
+    /// `group_objectclass` and `group_member_attribute` instead of `groupOfNames`/`member`.
+    /// Default false.
+    pub user_enabled_emulation_use_group_config: bool,
     /// `group_tree_dn`: where groups are searched (default `ou=UserGroups,<suffix>`).
     pub group_tree_dn: Option<String>,
     /// `group_filter`: an extra LDAP filter groups must match.
@@ -166,6 +200,9 @@ impl Default for LdapConfig {
             user_enabled_mask: 0,
             user_enabled_invert: false,
             user_enabled_default: "True".into(),
+            user_enabled_emulation: false,
+            user_enabled_emulation_dn: None,
+            user_enabled_emulation_use_group_config: false,
             group_tree_dn: None,
             group_filter: None,
             group_objectclass: "groupOfNames".into(),
@@ -187,6 +224,13 @@ impl LdapConfig {
     /// `group_tree_dn`, or `ou=UserGroups,<suffix>`.
     pub fn group_tree_dn(&self) -> String {
         self.group_tree_dn.clone().unwrap_or_else(|| format!("ou=UserGroups,{}", self.suffix))
+    }
+
+    /// `user_enabled_emulation_dn`, or `cn=enabled_users,<user_tree_dn>`.
+    pub fn user_enabled_emulation_dn(&self) -> String {
+        self.user_enabled_emulation_dn
+            .clone()
+            .unwrap_or_else(|| format!("cn=enabled_users,{}", self.user_tree_dn()))
     }
 
     /// Checks the settings.
@@ -237,9 +281,11 @@ impl LdapConfig {
                 return bad(format!("{name} must be a parenthesised LDAP filter"));
             }
         }
-        for (name, dn) in
-            [("user_tree_dn", self.user_tree_dn()), ("group_tree_dn", self.group_tree_dn())]
-        {
+        for (name, dn) in [
+            ("user_tree_dn", self.user_tree_dn()),
+            ("group_tree_dn", self.group_tree_dn()),
+            ("user_enabled_emulation_dn", self.user_enabled_emulation_dn()),
+        ] {
             if parse_dn(&dn).is_none() {
                 return bad(format!("{name} {dn:?} is not a DN"));
             }
@@ -495,13 +541,13 @@ impl LdapDirectory {
 
     async fn search_once(
         &self,
+        scope: Scope,
         base: &str,
         filter: &str,
         attrs: &[&str],
     ) -> std::result::Result<Vec<SearchEntry>, ldap3::LdapError> {
         let mut ldap = self.service_conn().await?;
         let timeout = Duration::from_secs(self.config.query_timeout);
-        let scope = self.config.scope();
         let attrs: Vec<String> = attrs.iter().map(|s| (*s).to_owned()).collect();
         let mut out = Vec::new();
         let mut stream = if self.config.page_size > 0 {
@@ -539,12 +585,22 @@ impl LdapDirectory {
     /// A search under `base` with the configured scope; on a broken connection the
     /// connection is dropped and the search retried once on a new one.
     async fn search(&self, base: &str, filter: &str, attrs: &[&str]) -> Result<Vec<SearchEntry>> {
-        match self.search_once(base, filter, attrs).await {
+        self.search_scoped(self.config.scope(), base, filter, attrs).await
+    }
+
+    async fn search_scoped(
+        &self,
+        scope: Scope,
+        base: &str,
+        filter: &str,
+        attrs: &[&str],
+    ) -> Result<Vec<SearchEntry>> {
+        match self.search_once(scope, base, filter, attrs).await {
             Ok(v) => Ok(v),
             Err(e) if connection_broken(&e) => {
                 tracing::info!(error = %e, "ldap connection lost; reconnecting");
                 *self.conn.lock().await = None;
-                self.search_once(base, filter, attrs).await.map_err(|e| {
+                self.search_once(scope, base, filter, attrs).await.map_err(|e| {
                     if connection_broken(&e) {
                         // Leave no half-dead connection behind for the next call.
                         if let Ok(mut g) = self.conn.try_lock() {
@@ -583,6 +639,20 @@ impl LdapDirectory {
             v.push(a);
         }
         v
+    }
+
+    /// The member values of the enabled-emulation group (empty when it does not exist).
+    async fn enabled_members(&self) -> Result<Vec<String>> {
+        let c = &self.config;
+        let (oc, attr) = if c.user_enabled_emulation_use_group_config {
+            (c.group_objectclass.as_str(), c.group_member_attribute.as_str())
+        } else {
+            ("groupOfNames", "member")
+        };
+        let filter = format!("(objectClass={})", escape_filter_value(oc));
+        let dn = c.user_enabled_emulation_dn();
+        let mut found = self.search_scoped(Scope::Base, &dn, &filter, &[attr]).await?;
+        Ok(found.pop().map(|mut e| take_attr(&mut e, attr)).unwrap_or_default())
     }
 
     fn enabled(&self, e: &SearchEntry) -> bool {
@@ -626,7 +696,20 @@ impl LdapDirectory {
         let entries = self
             .search(&self.config.user_tree_dn(), &self.user_filter(extra), &self.user_attrs())
             .await?;
-        Ok(entries.into_iter().filter_map(|e| self.to_user(e)).collect())
+        let mut users: Vec<DirUser> = entries.into_iter().filter_map(|e| self.to_user(e)).collect();
+        if self.config.user_enabled_emulation && !users.is_empty() {
+            let members = self.enabled_members().await?;
+            let by_id = self.config.user_enabled_emulation_use_group_config
+                && self.config.group_members_are_ids;
+            for u in &mut users {
+                u.user.enabled = if by_id {
+                    members.iter().any(|m| m == u.user.id.as_str())
+                } else {
+                    members.iter().any(|m| dn_eq(m, &u.dn))
+                };
+            }
+        }
+        Ok(users)
     }
 
     async fn dir_user(&self, id: &str) -> Result<Option<DirUser>> {

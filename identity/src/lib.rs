@@ -100,8 +100,8 @@
 //! ## Not yet built
 //!
 //! Application credentials and EC2 credentials, trusts, federation, the remote
-//! `http::Client`; see the issue. The LDAP backend has no TLS (`ldaps://`, StartTLS), no
-//! `user_enabled_emulation` and no id-mapping table (`[identity_mapping]`).
+//! `http::Client`; see the issue. The LDAP backend has no TLS (`ldaps://`, StartTLS) and no
+//! id-mapping table (`[identity_mapping]`).
 
 pub mod api;
 pub mod bootstrap;

@@ -15,7 +15,7 @@ use axum::http::{Method, Request, StatusCode};
 use ferrostack_core::store::MemoryStore;
 use ferrostack_core::testing::prerequisite;
 use ferrostack_identity::http::router;
-use ferrostack_identity::ldap::{LdapConfig, QueryScope};
+use ferrostack_identity::ldap::{LdapConfig, LdapDirectory, QueryScope};
 use ferrostack_identity::password::HashParams;
 use ferrostack_identity::{BootstrapOptions, IdentityApi, IdentityConfig, IdentityService};
 use http_body_util::BodyExt;
@@ -86,7 +86,9 @@ fn data_ldif() -> String {
          description: Developers\nmember: cn=u-alice,ou=Users,{SUFFIX}\n\
          member: CN=u-dave\\2C jr, ou=users,{SUFFIX}\n\n\
          dn: cn=ops,ou=UserGroups,{SUFFIX}\nobjectClass: groupOfNames\ncn: ops\n\
-         member: cn=u-bob,ou=Users,{SUFFIX}\n\n"
+         member: cn=u-bob,ou=Users,{SUFFIX}\n\n\
+         dn: cn=enabled_users,ou=Users,{SUFFIX}\nobjectClass: groupOfNames\ncn: enabled_users\n\
+         member: cn=u-alice,ou=Users,{SUFFIX}\nmember: cn=u-carol,ou=Users,{SUFFIX}\n\n"
     );
     s
 }
@@ -643,4 +645,26 @@ async fn a_restarted_slapd_is_reconnected_on_the_next_call() {
     slapd.run();
     let r = api.get(&list, &admin).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+#[tokio::test]
+async fn enabled_emulation_reads_the_enabled_users_group() {
+    let Some(slapd) = Slapd::start("enabled_emulation_reads_the_enabled_users_group") else {
+        return;
+    };
+    let config = LdapConfig { user_enabled_emulation: true, ..ldap_config(slapd.url()) };
+    let dir = LdapDirectory::new(config, "ldap".parse().unwrap()).unwrap();
+    let enabled = |name: &'static str| {
+        let dir = &dir;
+        async move { dir.get_user_by_name(name).await.unwrap().unwrap().enabled }
+    };
+    // Membership decides; carol's employeeType FALSE is ignored under emulation.
+    assert!(enabled("alice").await);
+    assert!(enabled("carol").await);
+    assert!(!enabled("bob").await);
+    assert!(!enabled("dave").await);
+    // Without emulation the attribute decides again.
+    let plain = LdapDirectory::new(ldap_config(slapd.url()), "ldap".parse().unwrap()).unwrap();
+    assert!(!plain.get_user_by_name("carol").await.unwrap().unwrap().enabled);
+    assert!(plain.get_user_by_name("bob").await.unwrap().unwrap().enabled);
 }
