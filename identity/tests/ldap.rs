@@ -668,3 +668,105 @@ async fn enabled_emulation_reads_the_enabled_users_group() {
     assert!(!plain.get_user_by_name("carol").await.unwrap().unwrap().enabled);
     assert!(plain.get_user_by_name("bob").await.unwrap().unwrap().enabled);
 }
+
+/// Applies an LDIF change with `ldapmodify` as the directory manager.
+fn ldapmodify(slapd: &Slapd, ldif: &str) {
+    use std::io::Write;
+    let mut child = Command::new("ldapmodify")
+        .args(["-x", "-H", &slapd.url(), "-D", ADMIN_DN, "-w", ADMIN_PW])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(ldif.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "ldapmodify: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test]
+async fn directory_changes_reach_issued_tokens() {
+    let Some(slapd) = Slapd::start("directory_changes_reach_issued_tokens") else { return };
+    let have = Command::new("ldapmodify").arg("-VV").output().is_ok();
+    if !prerequisite(have, "directory_changes_reach_issued_tokens", "ldapmodify", "ldap-utils") {
+        return;
+    }
+    // cache_time 0: every validation reads the directory again.
+    let mut api = Api::new(&slapd).await;
+    let keys = tempfile::tempdir().unwrap();
+    let config = IdentityConfig {
+        key_repository: keys.path().join("fernet-keys"),
+        password_hashing: HashParams { bcrypt_cost: 4, ..HashParams::default() },
+        public_url: BASE.into(),
+        ldap: Some(LdapConfig { cache_time: 0, ..ldap_config(slapd.url()) }),
+        ..IdentityConfig::default()
+    };
+    let svc = IdentityService::new(api.svc.store().clone(), config).await.unwrap();
+    // Same store, so the same LDAP domain is found, not created again.
+    assert_eq!(svc.ldap().unwrap().domain_id().as_str(), api.ldap_domain);
+    api.svc = Arc::new(svc);
+    api.app = router(api.svc.clone(), BASE);
+    api._keys = keys;
+    let admin = api.admin_token().await;
+
+    let r = api
+        .call(
+            Method::POST,
+            "/v3/projects",
+            Some(&admin),
+            Some(json!({"project": {"name": "p", "domain_id": "default"}})),
+        )
+        .await;
+    let project = r.body["project"]["id"].as_str().unwrap().to_owned();
+    let member = api.get("/v3/roles?name=member", &admin).await.body["roles"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let grant = format!("/v3/projects/{project}/groups/devs/roles/{member}");
+    assert_eq!(
+        api.call(Method::PUT, &grant, Some(&admin), None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let r = api.ldap_login("alice", "alice-pw", json!({"project": {"id": project}})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let alice = r.subject.unwrap();
+    let bob = api.ldap_login("bob", "bob-pw", Value::Null).await.subject.unwrap();
+    assert!(api.svc.context_for_token(&alice, "r").await.is_ok());
+    assert!(api.svc.context_for_token(&bob, "r").await.is_ok());
+
+    // alice leaves devs in the directory: her project token loses its only role.
+    ldapmodify(
+        &slapd,
+        &format!(
+            "dn: cn=devs,ou=UserGroups,{SUFFIX}\nchangetype: modify\ndelete: member\n\
+             member: cn=u-alice,ou=Users,{SUFFIX}\n"
+        ),
+    );
+    assert!(api.svc.context_for_token(&alice, "r").await.is_err());
+    // bob is disabled in the directory: his token stops validating, he cannot log in.
+    ldapmodify(
+        &slapd,
+        &format!(
+            "dn: cn=u-bob,ou=Users,{SUFFIX}\nchangetype: modify\nreplace: employeeType\n\
+             employeeType: FALSE\n"
+        ),
+    );
+    assert!(api.svc.context_for_token(&bob, "r").await.is_err());
+    assert_eq!(api.ldap_login("bob", "bob-pw", Value::Null).await.status, StatusCode::UNAUTHORIZED);
+    // A password changed in the directory is the one that works.
+    ldapmodify(
+        &slapd,
+        &format!(
+            "dn: cn=u-alice,ou=Users,{SUFFIX}\nchangetype: modify\nreplace: userPassword\n\
+             userPassword: rotated-pw\n"
+        ),
+    );
+    assert_eq!(
+        api.ldap_login("alice", "alice-pw", Value::Null).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        api.ldap_login("alice", "rotated-pw", Value::Null).await.status,
+        StatusCode::CREATED
+    );
+}
