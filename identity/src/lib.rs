@@ -45,7 +45,9 @@
 //!   role assignments, tokens and the catalog, stay in the store, keyed by the directory
 //!   user's and group's ids (the values of `user_id_attribute` / `group_id_attribute`). A
 //!   lookup by id tries the store, then the directory; a lookup by name goes to the
-//!   directory when the name's domain is the LDAP domain. Passwords are checked by binding
+//!   directory when the name's domain is the LDAP domain; a user or group listing without a
+//!   `domain_id` filter is about the token's domain, as in Keystone with domain-specific
+//!   drivers. Passwords are checked by binding
 //!   as the user's DN; group-based role assignments work through the directory's
 //!   membership. The domain is read-only: creating, updating or deleting its users and
 //!   groups, changing their membership or a user's password answers 403 "LDAP does not

@@ -1433,14 +1433,17 @@ impl IdentityApi for IdentityService {
             ctx,
             &json!({"target": {"domain_id": Self::list_domain(ctx, filter)}}),
         )?;
-        let keep = |u: &User| matches(filter, &u.name, Some(u.domain_id.as_str()), Some(u.enabled));
-        let mut out = self.list_filtered(&self.users, keep).await?;
-        if let Some(l) = &self.ldap
-            && filter.domain_id.as_deref().is_none_or(|d| d == l.domain_id().as_str())
-        {
-            out.extend(l.list_users().await?.into_iter().filter(|u| keep(u)));
+        let Some(filter) = self.driver_list_filter(ctx, filter) else {
+            return Ok(Vec::new());
+        };
+        let keep =
+            |u: &User| matches(&filter, &u.name, Some(u.domain_id.as_str()), Some(u.enabled));
+        match &self.ldap {
+            Some(l) if filter.domain_id.as_deref() == Some(l.domain_id().as_str()) => {
+                Ok(l.list_users().await?.into_iter().filter(|u| keep(u)).collect())
+            }
+            _ => self.list_filtered(&self.users, keep).await,
         }
-        Ok(out)
     }
 
     async fn update_user(&self, ctx: &RequestContext, id: &str, patch: UserPatch) -> Result<User> {
@@ -1573,14 +1576,16 @@ impl IdentityApi for IdentityService {
             ctx,
             &json!({"target": {"domain_id": Self::list_domain(ctx, filter)}}),
         )?;
-        let keep = |g: &Group| matches(filter, &g.name, Some(g.domain_id.as_str()), None);
-        let mut out = self.list_filtered(&self.groups, keep).await?;
-        if let Some(l) = &self.ldap
-            && filter.domain_id.as_deref().is_none_or(|d| d == l.domain_id().as_str())
-        {
-            out.extend(l.list_groups().await?.into_iter().filter(|g| keep(g)));
+        let Some(filter) = self.driver_list_filter(ctx, filter) else {
+            return Ok(Vec::new());
+        };
+        let keep = |g: &Group| matches(&filter, &g.name, Some(g.domain_id.as_str()), None);
+        match &self.ldap {
+            Some(l) if filter.domain_id.as_deref() == Some(l.domain_id().as_str()) => {
+                Ok(l.list_groups().await?.into_iter().filter(|g| keep(g)).collect())
+            }
+            _ => self.list_filtered(&self.groups, keep).await,
         }
-        Ok(out)
     }
 
     async fn update_group(
@@ -2278,6 +2283,26 @@ impl IdentityService {
             &json!({"target": {"user": {"id": u.id, "domain_id": u.domain_id}}}),
         )?;
         Err(IdentityError::ReadOnly)
+    }
+
+    /// The filter of a user or group listing with Keystone's domain-specific-driver rule
+    /// (`_get_domain_id_for_list_request`): with an LDAP domain configured, a listing is
+    /// about one domain, the `domain_id` filter's, else the token's domain (a domain-scoped
+    /// token's, a project-scoped token's project's); system-scoped listings read the store
+    /// only (Keystone's default driver). `None` when nothing can be listed (unscoped).
+    /// Without LDAP the filter is unchanged.
+    fn driver_list_filter(&self, ctx: &RequestContext, filter: &ListFilter) -> Option<ListFilter> {
+        if self.ldap.is_none() || filter.domain_id.is_some() {
+            return Some(filter.clone());
+        }
+        let domain = match &ctx.scope {
+            Scope::Domain { id, .. } => id.to_string(),
+            Scope::Project { domain_id, .. } => domain_id.to_string(),
+            // The store's users of every domain but the directory's.
+            Scope::System => return Some(filter.clone()),
+            Scope::Unscoped => return None,
+        };
+        Some(ListFilter { domain_id: Some(domain), ..filter.clone() })
     }
 
     async fn user_projects(&self, user: &UserId) -> Result<Vec<Project>> {
