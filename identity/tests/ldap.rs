@@ -773,3 +773,142 @@ async fn directory_changes_reach_issued_tokens() {
         StatusCode::CREATED
     );
 }
+
+/// Runs the unmodified `openstack` CLI (venv-osc) with `env` on top of a clean environment.
+async fn openstack(bin: &Path, env: &[(&str, &str)], args: &[&str]) -> (bool, String, String) {
+    let out = tokio::process::Command::new(bin)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir())
+        .env("OS_IDENTITY_API_VERSION", "3")
+        .env("OS_REGION_NAME", "RegionOne")
+        .env("OS_INTERFACE", "public")
+        .envs(env.iter().copied())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openstack_cli_sees_and_authenticates_ldap_users() {
+    let test = "openstack_cli_sees_and_authenticates_ldap_users";
+    let bin = ferrostack_core::testing::cache_dir().join("venv-osc").join("bin").join("openstack");
+    if !prerequisite(
+        bin.exists(),
+        test,
+        "the openstack CLI (venv-osc)",
+        "run scripts/test-env/openstackclient.sh",
+    ) {
+        return;
+    }
+    let Some(slapd) = Slapd::start(test) else { return };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let base = format!("http://{addr}/identity");
+    let keys = tempfile::tempdir().unwrap();
+    let config = IdentityConfig {
+        key_repository: keys.path().join("fernet-keys"),
+        password_hashing: HashParams { bcrypt_cost: 4, ..HashParams::default() },
+        public_url: base.clone(),
+        ldap: Some(ldap_config(slapd.url())),
+        ..IdentityConfig::default()
+    };
+    let svc = IdentityService::new(Arc::new(MemoryStore::new()), config).await.unwrap();
+    svc.bootstrap(&BootstrapOptions {
+        admin_username: "admin".into(),
+        admin_password: KEYSTONE_ADMIN_PW.into(),
+        admin_project: "admin".into(),
+        region: "RegionOne".into(),
+        identity_url: format!("{base}/v3"),
+    })
+    .await
+    .unwrap();
+    let app = Router::new().nest("/identity", router(Arc::new(svc), &base));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let auth_url = format!("{base}/v3");
+    let admin = [
+        ("OS_AUTH_URL", auth_url.as_str()),
+        ("OS_USERNAME", "admin"),
+        ("OS_PASSWORD", KEYSTONE_ADMIN_PW),
+        ("OS_PROJECT_NAME", "admin"),
+        ("OS_USER_DOMAIN_NAME", "Default"),
+        ("OS_PROJECT_DOMAIN_NAME", "Default"),
+    ];
+    let json = |args: &'static [&'static str]| {
+        let bin = bin.clone();
+        async move {
+            let mut all = args.to_vec();
+            all.extend(["-f", "json"]);
+            let (ok, out, err) = openstack(&bin, &admin, &all).await;
+            assert!(ok, "openstack {args:?}: {err}\n{out}");
+            serde_json::from_str::<Value>(&out).unwrap()
+        }
+    };
+    let column = |v: &Value, key: &str| {
+        let mut out: Vec<String> =
+            v.as_array().unwrap().iter().map(|x| x[key].as_str().unwrap().to_owned()).collect();
+        out.sort();
+        out
+    };
+
+    let users = json(&["user", "list", "--domain", "ldap"]).await;
+    assert_eq!(column(&users, "Name"), ["alice", "bob", "carol", "dave", "paren(x)"]);
+    let members = json(&["user", "list", "--domain", "ldap", "--group", "devs"]).await;
+    assert_eq!(column(&members, "Name"), ["alice", "dave"]);
+    json(&["project", "create", "--domain", "default", "team"]).await;
+    let (ok, _, err) = openstack(
+        &bin,
+        &admin,
+        &[
+            "role",
+            "add",
+            "--project",
+            "team",
+            "--group",
+            "devs",
+            "--group-domain",
+            "ldap",
+            "member",
+        ],
+    )
+    .await;
+    assert!(ok, "role add: {err}");
+    let (ok, _, err) = openstack(
+        &bin,
+        &admin,
+        &["user", "set", "--domain", "ldap", "--email", "x@example.org", "alice"],
+    )
+    .await;
+    assert!(!ok && err.contains("LDAP does not support write operations"), "{err}");
+
+    // alice logs in with her directory password, scoped to the project her group may use.
+    let alice = [
+        ("OS_AUTH_URL", auth_url.as_str()),
+        ("OS_USERNAME", "alice"),
+        ("OS_PASSWORD", "alice-pw"),
+        ("OS_PROJECT_NAME", "team"),
+        ("OS_USER_DOMAIN_NAME", "ldap"),
+        ("OS_PROJECT_DOMAIN_NAME", "Default"),
+    ];
+    let (ok, out, err) = openstack(&bin, &alice, &["token", "issue", "-f", "json"]).await;
+    assert!(ok, "token issue as alice: {err}");
+    let token: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(token["user_id"], "u-alice");
+    let wrong = [("OS_PASSWORD", "wrong"), ("OS_USERNAME", "alice")];
+    let env: Vec<(&str, &str)> = alice
+        .iter()
+        .copied()
+        .filter(|(k, _)| !["OS_PASSWORD", "OS_USERNAME"].contains(k))
+        .chain(wrong)
+        .collect();
+    let (ok, _, err) = openstack(&bin, &env, &["token", "issue"]).await;
+    assert!(!ok && err.contains("401"), "{err}");
+    server.abort();
+}
