@@ -912,3 +912,19 @@ async fn openstack_cli_sees_and_authenticates_ldap_users() {
     assert!(!ok && err.contains("401"), "{err}");
     server.abort();
 }
+
+#[tokio::test]
+async fn a_url_list_fails_over_to_the_next_server() {
+    let Some(slapd) = Slapd::start("a_url_list_fails_over_to_the_next_server") else { return };
+    // Nothing listens on the first URL's port.
+    let dead = format!("ldap://127.0.0.1:{}", free_port());
+    let config = ldap_config(format!("{dead}, {}", slapd.url()));
+    let dir = LdapDirectory::new(config, "ldap".parse().unwrap()).unwrap();
+    assert_eq!(dir.list_users().await.unwrap().len(), 5);
+    assert!(dir.check_password("u-bob", "bob-pw").await.unwrap());
+    assert!(!dir.check_password("u-bob", "wrong").await.unwrap());
+    // Only dead servers: an error (503 through the API), never a successful check.
+    let only_dead = LdapDirectory::new(ldap_config(dead), "ldap".parse().unwrap()).unwrap();
+    assert!(only_dead.list_users().await.is_err());
+    assert!(only_dead.check_password("u-bob", "bob-pw").await.is_err());
+}
