@@ -78,7 +78,8 @@ pub enum QueryScope {
 #[serde(default, deny_unknown_fields)]
 pub struct LdapConfig {
     /// The name of the Keystone domain whose users and groups live in this directory. The
-    /// identity service creates the domain (enabled) when it does not exist. Default `ldap`.
+    /// identity service creates the domain (enabled) when it does not exist. It cannot be the
+    /// default domain, where bootstrap keeps the admin user. Default `ldap`.
     pub domain: String,
     /// `url`: one or more comma-separated `ldap://` or `ldapi://` URLs, tried in order
     /// (default `ldap://localhost`). `ldaps://` and StartTLS are not supported by this build.

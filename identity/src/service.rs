@@ -159,8 +159,19 @@ impl IdentityService {
 
     /// The id of the domain named `lc.domain`, created (enabled) if it does not exist.
     async fn ensure_ldap_domain(&self, lc: &crate::ldap::LdapConfig) -> Result<DomainId> {
+        let refuse = || {
+            // Bootstrap's admin and the service users live in the store's default domain; a
+            // directory there would hide them.
+            Err(IdentityError::Validation("ldap: domain must not be the default domain".into()))
+        };
+        if lc.domain.eq_ignore_ascii_case("default") || lc.domain == self.config.default_domain_id {
+            return refuse();
+        }
         for _ in 0..2 {
             if let Some(id) = self.lookup_name("domain", "-", &lc.domain).await? {
+                if id == self.config.default_domain_id {
+                    return refuse();
+                }
                 return parse_id("domain", &id);
             }
             let d = Domain {

@@ -928,3 +928,30 @@ async fn a_url_list_fails_over_to_the_next_server() {
     assert!(only_dead.list_users().await.is_err());
     assert!(only_dead.check_password("u-bob", "bob-pw").await.is_err());
 }
+
+#[tokio::test]
+async fn the_default_domain_cannot_be_the_directory_domain() {
+    let keys = tempfile::tempdir().unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let base = IdentityConfig {
+        key_repository: keys.path().join("fernet-keys"),
+        password_hashing: HashParams { bcrypt_cost: 4, ..HashParams::default() },
+        public_url: BASE.into(),
+        ..IdentityConfig::default()
+    };
+    let svc = IdentityService::new(store.clone(), base.clone()).await.unwrap();
+    svc.bootstrap(&BootstrapOptions {
+        admin_username: "admin".into(),
+        admin_password: KEYSTONE_ADMIN_PW.into(),
+        admin_project: "admin".into(),
+        region: "RegionOne".into(),
+        identity_url: format!("{BASE}/v3"),
+    })
+    .await
+    .unwrap();
+    // No directory is contacted: the configuration is refused first.
+    let ldap = LdapConfig { domain: "Default".into(), ..ldap_config("ldap://127.0.0.1:1".into()) };
+    let err =
+        IdentityService::new(store, IdentityConfig { ldap: Some(ldap), ..base }).await.unwrap_err();
+    assert!(err.to_string().contains("default domain"), "{err}");
+}
