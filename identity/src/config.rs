@@ -48,6 +48,10 @@ pub struct IdentityConfig {
     /// `[credential] auth_ttl` in seconds (default 900): how old the timestamp of a signed
     /// EC2 request may be.
     pub ec2_auth_ttl_secs: u64,
+    /// One domain whose users and groups are read from an LDAP directory (Keystone's
+    /// domain-specific `ldap` identity driver); `None` (default) keeps every user in the
+    /// store. See [`crate::ldap`].
+    pub ldap: Option<crate::ldap::LdapConfig>,
 }
 
 impl Default for IdentityConfig {
@@ -68,6 +72,7 @@ impl Default for IdentityConfig {
             policy_overrides: Vec::new(),
             credential_key_repository: None,
             ec2_auth_ttl_secs: 900,
+            ldap: None,
         }
     }
 }
@@ -91,6 +96,9 @@ impl IdentityConfig {
         }
         if self.default_domain_id.is_empty() {
             return bad("default_domain_id must not be empty");
+        }
+        if let Some(l) = &self.ldap {
+            l.validate()?;
         }
         Ok(())
     }

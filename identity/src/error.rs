@@ -79,6 +79,12 @@ pub enum IdentityError {
     /// A remote identity endpoint failed or answered unexpectedly.
     #[error("remote identity endpoint failed: {0}")]
     Remote(String),
+    /// The LDAP directory could not be reached or searched (the cause is logged).
+    #[error("the LDAP directory is unavailable: {0}")]
+    Directory(String),
+    /// A write to a user or group of a read-only (LDAP) domain; Keystone's message.
+    #[error("LDAP does not support write operations")]
+    ReadOnly,
 }
 
 impl IdentityError {
@@ -123,7 +129,8 @@ impl Classify for IdentityError {
             IdentityError::Forbidden { .. } | IdentityError::NotAllowed(_) => ErrorKind::Forbidden,
             IdentityError::NotImplemented(_) => ErrorKind::NotSupported,
             IdentityError::Store(e) => e.kind(),
-            IdentityError::Remote(_) => ErrorKind::Unavailable,
+            IdentityError::Remote(_) | IdentityError::Directory(_) => ErrorKind::Unavailable,
+            IdentityError::ReadOnly => ErrorKind::Forbidden,
             IdentityError::KeyRepository(_) | IdentityError::Hashing(_) => ErrorKind::Internal,
         }
     }

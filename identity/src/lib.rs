@@ -19,6 +19,7 @@
 //! | [`policy`] | Keystone's default policies and the one `authorize` every operation calls |
 //! | [`ec2`] | EC2 request signatures (v2 HMAC-SHA256, v4) as `/v3/ec2tokens` checks them |
 //! | [`bootstrap`] | `keystone-manage bootstrap` and catalog registration for the facade |
+//! | [`ldap`] | the read-only LDAP identity backend for one domain ([`ldap::LdapDirectory`]) |
 //! | [`http`] | the REST API ([`http::router`]) and the auth layer ([`http::require_auth`]) |
 //! | [`http::client`] | [`http::Client`]: `IdentityApi` against a remote Keystone, remote token validation (feature `client`, default) |
 //!
@@ -41,6 +42,21 @@
 //!   cannot both succeed.
 //! * **Errors.** One [`IdentityError`] classified into `ErrorKind`; authentication failures
 //!   never say whether the user, the password or the scope was wrong.
+//! * **LDAP for one domain.** With [`IdentityConfig::ldap`] set, the users and groups of one
+//!   domain (created on start if missing) are read from an LDAP directory, as Keystone's
+//!   domain-specific `ldap` driver serves them; every other domain, and all projects, roles,
+//!   role assignments, tokens and the catalog, stay in the store, keyed by the directory
+//!   user's and group's ids (the values of `user_id_attribute` / `group_id_attribute`). A
+//!   lookup by id tries the store, then the directory; a lookup by name goes to the
+//!   directory when the name's domain is the LDAP domain; a user or group listing without a
+//!   `domain_id` filter is about the token's domain, as in Keystone with domain-specific
+//!   drivers. Passwords are checked by binding
+//!   as the user's DN; group-based role assignments work through the directory's
+//!   membership. The domain is read-only: creating, updating or deleting its users and
+//!   groups, changing their membership or a user's password answers 403 "LDAP does not
+//!   support write operations" (Keystone's answer), after the policy check. Token scopes of
+//!   LDAP users are cached for at most [`ldap::LdapConfig::cache_time`] seconds, since
+//!   directory changes bump no generation. See [`ldap`] for escaping and reconnection.
 //! * **Policy.** Every operation calls one `authorize(rule, ctx, target)` with Keystone's 2024
 //!   default rules ([`policy::DEFAULT_RULES`]), overridable by configuration.
 //! * **Local or remote validation, one layer.** The auth layer takes any
@@ -130,7 +146,8 @@
 //! Trusts (so trust-scoped EC2 credentials and the `trust_id` of a blob), access rules of
 //! application credentials (refused with 400), `/v3/s3tokens`, EC2 signature versions 0 and 1
 //! (HMAC-SHA1), `[credential] user_limit` and `[application_credential] user_limit`,
-//! `keystone-manage credential_rotate`/`credential_migrate`, federation, the LDAP backend;
+//! `keystone-manage credential_rotate`/`credential_migrate`, federation; LDAP over TLS
+//! (`ldaps://`, StartTLS), the id-mapping table (`[identity_mapping]`) and nested groups;
 //! see the issue.
 
 pub mod api;
@@ -140,6 +157,7 @@ pub mod ec2;
 pub mod error;
 pub mod fernet;
 pub mod http;
+pub mod ldap;
 pub mod msgpack;
 pub mod password;
 pub mod policy;

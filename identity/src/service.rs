@@ -21,6 +21,7 @@ use crate::api::*;
 use crate::config::IdentityConfig;
 use crate::error::{IdentityError, Result};
 use crate::fernet::KeyRepository;
+use crate::ldap::LdapDirectory;
 use crate::password;
 use crate::policy::Authorizer;
 use crate::token::{self, PayloadScope, TokenFormatter, TokenPayload};
@@ -80,8 +81,9 @@ struct Resolved {
     roles: Vec<String>,
 }
 
-/// Resolved scopes by (user id, scope), with the generation they were computed at.
-type ScopeCache = HashMap<(String, String), (u64, Arc<Resolved>)>;
+/// Resolved scopes by (user id, scope), with the generation and the time they were computed
+/// at (entries of LDAP users also age out, since directory changes bump no generation).
+type ScopeCache = HashMap<(String, String), (u64, std::time::Instant, Arc<Resolved>)>;
 
 /// The identity service: Keystone v3 over any [`Store`].
 #[derive(Debug)]
@@ -105,6 +107,7 @@ pub struct IdentityService {
     services: Collection<Service>,
     endpoints: Collection<Endpoint>,
     revocation_events: Collection<RevocationEvent>,
+    ldap: Option<Arc<LdapDirectory>>,
 }
 
 impl IdentityService {
@@ -124,7 +127,7 @@ impl IdentityService {
         }
         let formatter = TokenFormatter::new(keys.load()?, config.default_domain_id.clone());
         let c = |p: &str| format!("{PREFIX}{p}/");
-        let svc = IdentityService {
+        let mut svc = IdentityService {
             domains: Collection::new(store.clone(), c("domains")),
             projects: Collection::new(store.clone(), c("projects")),
             users: Collection::new(store.clone(), c("users")),
@@ -143,10 +146,60 @@ impl IdentityService {
             revocations: RwLock::new(Vec::new()),
             generation: AtomicU64::new(0),
             cache: Mutex::new(HashMap::new()),
+            ldap: None,
             config,
         };
         svc.refresh_revocations().await?;
+        if let Some(lc) = svc.config.ldap.clone() {
+            let domain_id = svc.ensure_ldap_domain(&lc).await?;
+            svc.ldap = Some(Arc::new(LdapDirectory::new(lc, domain_id)?));
+        }
         Ok(svc)
+    }
+
+    /// The LDAP directory serving one domain's users and groups, if configured.
+    pub fn ldap(&self) -> Option<&Arc<LdapDirectory>> {
+        self.ldap.as_ref()
+    }
+
+    /// The id of the domain named `lc.domain`, created (enabled) if it does not exist.
+    async fn ensure_ldap_domain(&self, lc: &crate::ldap::LdapConfig) -> Result<DomainId> {
+        let refuse = || {
+            // Bootstrap's admin and the service users live in the store's default domain; a
+            // directory there would hide them.
+            Err(IdentityError::Validation("ldap: domain must not be the default domain".into()))
+        };
+        if lc.domain.eq_ignore_ascii_case("default") || lc.domain == self.config.default_domain_id {
+            return refuse();
+        }
+        for _ in 0..2 {
+            if let Some(id) = self.lookup_name("domain", "-", &lc.domain).await? {
+                if id == self.config.default_domain_id {
+                    return refuse();
+                }
+                return parse_id("domain", &id);
+            }
+            let d = Domain {
+                id: parse_id("domain", &uuid::Uuid::new_v4().simple().to_string())?,
+                name: lc.domain.clone(),
+                description: "Users and groups from an LDAP directory".into(),
+                enabled: true,
+                tags: Vec::new(),
+            };
+            match self.insert_named(&self.domains, "domain", d.id.as_str(), "-", &d.name, &d).await
+            {
+                Ok(()) => return Ok(d.id),
+                // Another process created it concurrently: read its id.
+                Err(IdentityError::Duplicate { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(IdentityError::Conflict("the LDAP domain could not be created".into()))
+    }
+
+    /// The directory if `domain` is the LDAP domain.
+    fn ldap_for(&self, domain: &DomainId) -> Option<&LdapDirectory> {
+        self.ldap.as_deref().filter(|l| l.domain_id() == domain)
     }
 
     /// The configuration.
@@ -357,19 +410,45 @@ impl IdentityService {
             .map(|v| v.value)
             .ok_or_else(|| IdentityError::not_found("project", id))
     }
+    /// A user of the store, else of the LDAP directory.
     async fn user(&self, id: &str) -> Result<User> {
-        self.users
-            .get(id)
-            .await?
-            .map(|v| v.value)
-            .ok_or_else(|| IdentityError::not_found("user", id))
+        if let Some(u) = self.users.get(id).await? {
+            return Ok(u.value);
+        }
+        if let Some(l) = &self.ldap
+            && let Some(u) = l.get_user(id).await?
+        {
+            return Ok(u);
+        }
+        Err(IdentityError::not_found("user", id))
     }
+    /// A group of the store, else of the LDAP directory.
     async fn group(&self, id: &str) -> Result<Group> {
-        self.groups
-            .get(id)
-            .await?
-            .map(|v| v.value)
-            .ok_or_else(|| IdentityError::not_found("group", id))
+        if let Some(g) = self.groups.get(id).await? {
+            return Ok(g.value);
+        }
+        if let Some(l) = &self.ldap
+            && let Some(g) = l.get_group(id).await?
+        {
+            return Ok(g);
+        }
+        Err(IdentityError::not_found("group", id))
+    }
+    /// The ids of the members of group `g` (from the directory for an LDAP group).
+    async fn group_member_ids(&self, g: &str) -> Result<Vec<UserId>> {
+        if self.groups.get(g).await?.is_none()
+            && let Some(l) = &self.ldap
+        {
+            let members = l.group_members(g).await?.unwrap_or_default();
+            return Ok(members.into_iter().map(|u| u.id).collect());
+        }
+        let mut v = Vec::new();
+        for kv in self.store.list_all(&format!("{PREFIX}members/{}/", esc(g))).await? {
+            if let Ok(u) = String::from_utf8(kv.value).unwrap_or_default().parse() {
+                v.push(u);
+            }
+        }
+        Ok(v)
     }
     async fn role(&self, id: &str) -> Result<Role> {
         self.roles
@@ -394,6 +473,12 @@ impl IdentityService {
             UserRef::Id(id) => self.user(id).await,
             UserRef::Name { name, domain } => {
                 let d = self.resolve_domain(domain).await?;
+                if let Some(l) = self.ldap_for(&d.id) {
+                    return l
+                        .get_user_by_name(name)
+                        .await?
+                        .ok_or_else(|| IdentityError::not_found("user", name));
+                }
                 match self.lookup_name("user", d.id.as_str(), name).await? {
                     Some(id) => self.user(&id).await,
                     None => Err(IdentityError::not_found("user", name)),
@@ -424,6 +509,12 @@ impl IdentityService {
             if let Ok(g) = String::from_utf8(kv.value).unwrap_or_default().parse() {
                 out.push(g);
             }
+        }
+        if let Some(l) = &self.ldap
+            && out.is_empty()
+            && self.users.get(user).await?.is_none()
+        {
+            out.extend(l.user_groups(user).await?.unwrap_or_default().into_iter().map(|g| g.id));
         }
         Ok(out)
     }
@@ -600,7 +691,11 @@ impl IdentityService {
     /// user must still hold roles on a scoped token's target.
     async fn resolve(&self, token: &str, p: TokenPayload, with_catalog: bool) -> Result<TokenInfo> {
         let invalid = |reason| IdentityError::InvalidToken { reason };
-        let user = self.users.get(&p.user_id).await?.ok_or(invalid("user gone"))?.value;
+        let user = match self.user(&p.user_id).await {
+            Ok(u) => u,
+            Err(IdentityError::NotFound { .. }) => return Err(invalid("user gone")),
+            Err(e) => return Err(e),
+        };
         let user_domain =
             self.domain(user.domain_id.as_str()).await.map_err(|_| invalid("domain gone"))?;
         if !user.enabled || !user_domain.enabled {
@@ -699,6 +794,17 @@ impl IdentityService {
             Err(IdentityError::NotFound { .. }) => return Err(fail("unknown user")),
             Err(e) => return Err(e),
         };
+        if let Some(l) = self.ldap_for(&user.domain_id) {
+            // Keystone's LDAP driver: a bind as the user's DN; no lockout, no expiry.
+            if !l.check_password(user.id.as_str(), pw).await? {
+                return Err(fail("wrong password"));
+            }
+            let domain = self.domain(user.domain_id.as_str()).await?;
+            if !user.enabled || !domain.enabled {
+                return Err(fail("user or domain disabled"));
+            }
+            return Ok(user);
+        }
         let now = Self::now();
         if let Some(max) = self.config.lockout_failure_attempts {
             let ignore =
@@ -980,8 +1086,14 @@ impl IdentityApi for IdentityService {
         let key = (p.user_id.clone(), format!("{:?}", p.scope));
         let generation = self.generation.load(Ordering::SeqCst);
         let cached = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned();
+        let fresh = |at: std::time::Instant, r: &Resolved| match &self.ldap {
+            Some(l) if l.domain_id() == &r.user_domain_id => {
+                at.elapsed() < std::time::Duration::from_secs(l.config().cache_time)
+            }
+            _ => true,
+        };
         let resolved = match cached {
-            Some((g, r)) if g == generation => r,
+            Some((g, at, r)) if g == generation && fresh(at, &r) => r,
             _ => {
                 let info = self.resolve(token, p.clone(), false).await?;
                 let ctx = Self::to_context(&info, request_id);
@@ -995,7 +1107,7 @@ impl IdentityApi for IdentityService {
                 if cache.len() > 100_000 {
                     cache.clear();
                 }
-                cache.insert(key, (generation, r.clone()));
+                cache.insert(key, (generation, std::time::Instant::now(), r.clone()));
                 r
             }
         };
@@ -1340,6 +1452,9 @@ impl IdentityApi for IdentityService {
         password: Option<String>,
     ) -> Result<User> {
         self.authorize("identity:create_user", ctx, &json!({"target": {"user": user}}))?;
+        if self.ldap_for(&user.domain_id).is_some() {
+            return Err(IdentityError::ReadOnly);
+        }
         validate_name("user", &user.name)?;
         self.domain(user.domain_id.as_str()).await.map_err(|_| {
             IdentityError::Validation(format!("Could not find domain: {}.", user.domain_id))
@@ -1369,14 +1484,23 @@ impl IdentityApi for IdentityService {
             ctx,
             &json!({"target": {"domain_id": Self::list_domain(ctx, filter)}}),
         )?;
-        self.list_filtered(&self.users, |u| {
-            matches(filter, &u.name, Some(u.domain_id.as_str()), Some(u.enabled))
-        })
-        .await
+        let Some(filter) = self.driver_list_filter(ctx, filter) else {
+            return Ok(Vec::new());
+        };
+        let keep =
+            |u: &User| matches(&filter, &u.name, Some(u.domain_id.as_str()), Some(u.enabled));
+        match &self.ldap {
+            Some(l) if filter.domain_id.as_deref() == Some(l.domain_id().as_str()) => {
+                Ok(l.list_users().await?.into_iter().filter(|u| keep(u)).collect())
+            }
+            _ => self.list_filtered(&self.users, keep).await,
+        }
     }
 
     async fn update_user(&self, ctx: &RequestContext, id: &str, patch: UserPatch) -> Result<User> {
-        let cur = self.users.get(id).await?.ok_or_else(|| IdentityError::not_found("user", id))?;
+        let Some(cur) = self.users.get(id).await? else {
+            return self.refuse_directory_user("identity:update_user", ctx, id).await;
+        };
         self.authorize(
             "identity:update_user",
             ctx,
@@ -1429,7 +1553,9 @@ impl IdentityApi for IdentityService {
     }
 
     async fn delete_user(&self, ctx: &RequestContext, id: &str) -> Result<()> {
-        let cur = self.users.get(id).await?.ok_or_else(|| IdentityError::not_found("user", id))?;
+        let Some(cur) = self.users.get(id).await? else {
+            return self.refuse_directory_user("identity:delete_user", ctx, id).await;
+        };
         self.authorize(
             "identity:delete_user",
             ctx,
@@ -1466,6 +1592,9 @@ impl IdentityApi for IdentityService {
     ) -> Result<()> {
         self.authorize("identity:change_password", ctx, &json!({"user_id": id}))?;
         let u = self.user(id).await?;
+        if self.ldap_for(&u.domain_id).is_some() {
+            return Err(IdentityError::ReadOnly);
+        }
         self.password_authenticate(&UserRef::Id(u.id.to_string()), original).await?;
         self.set_password_internal(id, new).await?;
         self.revoke(RevocationEvent { user_id: Some(u.id), ..Self::blank_event() }).await
@@ -1475,6 +1604,9 @@ impl IdentityApi for IdentityService {
 
     async fn create_group(&self, ctx: &RequestContext, group: Group) -> Result<Group> {
         self.authorize("identity:create_group", ctx, &json!({"target": {"group": group}}))?;
+        if self.ldap_for(&group.domain_id).is_some() {
+            return Err(IdentityError::ReadOnly);
+        }
         validate_name("group", &group.name)?;
         self.domain(group.domain_id.as_str()).await.map_err(|_| {
             IdentityError::Validation(format!("Could not find domain: {}.", group.domain_id))
@@ -1501,10 +1633,16 @@ impl IdentityApi for IdentityService {
             ctx,
             &json!({"target": {"domain_id": Self::list_domain(ctx, filter)}}),
         )?;
-        self.list_filtered(&self.groups, |g| {
-            matches(filter, &g.name, Some(g.domain_id.as_str()), None)
-        })
-        .await
+        let Some(filter) = self.driver_list_filter(ctx, filter) else {
+            return Ok(Vec::new());
+        };
+        let keep = |g: &Group| matches(&filter, &g.name, Some(g.domain_id.as_str()), None);
+        match &self.ldap {
+            Some(l) if filter.domain_id.as_deref() == Some(l.domain_id().as_str()) => {
+                Ok(l.list_groups().await?.into_iter().filter(|g| keep(g)).collect())
+            }
+            _ => self.list_filtered(&self.groups, keep).await,
+        }
     }
 
     async fn update_group(
@@ -1513,8 +1651,11 @@ impl IdentityApi for IdentityService {
         id: &str,
         patch: NamePatch,
     ) -> Result<Group> {
-        let cur =
-            self.groups.get(id).await?.ok_or_else(|| IdentityError::not_found("group", id))?;
+        let Some(cur) = self.groups.get(id).await? else {
+            let g = self.group(id).await?;
+            self.authorize("identity:update_group", ctx, &json!({"target": {"group": g}}))?;
+            return Err(IdentityError::ReadOnly);
+        };
         self.authorize("identity:update_group", ctx, &json!({"target": {"group": cur.value}}))?;
         let mut g = cur.value.clone();
         if let Some(n) = patch.name {
@@ -1540,8 +1681,11 @@ impl IdentityApi for IdentityService {
     }
 
     async fn delete_group(&self, ctx: &RequestContext, id: &str) -> Result<()> {
-        let cur =
-            self.groups.get(id).await?.ok_or_else(|| IdentityError::not_found("group", id))?;
+        let Some(cur) = self.groups.get(id).await? else {
+            let g = self.group(id).await?;
+            self.authorize("identity:delete_group", ctx, &json!({"target": {"group": g}}))?;
+            return Err(IdentityError::ReadOnly);
+        };
         self.authorize("identity:delete_group", ctx, &json!({"target": {"group": cur.value}}))?;
         let gid = cur.value.id.clone();
         self.delete_assignments(|a| a.actor == Actor::Group(gid.clone())).await?;
@@ -1576,7 +1720,10 @@ impl IdentityApi for IdentityService {
             ctx,
             &json!({"target": {"group": g, "user": {"id": user}}}),
         )?;
-        self.user(user).await?;
+        let u = self.user(user).await?;
+        if self.ldap_for(&g.domain_id).is_some() || self.ldap_for(&u.domain_id).is_some() {
+            return Err(IdentityError::ReadOnly);
+        }
         self.store
             .txn(
                 Txn::new()
@@ -1607,6 +1754,9 @@ impl IdentityApi for IdentityService {
             &json!({"target": {"group": g, "user": {"id": user}}}),
         )?;
         let u = self.user(user).await?;
+        if self.ldap_for(&g.domain_id).is_some() || self.ldap_for(&u.domain_id).is_some() {
+            return Err(IdentityError::ReadOnly);
+        }
         let key = format!("{PREFIX}members/{}/{}", esc(group), esc(user));
         let txn = Txn::new().when(Condition::exists(&key)).delete(&key).delete(format!(
             "{PREFIX}user_groups/{}/{}",
@@ -1632,6 +1782,12 @@ impl IdentityApi for IdentityService {
             &json!({"target": {"group": g, "user": {"id": user}}}),
         )?;
         self.user(user).await?;
+        if self.ldap_for(&g.domain_id).is_some() {
+            return match self.group_member_ids(group).await?.iter().any(|m| m.as_str() == user) {
+                true => Ok(()),
+                false => Err(IdentityError::not_found("membership", format!("{user} in {group}"))),
+            };
+        }
         match self.store.get(&format!("{PREFIX}members/{}/{}", esc(group), esc(user))).await? {
             Some(_) => Ok(()),
             None => Err(IdentityError::not_found("membership", format!("{user} in {group}"))),
@@ -1641,6 +1797,9 @@ impl IdentityApi for IdentityService {
     async fn list_users_in_group(&self, ctx: &RequestContext, group: &str) -> Result<Vec<User>> {
         let g = self.group(group).await?;
         self.authorize("identity:list_users_in_group", ctx, &json!({"target": {"group": g}}))?;
+        if let Some(l) = self.ldap_for(&g.domain_id) {
+            return Ok(l.group_members(group).await?.unwrap_or_default());
+        }
         let mut out = Vec::new();
         for kv in self.store.list_all(&format!("{PREFIX}members/{}/", esc(group))).await? {
             if let Some(u) =
@@ -1659,6 +1818,9 @@ impl IdentityApi for IdentityService {
             ctx,
             &json!({"user_id": user, "target": {"user": {"id": u.id, "domain_id": u.domain_id}}}),
         )?;
+        if let Some(l) = self.ldap_for(&u.domain_id) {
+            return Ok(l.user_groups(user).await?.unwrap_or_default());
+        }
         let mut out = Vec::new();
         for g in self.user_group_ids(user).await? {
             if let Some(g) = self.groups.get(g.as_str()).await? {
@@ -1885,19 +2047,12 @@ impl IdentityApi for IdentityService {
             for a in &all {
                 let users: Vec<(UserId, Option<GroupId>)> = match &a.actor {
                     Actor::User(u) => vec![(u.clone(), None)],
-                    Actor::Group(g) => {
-                        let mut v = Vec::new();
-                        for kv in self
-                            .store
-                            .list_all(&format!("{PREFIX}members/{}/", esc(g.as_str())))
-                            .await?
-                        {
-                            if let Ok(u) = String::from_utf8(kv.value).unwrap_or_default().parse() {
-                                v.push((u, Some(g.clone())));
-                            }
-                        }
-                        v
-                    }
+                    Actor::Group(g) => self
+                        .group_member_ids(g.as_str())
+                        .await?
+                        .into_iter()
+                        .map(|u| (u, Some(g.clone())))
+                        .collect(),
                 };
                 let targets: Vec<Target> = if a.inherited {
                     let mut t = Vec::new();
@@ -2292,6 +2447,44 @@ impl IdentityApi for IdentityService {
 }
 
 impl IdentityService {
+    /// A write to a user that is not in the store: 403 for a directory user (after the
+    /// policy check, as Keystone's driver refuses only once the caller is authorised), 404
+    /// for an unknown one.
+    async fn refuse_directory_user<T>(
+        &self,
+        rule: &str,
+        ctx: &RequestContext,
+        id: &str,
+    ) -> Result<T> {
+        let u = self.user(id).await?;
+        self.authorize(
+            rule,
+            ctx,
+            &json!({"target": {"user": {"id": u.id, "domain_id": u.domain_id}}}),
+        )?;
+        Err(IdentityError::ReadOnly)
+    }
+
+    /// The filter of a user or group listing with Keystone's domain-specific-driver rule
+    /// (`_get_domain_id_for_list_request`): with an LDAP domain configured, a listing is
+    /// about one domain, the `domain_id` filter's, else the token's domain (a domain-scoped
+    /// token's, a project-scoped token's project's); system-scoped listings read the store
+    /// only (Keystone's default driver). `None` when nothing can be listed (unscoped).
+    /// Without LDAP the filter is unchanged.
+    fn driver_list_filter(&self, ctx: &RequestContext, filter: &ListFilter) -> Option<ListFilter> {
+        if self.ldap.is_none() || filter.domain_id.is_some() {
+            return Some(filter.clone());
+        }
+        let domain = match &ctx.scope {
+            Scope::Domain { id, .. } => id.to_string(),
+            Scope::Project { domain_id, .. } => domain_id.to_string(),
+            // The store's users of every domain but the directory's.
+            Scope::System => return Some(filter.clone()),
+            Scope::Unscoped => return None,
+        };
+        Some(ListFilter { domain_id: Some(domain), ..filter.clone() })
+    }
+
     async fn user_projects(&self, user: &UserId) -> Result<Vec<Project>> {
         let mut out = Vec::new();
         for p in self.projects.list_all().await? {
@@ -2383,13 +2576,13 @@ impl IdentityService {
             (id, name)
         };
         let (actor_name, actor_domain) = match &a.actor {
-            Actor::User(u) => match self.users.get(u.as_str()).await? {
-                Some(u) => (u.value.name, dom_name(u.value.domain_id.to_string()).await),
-                None => (String::new(), (String::new(), String::new())),
+            Actor::User(u) => match self.user(u.as_str()).await {
+                Ok(u) => (u.name, dom_name(u.domain_id.to_string()).await),
+                Err(_) => (String::new(), (String::new(), String::new())),
             },
-            Actor::Group(g) => match self.groups.get(g.as_str()).await? {
-                Some(g) => (g.value.name, dom_name(g.value.domain_id.to_string()).await),
-                None => (String::new(), (String::new(), String::new())),
+            Actor::Group(g) => match self.group(g.as_str()).await {
+                Ok(g) => (g.name, dom_name(g.domain_id.to_string()).await),
+                Err(_) => (String::new(), (String::new(), String::new())),
             },
         };
         let (target_name, target_domain) = match &a.target {
