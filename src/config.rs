@@ -29,6 +29,22 @@
 //! dhcp_server = "dnsmasq"                # linux only: "dnsmasq" or "kea"
 //! state_dir = "/var/lib/ferrostack/net"  # linux only; default DATA_DIR/linuxnet
 //! physical_interfaces = { public = "eth1" }  # linux only: uplinks of flat/VLAN networks
+//!
+//! [identity.ldap]                        # one domain's users and groups from LDAP (read-only);
+//! domain = "ldap"                        #   every key of `ferrostack_identity::ldap::LdapConfig`
+//! url = "ldap://127.0.0.1:389"           #   (Keystone's `[ldap]` option names)
+//! user = "cn=admin,dc=example,dc=org"
+//! password = "secret"
+//! suffix = "dc=example,dc=org"
+//!
+//! [image.store]                          # default: files in DATA_DIR/images
+//! type = "swift"                         # any Swift API with tempauth (`SwiftStoreConfig`)
+//! auth_url = "http://127.0.0.1:8080/auth/v1.0"
+//! user = "service:glance"
+//! key = "secret"
+//!
+//! [image.web_download.import_filtering_opts]
+//! allowed_hosts = ["images.example.org"] # web-download stays off until hosts are listed
 //! ```
 
 use serde::Deserialize;
@@ -144,6 +160,21 @@ struct RawConfig {
     bus: Option<String>,
     compute: Option<RawCompute>,
     network: Option<RawNetwork>,
+    identity: Option<RawIdentity>,
+    image: Option<RawImage>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawIdentity {
+    ldap: Option<ferrostack_identity::ldap::LdapConfig>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawImage {
+    store: Option<ferrostack_image::StoreConfig>,
+    web_download: Option<ferrostack_image::WebDownloadConfig>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -169,7 +200,7 @@ struct RawCompute {
 }
 
 /// The configuration of a [`crate::Cloud`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CloudConfig {
     /// The address the API listens on.
     pub listen: SocketAddr,
@@ -185,6 +216,12 @@ pub struct CloudConfig {
     pub hypervisor: HypervisorConfig,
     /// The embedded networking service's data plane.
     pub data_plane: DataPlaneConfig,
+    /// A domain whose users and groups come from an LDAP directory.
+    pub identity_ldap: Option<ferrostack_identity::ldap::LdapConfig>,
+    /// Where image data lives; `None` is files in `DATA_DIR/images`.
+    pub image_store: Option<ferrostack_image::StoreConfig>,
+    /// The `web-download` import method (off until allowed hosts are listed).
+    pub web_download: ferrostack_image::WebDownloadConfig,
 }
 
 /// The default listen address of minicloud.
@@ -201,6 +238,9 @@ impl Default for CloudConfig {
             bus: BusConfig::Local,
             hypervisor: HypervisorConfig::Fake,
             data_plane: DataPlaneConfig::Fake,
+            identity_ldap: None,
+            image_store: None,
+            web_download: ferrostack_image::WebDownloadConfig::default(),
         }
     }
 }
@@ -236,6 +276,19 @@ impl CloudConfig {
         }
         if let Some(network) = raw.network {
             cfg.data_plane = parse_network(network)?;
+        }
+        if let Some(identity) = raw.identity {
+            if let Some(ldap) = &identity.ldap {
+                ldap.validate().map_err(|e| ConfigError::Invalid {
+                    key: "identity.ldap",
+                    reason: e.to_string(),
+                })?;
+            }
+            cfg.identity_ldap = identity.ldap;
+        }
+        if let Some(image) = raw.image {
+            cfg.image_store = image.store;
+            cfg.web_download = image.web_download.unwrap_or_default();
         }
         Ok(cfg)
     }
@@ -453,6 +506,31 @@ mod tests {
             "[network]\nprefix = \"mc\"",
             "[network]\ndata_plane = \"linux\"\ndhcp_server = \"isc\"",
             "[network]\ndata_plane = \"linux\"\nprefx = \"mc\"",
+        ] {
+            assert!(CloudConfig::from_toml(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn identity_and_image_sections_reach_the_services_configs() {
+        let cfg = CloudConfig::from_toml(
+            "[identity.ldap]\ndomain = \"ldap\"\nurl = \"ldap://127.0.0.1:3389\"\n\
+             suffix = \"dc=example,dc=org\"\n\
+             [image.store]\ntype = \"swift\"\nauth_url = \"http://127.0.0.1:8080/auth/v1.0\"\n\
+             user = \"svc:glance\"\nkey = \"k\"\n\
+             [image.web_download.import_filtering_opts]\nallowed_hosts = [\"images.example.org\"]",
+        )
+        .unwrap();
+        assert_eq!(cfg.identity_ldap.as_ref().map(|l| l.domain.as_str()), Some("ldap"));
+        assert!(matches!(cfg.image_store, Some(ferrostack_image::StoreConfig::Swift(_))));
+        assert_eq!(
+            cfg.web_download.import_filtering_opts.allowed_hosts,
+            vec!["images.example.org".to_string()]
+        );
+        for bad in [
+            "[identity.ldap]\nurl = \"ldaps://x\"",
+            "[identity.ldapp]\nurl = \"ldap://x\"",
+            "[image.store]\ntype = \"s3\"",
         ] {
             assert!(CloudConfig::from_toml(bad).is_err(), "{bad}");
         }

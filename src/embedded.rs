@@ -59,8 +59,12 @@ impl Cloud {
         let identity =
             self.mount_identity(admin).await.map_err(|e| service_error("identity", e))?;
         let validator: Arc<dyn IdentityApi> = identity.clone();
-        let image =
-            self.image_service(ImageConfig::default()).map_err(|e| service_error("image", e))?;
+        let image = self
+            .image_service(ImageConfig {
+                web_download: self.config().web_download.clone(),
+                ..ImageConfig::default()
+            })
+            .map_err(|e| service_error("image", e))?;
         self.mount_image(validator.clone(), image.clone());
         let backend = self.default_volume_backend().map_err(|e| service_error("volume", e))?;
         let images = Arc::new(crate::bridges::ImagesForVolumes(image.clone()));

@@ -36,6 +36,7 @@ impl Cloud {
             key_repository: self.data_dir().join("fernet-keys"),
             public_url: public.clone(),
             region: self.config().region.clone(),
+            ldap: self.config().identity_ldap.clone(),
             ..IdentityConfig::default()
         };
         let identity = Arc::new(IdentityService::new(self.store().clone(), config).await?);

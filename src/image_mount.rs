@@ -3,7 +3,7 @@
 
 use crate::{Cloud, ServiceMount};
 use ferrostack_identity::IdentityApi;
-use ferrostack_image::{FilesystemStore, ImageConfig, ImageError, ImageService};
+use ferrostack_image::{FilesystemStore, ImageConfig, ImageError, ImageService, ImageStore};
 use std::sync::Arc;
 
 /// Where the image service is mounted. The router answers the version list at its root and
@@ -12,15 +12,18 @@ pub const IMAGE_MOUNT: ServiceMount =
     ServiceMount { service_type: "image", name: "glance", path: "/image", endpoint_suffix: "" };
 
 impl Cloud {
-    /// The embedded default image service: records in the cloud's store, image data as files
-    /// in `DATA_DIR/images`.
+    /// The embedded image service: records in the cloud's store, image data where
+    /// `[image.store]` says (files in `DATA_DIR/images` by default).
     ///
     /// # Errors
     ///
     /// The image directory cannot be created.
     pub fn image_service(&self, config: ImageConfig) -> Result<Arc<ImageService>, ImageError> {
-        let data = FilesystemStore::new(self.data_dir().join("images"))?;
-        Ok(Arc::new(ImageService::new(self.store().clone(), Arc::new(data), config)))
+        let data: Arc<dyn ImageStore> = match &self.config().image_store {
+            Some(store) => store.build()?,
+            None => Arc::new(FilesystemStore::new(self.data_dir().join("images"))?),
+        };
+        Ok(Arc::new(ImageService::new(self.store().clone(), data, config)))
     }
 
     /// Mounts Glance v2 at `/image` behind identity's token validation. The version list at

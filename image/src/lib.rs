@@ -110,3 +110,4 @@ pub use error::ImageError;
 pub use service::{ImageApi, ImageConfig, ImageService, ListQuery, PatchOp};
 pub use store::{FilesystemStore, ImageStore, MemoryImageStore, StoreConfig};
 pub use types::{Image, ImageStatus, Member, MemberStatus, Visibility};
+pub use web_download::WebDownloadConfig;
