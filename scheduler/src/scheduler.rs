@@ -492,14 +492,16 @@ fn clamp_and_bounds(
     let mut f = first;
     clamp(&mut f);
     let (mut lo, mut hi) = (f, f);
-    for r in segs.iter_mut().flat_map(|s| s.iter_mut()) {
-        clamp(r);
-        // Python min()/max(): replace only on strict comparison.
-        if *r < lo {
-            lo = *r;
-        }
-        if *r > hi {
-            hi = *r;
+    for seg in segs.iter_mut() {
+        for r in seg.iter_mut() {
+            clamp(r);
+            // Python min()/max(): replace only on strict comparison.
+            if *r < lo {
+                lo = *r;
+            }
+            if *r > hi {
+                hi = *r;
+            }
         }
     }
     (minval.unwrap_or(lo), maxval.unwrap_or(hi))
