@@ -346,7 +346,7 @@ impl FilterScheduler {
         table: &HostTable,
         ctx: &FilterContext<'_>,
         hosts: &[u32],
-        mut pre: Option<&mut [(Vec<u32>, Vec<Vec<f64>>)]>,
+        mut pre: Option<&mut [Chunk]>,
     ) -> Vec<f64> {
         let n = hosts.len();
         let mut tot = vec![0.0; n];
@@ -424,7 +424,7 @@ impl FilterScheduler {
         let weighers = &self.weighers;
         let uniform = &self.mult_uniform;
         // Phase 1: filter each chunk and compute raw weights.
-        let parts: Vec<(Vec<u32>, Vec<Vec<f64>>)> = std::thread::scope(|s| {
+        let parts: Vec<Chunk> = std::thread::scope(|s| {
             let handles: Vec<_> = input
                 .chunks(chunk)
                 .map(|c| {
@@ -463,6 +463,9 @@ impl FilterScheduler {
         hosts
     }
 }
+
+/// One chunk of the parallel path: its surviving hosts and their raw weights per weigher.
+type Chunk = (Vec<u32>, Vec<Vec<f64>>);
 
 /// Nova's clamp to `[minval, maxval]` and the normalisation bounds, in one pass over the
 /// raw weights, given as consecutive segments of the host list.
