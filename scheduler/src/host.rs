@@ -2,7 +2,7 @@
 //! Host state in a layout built for scanning.
 //!
 //! [`HostTable`] keeps what every filter and weigher reads on every request in parallel
-//! columns (struct of arrays, about 130 bytes per host, see [`HostTable::hot_bytes_per_host`]),
+//! columns (struct of arrays, 181 bytes per host, see [`HostTable::hot_bytes_per_host`]),
 //! and the rarely read parts (names, CPU info, supported instances, stats) in a cold
 //! per-host record. Hosts that belong to the same set of aggregates share one
 //! [`AggregateSet`], so aggregate-based filters and weight multipliers are evaluated once per
@@ -543,6 +543,14 @@ impl HostTable {
     /// Number of instances indexed.
     pub fn instance_total(&self) -> usize {
         self.instances.len()
+    }
+
+    /// Estimated heap bytes of the instance index: the hash table's buckets (key, value and
+    /// one control byte each) and the UUID strings' buffers.
+    pub fn instance_index_heap_bytes(&self) -> usize {
+        let bucket = std::mem::size_of::<(String, u32)>() + 1;
+        self.instances.capacity() * bucket
+            + self.instances.keys().map(String::capacity).sum::<usize>()
     }
 
     /// Adds or replaces an aggregate with its member hosts (unknown host names are an error).

@@ -8,7 +8,7 @@
 //! ## Design
 //!
 //! * **Host state built for scanning.** [`HostTable`] keeps the numbers every request reads
-//!   (usage, free RAM/disk, counters, ratios) in parallel columns, about 130 bytes per host;
+//!   (usage, free RAM/disk, counters, ratios) in parallel columns, 181 bytes per host;
 //!   names, CPU info and other cold data sit apart. Hosts sharing a set of aggregates share one
 //!   [`host::AggregateSet`], so aggregate filters and weight multipliers run once per set.
 //!   Instances are indexed by UUID to their host, which answers group and hint questions.

@@ -338,20 +338,22 @@ impl FilterScheduler {
     }
 
     /// Nova's `get_weighed_objects` minus the sort: total weight per host, aligned with
-    /// `hosts`. `pre` holds raw weights computed elsewhere (by the parallel path).
+    /// `hosts`. `pre` holds the raw weights the parallel path computed, per chunk of `hosts`
+    /// in order (chunk `c`'s `raws[wi]` covers that chunk's hosts), so they are used in
+    /// place, without gathering them into one column.
     fn weigh(
         &self,
         table: &HostTable,
         ctx: &FilterContext<'_>,
         hosts: &[u32],
-        pre: Option<&[Vec<f64>]>,
+        mut pre: Option<&mut [Chunk]>,
     ) -> Vec<f64> {
         let n = hosts.len();
         let mut tot = vec![0.0; n];
         if n <= 1 {
             return tot;
         }
-        let mut raw = Vec::with_capacity(n);
+        let mut raw = Vec::with_capacity(if pre.is_some() { 0 } else { n });
         for (wi, w) in self.weighers.iter().enumerate() {
             let uniform = self.mult_uniform[wi];
             if uniform == Some(0.0) {
@@ -367,14 +369,14 @@ impl FilterScheduler {
                 }
                 continue;
             }
-            match pre {
-                Some(p) => {
-                    raw.clear();
-                    raw.extend_from_slice(&p[wi]);
+            let mut segs: Vec<&mut [f64]> = match pre.as_deref_mut() {
+                Some(parts) => parts.iter_mut().map(|(_, r)| r[wi].as_mut_slice()).collect(),
+                None => {
+                    w.weigh_all(table, ctx, hosts, &mut raw);
+                    vec![raw.as_mut_slice()]
                 }
-                None => w.weigh_all(table, ctx, hosts, &mut raw),
-            }
-            let (lo, hi) = clamp_and_bounds(&mut raw, minval, maxval);
+            };
+            let (lo, hi) = clamp_and_bounds(&mut segs, minval, maxval);
             if lo == hi {
                 if self.mult_nonfinite[wi] {
                     for (j, &h) in hosts.iter().enumerate() {
@@ -384,18 +386,25 @@ impl FilterScheduler {
                 continue;
             }
             let range = hi - lo;
-            match uniform {
-                Some(m) => {
-                    for (t, &r) in tot.iter_mut().zip(&raw) {
-                        *t += m * ((r - lo) / range);
+            let mut off = 0;
+            for seg in &segs {
+                let t = &mut tot[off..off + seg.len()];
+                match uniform {
+                    Some(m) => {
+                        for (t, &r) in t.iter_mut().zip(seg.iter()) {
+                            *t += m * ((r - lo) / range);
+                        }
+                    }
+                    None => {
+                        let mult = &self.mult[wi];
+                        for ((t, &r), &h) in
+                            t.iter_mut().zip(seg.iter()).zip(&hosts[off..off + seg.len()])
+                        {
+                            *t += mult[table.agg_set[h as usize] as usize] * ((r - lo) / range);
+                        }
                     }
                 }
-                None => {
-                    let mult = &self.mult[wi];
-                    for ((t, &r), &h) in tot.iter_mut().zip(&raw).zip(hosts) {
-                        *t += mult[table.agg_set[h as usize] as usize] * ((r - lo) / range);
-                    }
-                }
+                off += seg.len();
             }
         }
         tot
@@ -413,8 +422,9 @@ impl FilterScheduler {
         let chunk = input.len().div_ceil(threads);
         let nw = self.weighers.len();
         let weighers = &self.weighers;
+        let uniform = &self.mult_uniform;
         // Phase 1: filter each chunk and compute raw weights.
-        let parts: Vec<(Vec<u32>, Vec<Vec<f64>>)> = std::thread::scope(|s| {
+        let parts: Vec<Chunk> = std::thread::scope(|s| {
             let handles: Vec<_> = input
                 .chunks(chunk)
                 .map(|c| {
@@ -428,7 +438,12 @@ impl FilterScheduler {
                         }
                         let mut raws = vec![Vec::new(); nw];
                         for (wi, w) in weighers.iter().enumerate() {
-                            if w.minval().is_none() && w.maxval().is_none() && w.is_constant(ctx) {
+                            // The weighers `weigh` skips need no raw weights.
+                            if uniform[wi] == Some(0.0)
+                                || (w.minval().is_none()
+                                    && w.maxval().is_none()
+                                    && w.is_constant(ctx))
+                            {
                                 continue;
                             }
                             w.weigh_all(table, ctx, &hosts, &mut raws[wi]);
@@ -439,11 +454,9 @@ impl FilterScheduler {
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
         });
+        let mut parts = parts;
         let hosts: Vec<u32> = parts.iter().flat_map(|(h, _)| h.iter().copied()).collect();
-        let raws: Vec<Vec<f64>> = (0..nw)
-            .map(|wi| parts.iter().flat_map(|(_, r)| r[wi].iter().copied()).collect())
-            .collect();
-        let tot = self.weigh(table, ctx, &hosts, Some(&raws));
+        let tot = self.weigh(table, ctx, &hosts, Some(&mut parts));
         for (&h, &w) in hosts.iter().zip(&tot) {
             wout[h as usize] = w;
         }
@@ -451,9 +464,17 @@ impl FilterScheduler {
     }
 }
 
-/// Nova's clamp to `[minval, maxval]` and the normalisation bounds, in one pass.
-fn clamp_and_bounds(raw: &mut [f64], minval: Option<f64>, maxval: Option<f64>) -> (f64, f64) {
-    let first = match raw.first() {
+/// One chunk of the parallel path: its surviving hosts and their raw weights per weigher.
+type Chunk = (Vec<u32>, Vec<Vec<f64>>);
+
+/// Nova's clamp to `[minval, maxval]` and the normalisation bounds, in one pass over the
+/// raw weights, given as consecutive segments of the host list.
+fn clamp_and_bounds(
+    segs: &mut [&mut [f64]],
+    minval: Option<f64>,
+    maxval: Option<f64>,
+) -> (f64, f64) {
+    let first = match segs.iter().find_map(|s| s.first()) {
         Some(&x) => x,
         None => return (0.0, 0.0),
     };
@@ -474,14 +495,16 @@ fn clamp_and_bounds(raw: &mut [f64], minval: Option<f64>, maxval: Option<f64>) -
     let mut f = first;
     clamp(&mut f);
     let (mut lo, mut hi) = (f, f);
-    for r in raw.iter_mut() {
-        clamp(r);
-        // Python min()/max(): replace only on strict comparison.
-        if *r < lo {
-            lo = *r;
-        }
-        if *r > hi {
-            hi = *r;
+    for seg in segs.iter_mut() {
+        for r in seg.iter_mut() {
+            clamp(r);
+            // Python min()/max(): replace only on strict comparison.
+            if *r < lo {
+                lo = *r;
+            }
+            if *r > hi {
+                hi = *r;
+            }
         }
     }
     (minval.unwrap_or(lo), maxval.unwrap_or(hi))

@@ -381,3 +381,55 @@ fn simple_scheduler_picks_the_least_loaded_and_enforces_max_cores() {
     assert!(matches!(err, SchedulerError::NoValidHost { .. }));
     assert_eq!(place(&mut s, &mut t, &spec(10, 1, 1, 1)).unwrap(), vec!["a"]);
 }
+
+/// Parallel filtering and weighing (threads > 1) makes exactly the serial decisions: same
+/// chosen hosts, same alternates, same failures, over a stream with multi-create, groups and
+/// hints, with chunks small enough that some have no survivors.
+#[test]
+fn parallel_filtering_makes_the_serial_decisions() {
+    use ferrostack_scheduler::io::scenario_filters;
+    use ferrostack_scheduler::testing::{synthetic_cluster, synthetic_requests};
+    for scenario in ["default", "extended"] {
+        let mut outcomes = Vec::new();
+        for threads in [1usize, 3, 7] {
+            let mut cluster = synthetic_cluster(150, 5);
+            let reqs = synthetic_requests(&cluster, 200, 5);
+            let config = SchedulerConfig { threads, parallel_threshold: 1, ..Default::default() };
+            let mut sched = FilterScheduler::new(
+                scenario_filters(scenario).expect("filters"),
+                default_weighers(),
+                config,
+            );
+            let mut claims = LocalClaims::default();
+            let mut out = Vec::new();
+            for r in &reqs {
+                let spec = cluster.spec_for(r).expect("spec");
+                match sched.select_destinations(&mut cluster.table, &spec, &mut claims) {
+                    Ok(sels) => {
+                        let hosts: Vec<String> = sels.iter().map(|s| s.host.clone()).collect();
+                        cluster.record_group(r, &hosts);
+                        out.push(Some(
+                            sels.iter()
+                                .map(|s| (s.host.clone(), s.alternates.clone()))
+                                .collect::<Vec<_>>(),
+                        ));
+                    }
+                    Err(SchedulerError::NoValidHost { .. }) => out.push(None),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            outcomes.push((threads, out));
+        }
+        let (_, serial) = &outcomes[0];
+        assert!(serial.iter().filter(|o| o.is_some()).count() > 100, "{scenario}: few placed");
+        assert!(
+            serial.iter().flatten().flatten().any(|(_, alts)| alts.len() == 2),
+            "{scenario}: no alternates"
+        );
+        for (threads, out) in &outcomes[1..] {
+            for (i, (a, b)) in serial.iter().zip(out).enumerate() {
+                assert_eq!(a, b, "{scenario}: request {i} differs with {threads} threads");
+            }
+        }
+    }
+}
