@@ -15,7 +15,7 @@
 
 use aes::Aes128;
 use aes::cipher::block_padding::Pkcs7;
-use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
+use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, InnerIvInit};
 use base64::Engine;
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use hmac::{KeyInit, Mac};
@@ -43,12 +43,23 @@ pub enum FernetError {
 }
 
 /// One Fernet key: a 16-byte signing key and a 16-byte encryption key. `Debug` does not
-/// print the key material.
-#[derive(Clone, PartialEq, Eq)]
+/// print the key material. The HMAC state after the key block and the AES key schedule are
+/// computed once, not per token.
+#[derive(Clone)]
 pub struct FernetKey {
     signing: [u8; 16],
     encryption: [u8; 16],
+    mac: HmacSha256,
+    cipher: Aes128,
 }
+
+impl PartialEq for FernetKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.signing == other.signing && self.encryption == other.encryption
+    }
+}
+
+impl Eq for FernetKey {}
 
 impl fmt::Debug for FernetKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -69,7 +80,11 @@ impl FernetKey {
         let mut encryption = [0u8; 16];
         signing.copy_from_slice(&b[..16]);
         encryption.copy_from_slice(&b[16..]);
-        FernetKey { signing, encryption }
+        // HMAC accepts keys of any length; 16 bytes cannot fail.
+        let mac = <HmacSha256 as KeyInit>::new_from_slice(&signing)
+            .unwrap_or_else(|_| unreachable!("hmac accepts any key length"));
+        let cipher = Aes128::new(&encryption.into());
+        FernetKey { signing, encryption, mac, cipher }
     }
 
     /// Parses the base64url form (as in a key file; surrounding whitespace is ignored).
@@ -96,15 +111,13 @@ impl FernetKey {
     }
 
     fn mac(&self) -> HmacSha256 {
-        // HMAC accepts keys of any length; 16 bytes cannot fail.
-        <HmacSha256 as KeyInit>::new_from_slice(&self.signing)
-            .unwrap_or_else(|_| unreachable!("hmac accepts any key length"))
+        self.mac.clone()
     }
 
     /// Encrypts `msg` at `timestamp` (unix seconds) with `iv`: the raw token bytes. Exposed
     /// with explicit inputs for the spec's test vectors; use [`FernetKey::encrypt`] otherwise.
     pub fn encrypt_raw(&self, msg: &[u8], timestamp: u64, iv: [u8; 16]) -> Vec<u8> {
-        let ct = cbc::Encryptor::<Aes128>::new(&self.encryption.into(), &iv.into())
+        let ct = cbc::Encryptor::<Aes128>::inner_iv_init(self.cipher.clone(), &iv.into())
             .encrypt_padded_vec::<Pkcs7>(msg);
         let mut out = Vec::with_capacity(HEADER_LEN + ct.len() + HMAC_LEN);
         out.push(VERSION);
@@ -147,7 +160,7 @@ impl FernetKey {
         ts.copy_from_slice(&signed[1..9]);
         let mut iv = [0u8; 16];
         iv.copy_from_slice(&signed[9..HEADER_LEN]);
-        let msg = cbc::Decryptor::<Aes128>::new(&self.encryption.into(), &iv.into())
+        let msg = cbc::Decryptor::<Aes128>::inner_iv_init(self.cipher.clone(), &iv.into())
             .decrypt_padded_vec::<Pkcs7>(ct)
             .map_err(|_| FernetError::InvalidToken)?;
         Ok((u64::from_be_bytes(ts), msg))
