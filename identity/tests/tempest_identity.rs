@@ -7,12 +7,7 @@
 mod common;
 
 use axum::Router;
-use ferrostack_core::RequestContext;
-use ferrostack_core::id::{DomainId, ProjectId, UserId};
 use ferrostack_core::testing::{cache_dir, prerequisite};
-use ferrostack_identity::IdentityApi;
-use ferrostack_identity::api::ListFilter;
-use ferrostack_identity::types::{Actor, Assignment, Project, Target, User};
 
 const TESTS: &str = r"^tempest\.api\.identity\.v3\.(test_tokens|test_api_discovery|test_catalog|test_domains|test_projects)\.";
 /// `GET /identity/` (with the trailing slash) does not reach a router nested at `/identity`
@@ -38,65 +33,7 @@ async fn tempest_identity_v3() {
     let (svc, _keys) = common::service(&base).await;
 
     // Accounts: member of their own project each.
-    let ctx = RequestContext::internal("tempest");
-    let member = svc
-        .list_roles(&ctx, &ListFilter { name: Some("member".into()), ..Default::default() })
-        .await
-        .unwrap()
-        .remove(0);
-    let mut accounts = String::new();
-    for i in 1..=4 {
-        let name = format!("demo{i}");
-        let p = svc
-            .create_project(
-                &ctx,
-                Project {
-                    id: ProjectId::new(),
-                    name: name.clone(),
-                    domain_id: DomainId::default_domain(),
-                    parent_id: None,
-                    description: String::new(),
-                    enabled: true,
-                    tags: Vec::new(),
-                },
-            )
-            .await
-            .unwrap();
-        let u = svc
-            .create_user(
-                &ctx,
-                User {
-                    id: UserId::new(),
-                    name: name.clone(),
-                    domain_id: DomainId::default_domain(),
-                    enabled: true,
-                    default_project_id: Some(p.id.clone()),
-                    description: String::new(),
-                    email: None,
-                    password: None,
-                    failed_auth_count: 0,
-                    failed_auth_at: None,
-                    options: Default::default(),
-                },
-                Some("secret".into()),
-            )
-            .await
-            .unwrap();
-        svc.create_grant(
-            &ctx,
-            Assignment {
-                actor: Actor::User(u.id),
-                target: Target::Project(p.id),
-                role_id: member.id.clone(),
-                inherited: false,
-            },
-        )
-        .await
-        .unwrap();
-        accounts.push_str(&format!(
-            "- username: {name}\n  project_name: {name}\n  password: secret\n  domain_name: Default\n  roles: [member]\n"
-        ));
-    }
+    let accounts = common::member_accounts(&svc).await;
     let app = Router::new().nest("/identity", ferrostack_identity::http::router(svc, &base));
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 

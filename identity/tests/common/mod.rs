@@ -2,9 +2,13 @@
 //! Shared setup of the identity integration tests.
 #![allow(dead_code)]
 
+use ferrostack_core::RequestContext;
+use ferrostack_core::id::{DomainId, ProjectId, UserId};
 use ferrostack_core::store::MemoryStore;
+use ferrostack_identity::api::ListFilter;
 use ferrostack_identity::password::{HashParams, PasswordHashAlgorithm};
-use ferrostack_identity::{BootstrapOptions, IdentityConfig, IdentityService};
+use ferrostack_identity::types::{Actor, Assignment, Project, Target, User};
+use ferrostack_identity::{BootstrapOptions, IdentityApi, IdentityConfig, IdentityService};
 use std::sync::Arc;
 
 pub const ADMIN_PASSWORD: &str = "s3cret-admin";
@@ -35,4 +39,69 @@ pub async fn service(public_url: &str) -> (Arc<IdentityService>, tempfile::TempD
     .await
     .unwrap();
     (Arc::new(svc), dir)
+}
+
+/// Creates `demo1`..`demo4`, each a `member` of its own project (password `secret`), and
+/// returns them as tempest's pre-provisioned `accounts.yaml`.
+pub async fn member_accounts(svc: &IdentityService) -> String {
+    let ctx = RequestContext::internal("tempest");
+    let member = svc
+        .list_roles(&ctx, &ListFilter { name: Some("member".into()), ..Default::default() })
+        .await
+        .unwrap()
+        .remove(0);
+    let mut accounts = String::new();
+    for i in 1..=4 {
+        let name = format!("demo{i}");
+        let p = svc
+            .create_project(
+                &ctx,
+                Project {
+                    id: ProjectId::new(),
+                    name: name.clone(),
+                    domain_id: DomainId::default_domain(),
+                    parent_id: None,
+                    description: String::new(),
+                    enabled: true,
+                    tags: Vec::new(),
+                },
+            )
+            .await
+            .unwrap();
+        let u = svc
+            .create_user(
+                &ctx,
+                User {
+                    id: UserId::new(),
+                    name: name.clone(),
+                    domain_id: DomainId::default_domain(),
+                    enabled: true,
+                    default_project_id: Some(p.id.clone()),
+                    description: String::new(),
+                    email: None,
+                    password: None,
+                    failed_auth_count: 0,
+                    failed_auth_at: None,
+                    options: Default::default(),
+                },
+                Some("secret".into()),
+            )
+            .await
+            .unwrap();
+        svc.create_grant(
+            &ctx,
+            Assignment {
+                actor: Actor::User(u.id),
+                target: Target::Project(p.id),
+                role_id: member.id.clone(),
+                inherited: false,
+            },
+        )
+        .await
+        .unwrap();
+        accounts.push_str(&format!(
+            "- username: {name}\n  project_name: {name}\n  password: secret\n  domain_name: Default\n  roles: [member]\n"
+        ));
+    }
+    accounts
 }
