@@ -4,6 +4,9 @@
 //! filter lists. Each iteration schedules the next request of a synthetic stream and then
 //! releases its claims, so the cluster stays at the same fill level.
 //!
+//! The `threads` group splits each filter round over 1, 2 (and, where the machine has them,
+//! 4) threads at 10k and 100k hosts.
+//!
 //! ```text
 //! cargo bench --bench scheduler
 //! ```
@@ -48,5 +51,38 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+fn bench_threads(c: &mut Criterion) {
+    let mut g = c.benchmark_group("threads");
+    g.sample_size(20);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let counts: Vec<usize> = [1, 2, 4].into_iter().filter(|&t| t <= cores.max(2)).collect();
+    for hosts in [10_000usize, 100_000] {
+        let cluster = synthetic_cluster(hosts, 42);
+        let reqs = synthetic_requests(&cluster, 1000, 42);
+        for &threads in &counts {
+            let mut table = cluster.table.clone();
+            let filters = scenario_filters("default").expect("known scenario");
+            let config = SchedulerConfig { threads, ..SchedulerConfig::default() };
+            let mut sched = FilterScheduler::new(filters, default_weighers(), config);
+            let mut claims = LocalClaims::default();
+            let mut n = 0usize;
+            g.throughput(Throughput::Elements(1));
+            g.bench_function(BenchmarkId::new(format!("default/{threads}"), hosts), |b| {
+                b.iter(|| {
+                    let spec = cluster.spec_for(&reqs[n % reqs.len()]).expect("group");
+                    n += 1;
+                    if let Ok(sels) = sched.select_destinations(&mut table, &spec, &mut claims) {
+                        for s in &sels {
+                            release_selection(&mut table, s, &mut claims).expect("release");
+                        }
+                        black_box(sels);
+                    }
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_threads);
 criterion_main!(benches);

@@ -5,12 +5,14 @@
 use crate::error::SchedulerError;
 use crate::filters::{FilterContext, HostFilter, filter_by_name};
 use crate::host::HostTable;
+use crate::pool::SpinPool;
 use crate::types::{RequestSpec, Resources, Selection};
 use crate::weighers::{HostWeigher, default_weighers};
 use rand::Rng;
 use rand::seq::SliceRandom;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
 
 /// Makes and releases resource claims on hosts (Nova's `claim_resources` against Placement).
 ///
@@ -226,6 +228,8 @@ pub struct FilterScheduler {
     mult_generation: Option<(u64, usize)>,
     mult_nonfinite: Vec<bool>,
     mult_uniform: Vec<Option<f64>>,
+    chunks: Vec<ChunkOut>,
+    workers: Option<Workers>,
 }
 
 impl fmt::Debug for FilterScheduler {
@@ -255,6 +259,8 @@ impl FilterScheduler {
             mult_generation: None,
             mult_nonfinite: Vec::new(),
             mult_uniform: Vec::new(),
+            chunks: Vec::new(),
+            workers: None,
         }
     }
 
@@ -300,9 +306,36 @@ impl FilterScheduler {
         self.mult_generation = Some(key);
     }
 
-    /// Filters `input` for round `index` and weighs the survivors into `weights[round]`.
+    /// Starts, resizes or stops the worker pool to match [`SchedulerConfig::threads`].
+    fn update_workers(&mut self) {
+        let threads = self.config.threads;
+        match &mut self.workers {
+            _ if threads <= 1 => self.workers = None,
+            Some(w) if w.threads == threads => w.threshold = self.config.parallel_threshold,
+            _ => self.workers = Workers::new(threads, self.config.parallel_threshold),
+        }
+    }
+
+    /// Whether weigher `wi` needs raw weights this request (the others add ±0, or
+    /// `multiplier × 0` when the multiplier is not finite).
+    fn needs_raw(&self, wi: usize, ctx: &FilterContext<'_>) -> bool {
+        let w = &self.weighers[wi];
+        self.mult_uniform[wi] != Some(0.0)
+            && !(w.minval().is_none() && w.maxval().is_none() && w.is_constant(ctx))
+    }
+
+    /// Filters `input` (ascending host indices) for round `ctx.index` and weighs the
+    /// survivors into `wout` (dense by host). Returns the survivors, ascending.
+    ///
+    /// The list is cut into one chunk per thread (one chunk below
+    /// [`SchedulerConfig::parallel_threshold`]). Phase 1, per chunk: filters, raw weights,
+    /// clamping and the chunk's bounds. Then the bounds are merged in chunk order (the same
+    /// values a single pass finds). Phase 2, per chunk: normalised, multiplied weights summed
+    /// in weigher order and written to the chunk's own range of `wout`. Both phases run on
+    /// the worker pool; the arithmetic per host is the serial one, so the weights are
+    /// bit-identical for any number of threads.
     fn filter_and_weigh(
-        &self,
+        &mut self,
         table: &HostTable,
         ctx: &FilterContext<'_>,
         input: Vec<u32>,
@@ -316,198 +349,310 @@ impl FilterScheduler {
             .filter(|f| !ctx.spec.is_rebuild || f.run_on_rebuild())
             .map(|f| f.as_ref())
             .collect();
-        let threads = self.config.threads.max(1);
-        if threads > 1 && input.len() >= self.config.parallel_threshold {
-            return self.filter_and_weigh_parallel(table, ctx, input, wout, &active, threads);
-        }
-        let mut hosts = input;
-        for f in &active {
-            if hosts.is_empty() {
-                break;
-            }
-            f.filter(table, ctx, &mut hosts);
-        }
-        if hosts.is_empty() {
-            return hosts;
-        }
-        let tot = self.weigh(table, ctx, &hosts, None);
-        for (&h, &w) in hosts.iter().zip(&tot) {
-            wout[h as usize] = w;
-        }
-        hosts
-    }
-
-    /// Nova's `get_weighed_objects` minus the sort: total weight per host, aligned with
-    /// `hosts`. `pre` holds the raw weights the parallel path computed, per chunk of `hosts`
-    /// in order (chunk `c`'s `raws[wi]` covers that chunk's hosts), so they are used in
-    /// place, without gathering them into one column.
-    fn weigh(
-        &self,
-        table: &HostTable,
-        ctx: &FilterContext<'_>,
-        hosts: &[u32],
-        mut pre: Option<&mut [Chunk]>,
-    ) -> Vec<f64> {
-        let n = hosts.len();
-        let mut tot = vec![0.0; n];
-        if n <= 1 {
-            return tot;
-        }
-        let mut raw = Vec::with_capacity(if pre.is_some() { 0 } else { n });
-        for (wi, w) in self.weighers.iter().enumerate() {
-            let uniform = self.mult_uniform[wi];
-            if uniform == Some(0.0) {
-                // 0 × a finite normalised weight adds ±0: the weigher is off.
-                continue;
-            }
-            let (minval, maxval) = (w.minval(), w.maxval());
-            if minval.is_none() && maxval.is_none() && w.is_constant(ctx) {
-                if self.mult_nonfinite[wi] {
-                    for (j, &h) in hosts.iter().enumerate() {
-                        tot[j] += self.mult[wi][table.agg_set[h as usize] as usize] * 0.0;
-                    }
-                }
-                continue;
-            }
-            let mut segs: Vec<&mut [f64]> = match pre.as_deref_mut() {
-                Some(parts) => parts.iter_mut().map(|(_, r)| r[wi].as_mut_slice()).collect(),
-                None => {
-                    w.weigh_all(table, ctx, hosts, &mut raw);
-                    vec![raw.as_mut_slice()]
-                }
-            };
-            let (lo, hi) = clamp_and_bounds(&mut segs, minval, maxval);
-            if lo == hi {
-                if self.mult_nonfinite[wi] {
-                    for (j, &h) in hosts.iter().enumerate() {
-                        tot[j] += self.mult[wi][table.agg_set[h as usize] as usize] * 0.0;
-                    }
-                }
-                continue;
-            }
-            let range = hi - lo;
-            let mut off = 0;
-            for seg in &segs {
-                let t = &mut tot[off..off + seg.len()];
-                match uniform {
-                    Some(m) => {
-                        for (t, &r) in t.iter_mut().zip(seg.iter()) {
-                            *t += m * ((r - lo) / range);
-                        }
-                    }
-                    None => {
-                        let mult = &self.mult[wi];
-                        for ((t, &r), &h) in
-                            t.iter_mut().zip(seg.iter()).zip(&hosts[off..off + seg.len()])
-                        {
-                            *t += mult[table.agg_set[h as usize] as usize] * ((r - lo) / range);
-                        }
-                    }
-                }
-                off += seg.len();
-            }
-        }
-        tot
-    }
-
-    fn filter_and_weigh_parallel(
-        &self,
-        table: &HostTable,
-        ctx: &FilterContext<'_>,
-        input: Vec<u32>,
-        wout: &mut [f64],
-        active: &[&dyn HostFilter],
-        threads: usize,
-    ) -> Vec<u32> {
-        let chunk = input.len().div_ceil(threads);
+        debug_assert!(input.windows(2).all(|w| w[0] < w[1]), "round input must ascend");
         let nw = self.weighers.len();
-        let weighers = &self.weighers;
-        let uniform = &self.mult_uniform;
-        // Phase 1: filter each chunk and compute raw weights.
-        let parts: Vec<Chunk> = std::thread::scope(|s| {
-            let handles: Vec<_> = input
-                .chunks(chunk)
-                .map(|c| {
-                    s.spawn(move || {
-                        let mut hosts = c.to_vec();
-                        for f in active {
-                            if hosts.is_empty() {
-                                break;
-                            }
-                            f.filter(table, ctx, &mut hosts);
-                        }
-                        let mut raws = vec![Vec::new(); nw];
-                        for (wi, w) in weighers.iter().enumerate() {
-                            // The weighers `weigh` skips need no raw weights.
-                            if uniform[wi] == Some(0.0)
-                                || (w.minval().is_none()
-                                    && w.maxval().is_none()
-                                    && w.is_constant(ctx))
-                            {
-                                continue;
-                            }
-                            w.weigh_all(table, ctx, &hosts, &mut raws[wi]);
-                        }
-                        (hosts, raws)
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
-        });
-        let mut parts = parts;
-        let hosts: Vec<u32> = parts.iter().flat_map(|(h, _)| h.iter().copied()).collect();
-        let tot = self.weigh(table, ctx, &hosts, Some(&mut parts));
-        for (&h, &w) in hosts.iter().zip(&tot) {
-            wout[h as usize] = w;
+        let needs: Vec<bool> = (0..nw).map(|wi| self.needs_raw(wi, ctx)).collect();
+        let workers = Workers::for_len(self.workers.as_ref(), input.len());
+        let parts = workers.map_or(1, |w| w.threads).min(input.len().max(1));
+        let chunk_len = input.len().div_ceil(parts).max(1);
+        let mut chunks = std::mem::take(&mut self.chunks);
+        chunks.resize_with(parts, ChunkOut::default);
+        // Phase 1: filters, raw weights, clamping, per-chunk bounds.
+        {
+            let weighers = &self.weighers;
+            let mut slots: Vec<(&mut ChunkOut, &[u32])> =
+                chunks.iter_mut().zip(input.chunks(chunk_len)).collect();
+            on_workers(workers, &mut slots, |_, (out, part)| {
+                out.hosts.clear();
+                out.hosts.extend_from_slice(part);
+                for f in &active {
+                    if out.hosts.is_empty() {
+                        break;
+                    }
+                    f.filter(table, ctx, &mut out.hosts);
+                }
+                out.raws.resize_with(nw, Vec::new);
+                out.bounds.clear();
+                out.bounds.resize(nw, RunBounds::default());
+                if out.hosts.is_empty() {
+                    return;
+                }
+                for (wi, w) in weighers.iter().enumerate() {
+                    if needs[wi] {
+                        w.weigh_all(table, ctx, &out.hosts, &mut out.raws[wi]);
+                        out.bounds[wi] =
+                            clamp_and_bounds(&mut out.raws[wi], w.minval(), w.maxval());
+                    }
+                }
+            });
         }
+        let survivors: usize = chunks.iter().map(|c| c.hosts.len()).sum();
+        // Nova's normalisation per weigher, from the merged bounds.
+        let contributions: Vec<Contribution> = (0..nw)
+            .map(|wi| {
+                let w = &self.weighers[wi];
+                let zero = if self.mult_nonfinite[wi] {
+                    Contribution::Zero
+                } else {
+                    Contribution::Nothing
+                };
+                if survivors <= 1 || self.mult_uniform[wi] == Some(0.0) {
+                    return Contribution::Nothing;
+                }
+                if !needs[wi] {
+                    return zero;
+                }
+                let (lo, hi) =
+                    round_bounds(chunks.iter().map(|c| c.bounds[wi])).unwrap_or((0.0, 0.0));
+                let (lo, hi) = (w.minval().unwrap_or(lo), w.maxval().unwrap_or(hi));
+                if lo == hi { zero } else { Contribution::Normalised { lo, range: hi - lo } }
+            })
+            .collect();
+        // Phase 2: totals, written to each chunk's own range of `wout`.
+        {
+            let mult = &self.mult;
+            let uniform = &self.mult_uniform;
+            let mut slots: Vec<(&mut ChunkOut, &mut [f64], usize)> = Vec::with_capacity(parts);
+            let mut rest: &mut [f64] = wout;
+            let mut base = 0usize;
+            let mut parts_iter = chunks.iter_mut().zip(input.chunks(chunk_len)).peekable();
+            while let Some((out, _)) = parts_iter.next() {
+                let end = parts_iter.peek().map_or(base + rest.len(), |(_, p)| p[0] as usize);
+                let (mine, tail) = std::mem::take(&mut rest).split_at_mut(end - base);
+                slots.push((out, mine, base));
+                rest = tail;
+                base = end;
+            }
+            on_workers(workers, &mut slots, |_, (out, wslice, base)| {
+                out.tot.clear();
+                out.tot.resize(out.hosts.len(), 0.0);
+                for (wi, c) in contributions.iter().enumerate() {
+                    let m = &mult[wi];
+                    match *c {
+                        Contribution::Nothing => {}
+                        Contribution::Zero => {
+                            for (t, &h) in out.tot.iter_mut().zip(&out.hosts) {
+                                *t += m[table.agg_set[h as usize] as usize] * 0.0;
+                            }
+                        }
+                        Contribution::Normalised { lo, range } => {
+                            let raw = &out.raws[wi];
+                            match uniform[wi] {
+                                Some(m) => {
+                                    for (t, &r) in out.tot.iter_mut().zip(raw) {
+                                        *t += m * ((r - lo) / range);
+                                    }
+                                }
+                                None => {
+                                    for ((t, &r), &h) in out.tot.iter_mut().zip(raw).zip(&out.hosts)
+                                    {
+                                        *t += m[table.agg_set[h as usize] as usize]
+                                            * ((r - lo) / range);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                for (&h, &t) in out.hosts.iter().zip(&out.tot) {
+                    wslice[h as usize - *base] = t;
+                }
+            });
+        }
+        let mut hosts = Vec::with_capacity(survivors);
+        for c in &chunks {
+            hosts.extend_from_slice(&c.hosts);
+        }
+        self.chunks = chunks;
         hosts
+    }
+
+    /// The placement pre-filter: hosts with capacity for `res`, in host order, at most
+    /// `limit`, split over the workers for large tables.
+    fn capacity_candidates(&self, table: &HostTable, res: &Resources, limit: usize) -> Vec<u32> {
+        let n = table.len();
+        let workers = Workers::for_len(self.workers.as_ref(), n).filter(|_| limit == usize::MAX);
+        let Some(w) = workers else {
+            let mut cands: Vec<u32> = Vec::with_capacity(n.min(limit));
+            for i in 0..n {
+                if table.fits(i, res) {
+                    cands.push(i as u32);
+                    if cands.len() >= limit {
+                        break;
+                    }
+                }
+            }
+            return cands;
+        };
+        let step = n.div_ceil(w.threads);
+        let mut slots: Vec<(usize, Vec<u32>)> =
+            (0..n).step_by(step).map(|s| (s, Vec::new())).collect();
+        on_workers(Some(w), &mut slots, |_, (start, out)| {
+            let end = (*start + step).min(n);
+            out.extend((*start..end).filter(|&i| table.fits(i, res)).map(|i| i as u32));
+        });
+        let mut cands = Vec::with_capacity(slots.iter().map(|(_, c)| c.len()).sum());
+        for (_, c) in &slots {
+            cands.extend_from_slice(c);
+        }
+        cands
     }
 }
 
-/// One chunk of the parallel path: its surviving hosts and their raw weights per weigher.
-type Chunk = (Vec<u32>, Vec<Vec<f64>>);
+/// The worker pool of the parallel path: `threads − 1` spinning workers
+/// ([`crate::pool`]); the calling thread takes the first chunk of every phase itself.
+#[derive(Debug)]
+struct Workers {
+    pool: SpinPool,
+    threads: usize,
+    /// [`SchedulerConfig::parallel_threshold`]: shorter lists stay on the calling thread.
+    threshold: usize,
+}
 
-/// Nova's clamp to `[minval, maxval]` and the normalisation bounds, in one pass over the
-/// raw weights, given as consecutive segments of the host list.
-fn clamp_and_bounds(
-    segs: &mut [&mut [f64]],
-    minval: Option<f64>,
-    maxval: Option<f64>,
-) -> (f64, f64) {
-    let first = match segs.iter().find_map(|s| s.first()) {
-        Some(&x) => x,
-        None => return (0.0, 0.0),
-    };
-    let clamp = |r: &mut f64| {
-        // Python max(weight, minval) / min(weight, maxval): keep the weight unless the
-        // bound is strictly beyond it.
-        if let Some(mn) = minval
-            && mn > *r
-        {
-            *r = mn;
+impl Workers {
+    fn new(threads: usize, threshold: usize) -> Option<Workers> {
+        let pool = SpinPool::new(threads - 1)?;
+        Some(Workers { pool, threads, threshold })
+    }
+
+    /// The workers, if a list of `len` hosts is long enough to split.
+    fn for_len(this: Option<&Workers>, len: usize) -> Option<&Workers> {
+        this.filter(|w| len >= w.threshold)
+    }
+}
+
+/// Runs `f(i, &mut slots[i])` for every slot: slot 0 on the calling thread, the others on
+/// `workers` (all on the calling thread without workers); returns when all are done.
+fn on_workers<T: Send>(
+    workers: Option<&Workers>,
+    slots: &mut [T],
+    f: impl Fn(usize, &mut T) + Sync,
+) {
+    match workers {
+        Some(w) if slots.len() > 1 => {
+            let cells: Vec<Mutex<&mut T>> = slots.iter_mut().map(Mutex::new).collect();
+            w.pool.run(cells.len(), &|i| {
+                let mut slot = cells[i].lock().unwrap_or_else(PoisonError::into_inner);
+                f(i, &mut slot);
+            });
         }
-        if let Some(mx) = maxval
-            && mx < *r
-        {
-            *r = mx;
-        }
-    };
-    let mut f = first;
-    clamp(&mut f);
-    let (mut lo, mut hi) = (f, f);
-    for seg in segs.iter_mut() {
-        for r in seg.iter_mut() {
-            clamp(r);
-            // Python min()/max(): replace only on strict comparison.
-            if *r < lo {
-                lo = *r;
-            }
-            if *r > hi {
-                hi = *r;
+        _ => {
+            for (i, slot) in slots.iter_mut().enumerate() {
+                f(i, slot);
             }
         }
     }
-    (minval.unwrap_or(lo), maxval.unwrap_or(hi))
+}
+
+/// What one chunk of a round's host list produced (scratch, reused across rounds).
+#[derive(Debug, Default)]
+struct ChunkOut {
+    /// The chunk's survivors of the filters, ascending.
+    hosts: Vec<u32>,
+    /// Clamped raw weights per weigher, aligned with `hosts` (stale for weighers that need
+    /// none this round).
+    raws: Vec<Vec<f64>>,
+    /// Per weigher: the [`bounds`] of the chunk's clamped raw weights.
+    bounds: Vec<RunBounds>,
+    /// Total weights, aligned with `hosts`.
+    tot: Vec<f64>,
+}
+
+/// How one weigher adds to a round's totals.
+#[derive(Debug, Clone, Copy)]
+enum Contribution {
+    /// ±0 for every host: skipped.
+    Nothing,
+    /// `multiplier × 0`, kept because a non-finite multiplier makes it NaN.
+    Zero,
+    /// `multiplier × (raw − lo) / range`.
+    Normalised { lo: f64, range: f64 },
+}
+
+/// Nova's clamp to `[minval, maxval]` in place, and the [`bounds`] of the clamped values.
+fn clamp_and_bounds(raw: &mut [f64], minval: Option<f64>, maxval: Option<f64>) -> RunBounds {
+    if minval.is_some() || maxval.is_some() {
+        for r in raw.iter_mut() {
+            // Python max(weight, minval) / min(weight, maxval): keep the weight unless the
+            // bound is strictly beyond it.
+            if let Some(mn) = minval
+                && mn > *r
+            {
+                *r = mn;
+            }
+            if let Some(mx) = maxval
+                && mx < *r
+            {
+                *r = mx;
+            }
+        }
+    }
+    bounds(raw)
+}
+
+/// What Python's `min()`/`max()` need to know of a run of raw weights: the lowest and
+/// highest value that is not NaN (`None`: there is none), and whether the run starts with
+/// a NaN. `min()` keeps its first value unless a later one is strictly smaller, so a leading
+/// NaN sticks and later NaNs are skipped: the bounds of consecutive runs are therefore the
+/// first run's `(NaN, NaN)` if it starts with NaN, else the merge of the non-NaN bounds
+/// (see [`round_bounds`]), whichever way the list was cut.
+///
+/// Without NaNs the scan runs in four independent lanes whose results are then merged:
+/// the same values (only the sign of an equal zero may differ, which no later step can
+/// observe: it is subtracted from raw weights and added to totals that start at +0), in a
+/// quarter of the dependent comparisons.
+fn bounds(raw: &[f64]) -> RunBounds {
+    let Some(&first) = raw.first() else {
+        return RunBounds { finite: None, leading_nan: false };
+    };
+    if raw.iter().fold(false, |nan, r| nan | r.is_nan()) {
+        let finite = raw.iter().filter(|r| !r.is_nan()).map(|&r| (r, r));
+        let mut finite = finite.peekable();
+        let finite = finite.peek().is_some().then(|| merge_bounds(finite));
+        return RunBounds { finite, leading_nan: first.is_nan() };
+    }
+    let (mut lo, mut hi) = ([first; 4], [first; 4]);
+    let mut quads = raw.chunks_exact(4);
+    for q in &mut quads {
+        for k in 0..4 {
+            lo[k] = if q[k] < lo[k] { q[k] } else { lo[k] };
+            hi[k] = if q[k] > hi[k] { q[k] } else { hi[k] };
+        }
+    }
+    let tail = quads.remainder().iter().map(|&r| (r, r));
+    RunBounds { finite: Some(merge_bounds(lo.into_iter().zip(hi).chain(tail))), leading_nan: false }
+}
+
+/// See [`bounds`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct RunBounds {
+    finite: Option<(f64, f64)>,
+    leading_nan: bool,
+}
+
+/// The bounds of a whole round from its runs in order (`None`: no values).
+fn round_bounds(runs: impl Iterator<Item = RunBounds>) -> Option<(f64, f64)> {
+    let mut runs = runs.filter(|r| r.finite.is_some() || r.leading_nan).peekable();
+    if runs.peek()?.leading_nan {
+        return Some((f64::NAN, f64::NAN));
+    }
+    Some(merge_bounds(runs.filter_map(|r| r.finite)))
+}
+
+/// Folds (lowest, highest) pairs the way one strict left-to-right scan would.
+fn merge_bounds(mut it: impl Iterator<Item = (f64, f64)>) -> (f64, f64) {
+    let Some((mut lo, mut hi)) = it.next() else {
+        return (0.0, 0.0);
+    };
+    for (l, h) in it {
+        if l < lo {
+            lo = l;
+        }
+        if h > hi {
+            hi = h;
+        }
+    }
+    (lo, hi)
 }
 
 /// Round order: whether host `a` comes before host `b` in round `r`'s weight-sorted list
@@ -541,19 +686,45 @@ fn before(rounds: &[Round], weights: &[Vec<f64>], r: usize, a: u32, b: u32) -> b
     }
 }
 
-/// The first `m` hosts of round `r` in sorted order, skipping `skip`.
+/// The first `m` hosts of round `r` in sorted order, skipping `skip`. Large rounds are
+/// split over `workers`: the best `m` of each chunk, then the best `m` of those (the order
+/// is total, so this is the same answer).
 fn top_m(
+    workers: Option<&Workers>,
     rounds: &[Round],
     weights: &[Vec<f64>],
     r: usize,
     m: usize,
     skip: Option<u32>,
 ) -> Vec<u32> {
+    let hosts = &rounds[r].hosts;
+    let Some(w) =
+        Workers::for_len(workers, hosts.len()).filter(|w| m > 0 && hosts.len() > 4 * m * w.threads)
+    else {
+        return top_m_of(rounds, weights, r, m, skip, hosts.iter().copied());
+    };
+    let mut slots: Vec<(&[u32], Vec<u32>)> =
+        hosts.chunks(hosts.len().div_ceil(w.threads)).map(|c| (c, Vec::new())).collect();
+    on_workers(Some(w), &mut slots, |_, (part, best)| {
+        *best = top_m_of(rounds, weights, r, m, skip, part.iter().copied());
+    });
+    top_m_of(rounds, weights, r, m, skip, slots.iter().flat_map(|(_, b)| b.iter().copied()))
+}
+
+/// The first `m` of `hosts` in round `r`'s order, skipping `skip`.
+fn top_m_of(
+    rounds: &[Round],
+    weights: &[Vec<f64>],
+    r: usize,
+    m: usize,
+    skip: Option<u32>,
+    hosts: impl Iterator<Item = u32>,
+) -> Vec<u32> {
     let mut buf: Vec<u32> = Vec::with_capacity(m + 1);
     if m == 0 {
         return buf;
     }
-    for &h in &rounds[r].hosts {
+    for h in hosts {
         if Some(h) == skip {
             continue;
         }
@@ -598,7 +769,7 @@ impl FilterScheduler {
     /// best equally weighed hosts, then a random pick among the best `host_subset_size`).
     fn choose(&mut self, rounds: &mut [Round], r: usize) {
         if self.config.shuffle_best_same_weighed_hosts && rounds[r].hosts.len() > 1 {
-            let top = top_m(rounds, &self.weights, r, 1, None)[0];
+            let top = top_m(self.workers.as_ref(), rounds, &self.weights, r, 1, None)[0];
             let tw = self.weights[r][top as usize];
             let mut best: Vec<u32> = rounds[r]
                 .hosts
@@ -611,7 +782,7 @@ impl FilterScheduler {
                 Some(best.iter().enumerate().map(|(i, &h)| (h, i as u32)).collect());
         }
         let subset = self.config.host_subset_size.max(1);
-        let cands = top_m(rounds, &self.weights, r, subset, None);
+        let cands = top_m(self.workers.as_ref(), rounds, &self.weights, r, subset, None);
         rounds[r].chosen =
             if cands.len() == 1 { cands[0] } else { cands[self.rng.random_range(0..cands.len())] };
     }
@@ -633,15 +804,8 @@ impl FilterScheduler {
             if self.config.placement_limit == 0 { usize::MAX } else { self.config.placement_limit };
         let ignore: Vec<usize> =
             spec.ignore_hosts.iter().filter_map(|h| table.index_of(h)).collect();
-        let mut cands: Vec<u32> = Vec::with_capacity(n.min(limit));
-        for i in 0..n {
-            if table.fits(i, &res) {
-                cands.push(i as u32);
-                if cands.len() >= limit {
-                    break;
-                }
-            }
-        }
+        self.update_workers();
+        let mut cands = self.capacity_candidates(table, &res, limit);
         if !ignore.is_empty() {
             cands.retain(|&i| !ignore.contains(&(i as usize)));
         }
@@ -704,7 +868,8 @@ impl FilterScheduler {
                 got = Some(chosen);
             } else {
                 let m = (k + num_alts + 4).min(rounds[i].hosts.len());
-                let prefix = top_m(&rounds, &self.weights, i, m, Some(chosen));
+                let prefix =
+                    top_m(self.workers.as_ref(), &rounds, &self.weights, i, m, Some(chosen));
                 for &h in &prefix {
                     if claims.claim(table, h as usize, iu, &res)? {
                         got = Some(h);
@@ -766,7 +931,14 @@ impl FilterScheduler {
             let m = (k + num_alts).min(rounds[alt_round].hosts.len());
             let chosen = rounds[alt_round].chosen;
             alt_order.push(chosen);
-            alt_order.extend(top_m(&rounds, &self.weights, alt_round, m, Some(chosen)));
+            alt_order.extend(top_m(
+                self.workers.as_ref(),
+                &rounds,
+                &self.weights,
+                alt_round,
+                m,
+                Some(chosen),
+            ));
         }
         let mut out = Vec::with_capacity(k);
         for (i, &h) in chosen_hosts.iter().enumerate() {
@@ -1029,5 +1201,65 @@ impl Scheduler for SimpleScheduler {
         };
         let result = run();
         finish(table, spec, claims, result, &touched, &claimed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    /// Python's `min()`/`max()` over the list, one strict comparison at a time.
+    fn python_min_max(raw: &[f64]) -> Option<(f64, f64)> {
+        let (&first, rest) = raw.split_first()?;
+        let (mut lo, mut hi) = (first, first);
+        for &r in rest {
+            if r < lo {
+                lo = r;
+            }
+            if r > hi {
+                hi = r;
+            }
+        }
+        Some((lo, hi))
+    }
+
+    fn same(a: f64, b: f64) -> bool {
+        a == b || (a.is_nan() && b.is_nan())
+    }
+
+    #[test]
+    fn lane_bounds_equal_a_strict_scan_including_nan_and_signed_zeros() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let pool = [0.0, -0.0, 1.0, -1.0, 2.5, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e-300];
+        for len in 0..40 {
+            for _ in 0..300 {
+                let raw: Vec<f64> = (0..len)
+                    .map(|_| {
+                        if rng.random_bool(0.3) {
+                            pool[rng.random_range(0..pool.len())]
+                        } else {
+                            rng.random_range(-5.0..5.0)
+                        }
+                    })
+                    .collect();
+                let want = python_min_max(&raw);
+                let got = round_bounds(std::iter::once(bounds(&raw)));
+                let cut = if len > 1 { rng.random_range(1..len) } else { 0 };
+                let split = round_bounds([bounds(&raw[..cut]), bounds(&raw[cut..])].into_iter());
+                for (what, got) in [("whole", got), ("split", split)] {
+                    match (got, want) {
+                        (None, None) => {}
+                        (Some((a, b)), Some((c, d))) => {
+                            assert!(
+                                same(a, c) && same(b, d),
+                                "{what} {raw:?} cut {cut}: {a} {b} vs {c} {d}"
+                            )
+                        }
+                        _ => panic!("{what} {raw:?}: {got:?} vs {want:?}"),
+                    }
+                }
+            }
+        }
     }
 }
