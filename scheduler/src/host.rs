@@ -500,6 +500,25 @@ impl HostTable {
         true
     }
 
+    /// Appends to `out` the hosts of `range` (ascending) that pass [`HostTable::fits`]:
+    /// the same check as a scan over the columns, without per-host bounds checks.
+    pub fn push_fitting(&self, r: &Resources, range: std::ops::Range<usize>, out: &mut Vec<u32>) {
+        let amt = [r.vcpu, r.memory_mb, r.disk_gb];
+        let cols = self.used[range.clone()]
+            .iter()
+            .zip(&self.cap[range.clone()])
+            .zip(&self.vcpus_total[range.clone()])
+            .zip(self.memory_mb[range.clone()].iter().zip(&self.local_gb[range.clone()]));
+        for (i, (((u, c), &vcpus), (&mem, &disk))) in range.zip(cols) {
+            let max_unit = [i64::from(vcpus), mem as i64, disk as i64];
+            let fits = (0..3)
+                .all(|k| amt[k] == 0 || !(amt[k] > max_unit[k] || (u[k] + amt[k]) as f64 > c[k]));
+            if fits {
+                out.push(i as u32);
+            }
+        }
+    }
+
     /// Recomputes the HostState view of host `idx` from its usage and instances (Nova
     /// rebuilds HostState from the compute node on every request).
     pub fn resync(&mut self, idx: usize) {

@@ -177,7 +177,7 @@ fn wait_for_generation(s: &Shared, seen: u64) -> u64 {
             return g;
         }
         spins = spins.wrapping_add(1);
-        if spins % 128 != 0 || start.elapsed() < SPIN_BEFORE_PARK {
+        if !spins.is_multiple_of(128) || start.elapsed() < SPIN_BEFORE_PARK {
             std::thread::yield_now();
             continue;
         }

@@ -197,6 +197,8 @@ struct Round {
     hosts: Vec<u32>,
     chosen: u32,
     shuffled: Option<HashMap<u32, u32>>,
+    /// Every host with the round's highest weight (`None`: some weight is NaN).
+    best: Option<Vec<u32>>,
 }
 
 /// Per-request mutable state that filters and weighers see through [`FilterContext`].
@@ -325,7 +327,8 @@ impl FilterScheduler {
     }
 
     /// Filters `input` (ascending host indices) for round `ctx.index` and weighs the
-    /// survivors into `wout` (dense by host). Returns the survivors, ascending.
+    /// survivors into `wout` (dense by host). Returns the round: the survivors, ascending,
+    /// and the hosts that share the highest weight.
     ///
     /// The list is cut into one chunk per thread (one chunk below
     /// [`SchedulerConfig::parallel_threshold`]). Phase 1, per chunk: filters, raw weights,
@@ -340,7 +343,7 @@ impl FilterScheduler {
         ctx: &FilterContext<'_>,
         input: Vec<u32>,
         wout: &mut [f64],
-    ) -> Vec<u32> {
+    ) -> Round {
         let first = ctx.index == 0;
         let active: Vec<&dyn HostFilter> = self
             .filters
@@ -426,36 +429,53 @@ impl FilterScheduler {
             on_workers(workers, &mut slots, |_, (out, wslice, base)| {
                 out.tot.clear();
                 out.tot.resize(out.hosts.len(), 0.0);
-                for (wi, c) in contributions.iter().enumerate() {
-                    let m = &mult[wi];
-                    match *c {
-                        Contribution::Nothing => {}
-                        Contribution::Zero => {
-                            for (t, &h) in out.tot.iter_mut().zip(&out.hosts) {
-                                *t += m[table.agg_set[h as usize] as usize] * 0.0;
-                            }
-                        }
-                        Contribution::Normalised { lo, range } => {
-                            let raw = &out.raws[wi];
-                            match uniform[wi] {
-                                Some(m) => {
-                                    for (t, &r) in out.tot.iter_mut().zip(raw) {
-                                        *t += m * ((r - lo) / range);
-                                    }
+                // Block by block, so that a block's totals stay in L1 while every weigher adds
+                // to them (per host the sum is still in weigher order).
+                const BLOCK: usize = 512;
+                for start in (0..out.hosts.len()).step_by(BLOCK) {
+                    let end = (start + BLOCK).min(out.hosts.len());
+                    let (tot, hosts) = (&mut out.tot[start..end], &out.hosts[start..end]);
+                    for (wi, c) in contributions.iter().enumerate() {
+                        let m = &mult[wi];
+                        match *c {
+                            Contribution::Nothing => {}
+                            Contribution::Zero => {
+                                for (t, &h) in tot.iter_mut().zip(hosts) {
+                                    *t += m[table.agg_set[h as usize] as usize] * 0.0;
                                 }
-                                None => {
-                                    for ((t, &r), &h) in out.tot.iter_mut().zip(raw).zip(&out.hosts)
-                                    {
-                                        *t += m[table.agg_set[h as usize] as usize]
-                                            * ((r - lo) / range);
+                            }
+                            Contribution::Normalised { lo, range } => {
+                                let raw = &out.raws[wi][start..end];
+                                match uniform[wi] {
+                                    Some(m) => {
+                                        for (t, &r) in tot.iter_mut().zip(raw) {
+                                            *t += m * ((r - lo) / range);
+                                        }
+                                    }
+                                    None => {
+                                        for ((t, &r), &h) in tot.iter_mut().zip(raw).zip(hosts) {
+                                            *t += m[table.agg_set[h as usize] as usize]
+                                                * ((r - lo) / range);
+                                        }
                                     }
                                 }
                             }
                         }
                     }
                 }
+                out.best.clear();
+                out.nan = false;
+                let mut best_w = f64::NEG_INFINITY;
                 for (&h, &t) in out.hosts.iter().zip(&out.tot) {
                     wslice[h as usize - *base] = t;
+                    if t > best_w {
+                        best_w = t;
+                        out.best.clear();
+                    }
+                    if t == best_w {
+                        out.best.push(h);
+                    }
+                    out.nan |= t.is_nan();
                 }
             });
         }
@@ -463,8 +483,24 @@ impl FilterScheduler {
         for c in &chunks {
             hosts.extend_from_slice(&c.hosts);
         }
+        // The hosts sharing the highest total, for the usual `host_subset_size = 1` pick.
+        let best = if chunks.iter().any(|c| c.nan) {
+            None
+        } else {
+            let top = chunks
+                .iter()
+                .filter_map(|c| c.best.first().map(|&h| wout[h as usize]))
+                .fold(f64::NEG_INFINITY, f64::max);
+            Some(
+                chunks
+                    .iter()
+                    .filter(|c| c.best.first().is_some_and(|&h| wout[h as usize] == top))
+                    .flat_map(|c| c.best.iter().copied())
+                    .collect(),
+            )
+        };
         self.chunks = chunks;
-        hosts
+        Round { hosts, chosen: 0, shuffled: None, best }
     }
 
     /// The placement pre-filter: hosts with capacity for `res`, in host order, at most
@@ -474,6 +510,10 @@ impl FilterScheduler {
         let workers = Workers::for_len(self.workers.as_ref(), n).filter(|_| limit == usize::MAX);
         let Some(w) = workers else {
             let mut cands: Vec<u32> = Vec::with_capacity(n.min(limit));
+            if limit == usize::MAX {
+                table.push_fitting(res, 0..n, &mut cands);
+                return cands;
+            }
             for i in 0..n {
                 if table.fits(i, res) {
                     cands.push(i as u32);
@@ -488,8 +528,7 @@ impl FilterScheduler {
         let mut slots: Vec<(usize, Vec<u32>)> =
             (0..n).step_by(step).map(|s| (s, Vec::new())).collect();
         on_workers(Some(w), &mut slots, |_, (start, out)| {
-            let end = (*start + step).min(n);
-            out.extend((*start..end).filter(|&i| table.fits(i, res)).map(|i| i as u32));
+            table.push_fitting(res, *start..(*start + step).min(n), out);
         });
         let mut cands = Vec::with_capacity(slots.iter().map(|(_, c)| c.len()).sum());
         for (_, c) in &slots {
@@ -556,6 +595,10 @@ struct ChunkOut {
     bounds: Vec<RunBounds>,
     /// Total weights, aligned with `hosts`.
     tot: Vec<f64>,
+    /// The chunk's hosts with the highest total, in order (empty if a total is NaN).
+    best: Vec<u32>,
+    /// Whether a total is NaN (then the best hosts are found by [`top_m`] instead).
+    nan: bool,
 }
 
 /// How one weigher adds to a round's totals.
@@ -782,6 +825,18 @@ impl FilterScheduler {
                 Some(best.iter().enumerate().map(|(i, &h)| (h, i as u32)).collect());
         }
         let subset = self.config.host_subset_size.max(1);
+        if subset == 1
+            && rounds[r].shuffled.is_none()
+            && let Some(best) = &rounds[r].best
+            && let Some(&first) = best.first()
+        {
+            // Every host with the highest weight is here: the first in round order wins.
+            let w = &self.weights;
+            rounds[r].chosen = best[1..]
+                .iter()
+                .fold(first, |b, &h| if before(rounds, w, r, h, b) { h } else { b });
+            return;
+        }
         let cands = top_m(self.workers.as_ref(), rounds, &self.weights, r, subset, None);
         rounds[r].chosen =
             if cands.len() == 1 { cands[0] } else { cands[self.rng.random_range(0..cands.len())] };
@@ -839,7 +894,7 @@ impl FilterScheduler {
         let num_alts = self.config.max_attempts.saturating_sub(1);
         let mut chosen_hosts: Vec<u32> = Vec::with_capacity(k);
         for (i, iu) in spec.instance_uuids.iter().enumerate() {
-            let survivors = {
+            let round = {
                 let ctx = FilterContext {
                     spec,
                     index: i,
@@ -854,12 +909,12 @@ impl FilterScheduler {
                 self.weights[i] = w;
                 s
             };
-            if survivors.is_empty() {
+            if round.hosts.is_empty() {
                 return Err(SchedulerError::NoValidHost {
                     reason: format!("no host passed the filters for instance {}", i + 1),
                 });
             }
-            rounds.push(Round { hosts: survivors, chosen: 0, shuffled: None });
+            rounds.push(round);
             self.choose(&mut rounds, i);
             // Claim loop: the chosen host first, then the sorted list.
             let chosen = rounds[i].chosen;
@@ -918,9 +973,9 @@ impl FilterScheduler {
                 group_hosts_nonempty: st.group_hosts_nonempty,
             };
             let mut w = std::mem::take(&mut self.weights[k]);
-            let survivors = self.filter_and_weigh(table, &ctx, input, &mut w);
+            let round = self.filter_and_weigh(table, &ctx, input, &mut w);
             self.weights[k] = w;
-            rounds.push(Round { hosts: survivors, chosen: 0, shuffled: None });
+            rounds.push(round);
             alt_round = k;
             if !rounds[k].hosts.is_empty() {
                 self.choose(&mut rounds, k);
