@@ -359,9 +359,13 @@ impl FilterScheduler {
         let nw = self.weighers.len();
         let needs: Vec<bool> = (0..nw).map(|wi| self.needs_raw(wi, ctx)).collect();
         let workers = Workers::for_len(self.workers.as_ref(), input.len());
-        let parts = workers.map_or(1, |w| w.threads).min(input.len().max(1));
-        let chunk_len = input.len().div_ceil(parts).max(1);
+        let threads = workers.map_or(1, |w| w.threads);
+        let chunk_len = input.len().div_ceil(threads).max(1);
+        // As many chunks as `input.chunks(chunk_len)` yields (it can be fewer than the
+        // threads), every one of them refilled below: none may keep a previous round's hosts.
+        let parts = input.len().div_ceil(chunk_len);
         let mut chunks = std::mem::take(&mut self.chunks);
+        chunks.truncate(parts);
         chunks.resize_with(parts, ChunkOut::default);
         // Phase 1: filters, raw weights, clamping, per-chunk bounds.
         {

@@ -384,16 +384,19 @@ fn simple_scheduler_picks_the_least_loaded_and_enforces_max_cores() {
 
 /// Parallel filtering and weighing (threads > 1) makes exactly the serial decisions: same
 /// chosen hosts, same alternates, same failures, over a stream with multi-create, groups and
-/// hints, with chunks small enough that some have no survivors.
+/// hints, with chunks small enough that some have no survivors, and host lists that split
+/// into fewer chunks than threads (9 hosts over 4 threads is 3 chunks of 3).
 #[test]
 fn parallel_filtering_makes_the_serial_decisions() {
     use ferrostack_scheduler::io::scenario_filters;
     use ferrostack_scheduler::testing::{synthetic_cluster, synthetic_requests};
-    for scenario in ["default", "extended"] {
+    for (scenario, hosts, seed) in
+        [("default", 150, 5), ("extended", 150, 5), ("default", 13, 3), ("extended", 30, 9)]
+    {
         let mut outcomes = Vec::new();
-        for threads in [1usize, 3, 7] {
-            let mut cluster = synthetic_cluster(150, 5);
-            let reqs = synthetic_requests(&cluster, 200, 5);
+        for threads in [1usize, 3, 4, 7] {
+            let mut cluster = synthetic_cluster(hosts, seed);
+            let reqs = synthetic_requests(&cluster, 200, seed);
             let config = SchedulerConfig { threads, parallel_threshold: 1, ..Default::default() };
             let mut sched = FilterScheduler::new(
                 scenario_filters(scenario).expect("filters"),
@@ -421,7 +424,7 @@ fn parallel_filtering_makes_the_serial_decisions() {
             outcomes.push((threads, out));
         }
         let (_, serial) = &outcomes[0];
-        assert!(serial.iter().filter(|o| o.is_some()).count() > 100, "{scenario}: few placed");
+        assert!(serial.iter().filter(|o| o.is_some()).count() > 20, "{scenario}: few placed");
         assert!(
             serial.iter().flatten().flatten().any(|(_, alts)| alts.len() == 2),
             "{scenario}: no alternates"
