@@ -132,9 +132,14 @@ impl FernetKey {
 
     /// Encrypts `msg` now with a random IV: the token in base64url with padding.
     pub fn encrypt(&self, msg: &[u8]) -> String {
+        let ts = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap_or(0);
+        self.encrypt_at(msg, ts)
+    }
+
+    /// Encrypts `msg` with the Fernet timestamp `ts` (Unix seconds) and a random IV.
+    pub fn encrypt_at(&self, msg: &[u8], ts: u64) -> String {
         let mut iv = [0u8; 16];
         rand::Rng::fill(&mut rand::rng(), &mut iv[..]);
-        let ts = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap_or(0);
         URL_SAFE.encode(self.encrypt_raw(msg, ts, iv))
     }
 
@@ -205,6 +210,11 @@ impl MultiFernet {
     /// The primary key.
     pub fn primary(&self) -> &FernetKey {
         &self.keys[0]
+    }
+
+    /// Encrypts with the primary key at timestamp `ts` (Unix seconds); base64url with padding.
+    pub fn encrypt_at(&self, msg: &[u8], ts: u64) -> String {
+        self.primary().encrypt_at(msg, ts)
     }
 
     /// Encrypts with the primary key; base64url with padding.

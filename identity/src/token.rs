@@ -338,11 +338,13 @@ impl TokenFormatter {
         TokenFormatter { keys, default_domain_id: default_domain_id.into() }
     }
 
-    /// Encrypts `payload` with the primary key (the payload's `issued_at` is ignored: the
-    /// Fernet timestamp is now). The token has its `=` padding stripped, as Keystone's.
+    /// Encrypts `payload` with the primary key. The payload's `issued_at`, in whole seconds,
+    /// becomes the Fernet timestamp, so that the token validates to the `issued_at` its issuer
+    /// reported. The token has its `=` padding stripped, as Keystone's.
     pub fn issue(&self, payload: &TokenPayload) -> Result<String, TokenError> {
         let plaintext = assemble(payload, &self.default_domain_id)?;
-        let token = self.keys.encrypt(&plaintext);
+        let ts = u64::try_from(payload.issued_at.unix_timestamp()).unwrap_or(0);
+        let token = self.keys.encrypt_at(&plaintext, ts);
         Ok(token.trim_end_matches('=').to_owned())
     }
 
@@ -403,6 +405,12 @@ mod tests {
             assert_eq!(back.methods, p.methods);
             assert_eq!(back.audit_ids, p.audit_ids);
             assert_eq!(back.expires_at, p.expires_at);
+            // The token validates to the issue time its issuer reported, in whole seconds,
+            // whatever the clock says when it is encrypted.
+            assert_eq!(back.issued_at, p.issued_at);
+            let late = TokenPayload { issued_at: datetime!(2030-01-01 00:00:00.7 UTC), ..p };
+            let back = f.read(&f.issue(&late).unwrap()).unwrap();
+            assert_eq!(back.issued_at, datetime!(2030-01-01 00:00:00 UTC));
         }
     }
 
