@@ -223,6 +223,9 @@ impl VolumePort for VolumesForCompute {
         let mut extra = BTreeMap::new();
         extra.insert("os_type".to_string(), json!(connector.os_type));
         extra.insert("platform".to_string(), json!(connector.platform));
+        if let Some(m) = &connector.mountpoint {
+            extra.insert("mountpoint".to_string(), json!(m));
+        }
         let cinder = ferrostack_volume::types::Connector {
             host: Some(connector.host.clone()),
             ip: Some(connector.ip.clone()),

@@ -229,8 +229,10 @@ fn openstack_cli_runs_a_server_through_its_lifecycle() {
     assert_eq!(os(&["volume", "create", "--size", "1", "data"])["status"], "available");
     run(&["server", "add", "volume", "vm1", "data"]);
     wait_for(&os, "volume", "data", "status", "in-use");
-    let attached = os(&["volume", "show", "data"])["attachments"].to_string();
-    assert!(attached.contains(id), "{attached}");
+    let attached = os(&["volume", "show", "data"])["attachments"].clone();
+    assert_eq!(attached[0]["server_id"], id, "{attached}");
+    // The device compute chose reaches Cinder as the connector's mountpoint.
+    assert_eq!(attached[0]["device"], "/dev/vdb", "{attached}");
     run(&["server", "remove", "volume", "vm1", "data"]);
     wait_for(&os, "volume", "data", "status", "available");
 

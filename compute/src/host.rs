@@ -341,7 +341,8 @@ impl ComputeHost {
         }
     }
 
-    fn connector(&self) -> Connector {
+    /// This host's connector for a volume that appears in the guest as `device`.
+    fn connector(&self, device: &str) -> Connector {
         Connector {
             host: self.cfg.name.clone(),
             ip: self.cfg.ip.clone(),
@@ -349,6 +350,7 @@ impl ComputeHost {
             multipath: false,
             os_type: "linux".into(),
             platform: std::env::consts::ARCH.into(),
+            mountpoint: Some(device.to_owned()),
         }
     }
 
@@ -461,8 +463,8 @@ impl ComputeHost {
         for (i, vol) in s.requested_volumes.iter().enumerate() {
             let att = d.volumes.attachment_create(ctx, *vol, id).await?;
             c.attachments.push(att);
-            let conn = d.volumes.attachment_update(ctx, att, &self.connector()).await?;
             let device = device_name(i + usize::from(s.image_id.is_some()));
+            let conn = d.volumes.attachment_update(ctx, att, &self.connector(&device)).await?;
             d.volumes.attachment_complete(ctx, att).await?;
             devices.push(BlockDevice {
                 volume_id: *vol,
@@ -837,7 +839,8 @@ impl ComputeHost {
     ) -> Result<VolumeAttachment, ComputeError> {
         let d = &self.deps;
         let r: Result<VolumeAttachment, ComputeError> = async {
-            let conn = d.volumes.attachment_update(ctx, attachment, &self.connector()).await?;
+            let conn =
+                d.volumes.attachment_update(ctx, attachment, &self.connector(&device)).await?;
             let dev = BlockDevice {
                 volume_id: volume,
                 device: device.clone(),

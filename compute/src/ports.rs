@@ -100,6 +100,9 @@ pub struct Connector {
     pub os_type: String,
     /// `x86_64`.
     pub platform: String,
+    /// The device name the volume gets in the guest (`/dev/vdb`); Nova passes it to Cinder
+    /// as the connector's `mountpoint`, which becomes the attachment's `device`.
+    pub mountpoint: Option<String>,
 }
 
 /// The connection info the volume service returns for a connector.
