@@ -55,6 +55,9 @@ struct Shared {
 pub struct SpinPool {
     shared: Arc<Shared>,
     handles: Vec<JoinHandle<()>>,
+    /// Held for the whole of [`SpinPool::run`]: one job at a time, even if the pool is
+    /// shared between threads (the job slot and the counters serve one job).
+    running: Mutex<()>,
 }
 
 impl std::fmt::Debug for SpinPool {
@@ -68,7 +71,8 @@ impl SpinPool {
     /// be started.
     pub fn new(workers: usize) -> Option<SpinPool> {
         let shared = Arc::new(Shared::default());
-        let mut pool = SpinPool { shared, handles: Vec::with_capacity(workers) };
+        let mut pool =
+            SpinPool { shared, handles: Vec::with_capacity(workers), running: Mutex::new(()) };
         for index in 0..workers {
             let shared = Arc::clone(&pool.shared);
             let handle = std::thread::Builder::new()
@@ -87,16 +91,18 @@ impl SpinPool {
 
     /// Calls `f(i)` once for every `i` in `0..parts` and returns when all calls are done.
     /// Part 0 runs on the calling thread, part `i` on worker `i` (parts beyond the pool's
-    /// threads run on the calling thread after its own). Panics if a part panicked.
+    /// threads run on the calling thread after its own). Panics if a part panicked. A job
+    /// must not call `run` on the same pool (it would wait for itself).
     pub fn run(&self, parts: usize, f: &(dyn Fn(usize) + Sync)) {
         if parts <= 1 || self.handles.is_empty() {
             (0..parts).for_each(f);
             return;
         }
+        let _one_job = self.running.lock().unwrap_or_else(PoisonError::into_inner);
         let s = &*self.shared;
         s.panicked.store(false, Ordering::SeqCst);
         // SAFETY: the reference is only used by workers between the generation bump below
-        // and their `pending` decrement; this function does not return or unwind before
+        // and their `pending` decrement, for this job only (`running` is held); this function does not return or unwind before
         // `pending` is 0 (`WaitForWorkers` waits in its drop, which runs on unwinding too),
         // and the slot is cleared before it returns, so no use outlives the borrow of `f`.
         let job: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), Job>(f) };
@@ -209,6 +215,25 @@ mod tests {
                 assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1), "parts {parts}");
             }
         }
+    }
+
+    #[test]
+    fn jobs_from_several_threads_take_turns() {
+        let pool = SpinPool::new(2).expect("threads");
+        std::thread::scope(|scope| {
+            for t in 0..4u32 {
+                let pool = &pool;
+                scope.spawn(move || {
+                    for _ in 0..200 {
+                        let hits: Vec<AtomicU32> = (0..3).map(|_| AtomicU32::new(0)).collect();
+                        pool.run(3, &|i| {
+                            hits[i].fetch_add(t + 1, Ordering::Relaxed);
+                        });
+                        assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == t + 1));
+                    }
+                });
+            }
+        });
     }
 
     #[test]
