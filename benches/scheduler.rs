@@ -11,8 +11,11 @@
 //! cargo bench --bench scheduler
 //! ```
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use ferrostack_scheduler::io::scenario_filters;
+use criterion::measurement::WallTime;
+use criterion::{
+    BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
+};
+use ferrostack_scheduler::io::{Cluster, Request, scenario_filters};
 use ferrostack_scheduler::testing::{synthetic_cluster, synthetic_requests};
 use ferrostack_scheduler::weighers::default_weighers;
 use ferrostack_scheduler::{
@@ -27,25 +30,8 @@ fn bench(c: &mut Criterion) {
         let cluster = synthetic_cluster(hosts, 42);
         let reqs = synthetic_requests(&cluster, 1000, 42);
         for scenario in ["default", "extended"] {
-            let mut table = cluster.table.clone();
-            let filters = scenario_filters(scenario).expect("known scenario");
-            let mut sched =
-                FilterScheduler::new(filters, default_weighers(), SchedulerConfig::default());
-            let mut claims = LocalClaims::default();
-            let mut n = 0usize;
-            g.throughput(Throughput::Elements(1));
-            g.bench_function(BenchmarkId::new(scenario, hosts), |b| {
-                b.iter(|| {
-                    let spec = cluster.spec_for(&reqs[n % reqs.len()]).expect("group");
-                    n += 1;
-                    if let Ok(sels) = sched.select_destinations(&mut table, &spec, &mut claims) {
-                        for s in &sels {
-                            release_selection(&mut table, s, &mut claims).expect("release");
-                        }
-                        black_box(sels);
-                    }
-                })
-            });
+            let id = BenchmarkId::new(scenario, hosts);
+            bench_stream(&mut g, id, &cluster, &reqs, scenario, SchedulerConfig::default());
         }
     }
     g.finish();
@@ -60,28 +46,42 @@ fn bench_threads(c: &mut Criterion) {
         let cluster = synthetic_cluster(hosts, 42);
         let reqs = synthetic_requests(&cluster, 1000, 42);
         for &threads in &counts {
-            let mut table = cluster.table.clone();
-            let filters = scenario_filters("default").expect("known scenario");
+            let id = BenchmarkId::new(format!("default/{threads}"), hosts);
             let config = SchedulerConfig { threads, ..SchedulerConfig::default() };
-            let mut sched = FilterScheduler::new(filters, default_weighers(), config);
-            let mut claims = LocalClaims::default();
-            let mut n = 0usize;
-            g.throughput(Throughput::Elements(1));
-            g.bench_function(BenchmarkId::new(format!("default/{threads}"), hosts), |b| {
-                b.iter(|| {
-                    let spec = cluster.spec_for(&reqs[n % reqs.len()]).expect("group");
-                    n += 1;
-                    if let Ok(sels) = sched.select_destinations(&mut table, &spec, &mut claims) {
-                        for s in &sels {
-                            release_selection(&mut table, s, &mut claims).expect("release");
-                        }
-                        black_box(sels);
-                    }
-                })
-            });
+            bench_stream(&mut g, id, &cluster, &reqs, "default", config);
         }
     }
     g.finish();
+}
+
+/// One benchmark: each iteration schedules the next request of the stream on a warm copy of
+/// the cluster's table and releases its claims.
+fn bench_stream(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    id: BenchmarkId,
+    cluster: &Cluster,
+    reqs: &[Request],
+    scenario: &str,
+    config: SchedulerConfig,
+) {
+    let mut table = cluster.table.clone();
+    let filters = scenario_filters(scenario).expect("known scenario");
+    let mut sched = FilterScheduler::new(filters, default_weighers(), config);
+    let mut claims = LocalClaims::default();
+    let mut n = 0usize;
+    g.throughput(Throughput::Elements(1));
+    g.bench_function(id, |b| {
+        b.iter(|| {
+            let spec = cluster.spec_for(&reqs[n % reqs.len()]).expect("group");
+            n += 1;
+            if let Ok(sels) = sched.select_destinations(&mut table, &spec, &mut claims) {
+                for s in &sels {
+                    release_selection(&mut table, s, &mut claims).expect("release");
+                }
+                black_box(sels);
+            }
+        })
+    });
 }
 
 criterion_group!(benches, bench, bench_threads);

@@ -121,17 +121,8 @@ impl IdentityService {
                 }
                 None => {
                     let u = User {
-                        id: UserId::new(),
-                        name: opts.admin_username.clone(),
-                        domain_id: default.clone(),
-                        enabled: true,
                         default_project_id: Some(project_id.clone()),
-                        description: String::new(),
-                        email: None,
-                        password: None,
-                        failed_auth_count: 0,
-                        failed_auth_at: None,
-                        options: Default::default(),
+                        ..User::new(opts.admin_username.clone(), default.clone())
                     };
                     self.create_user(&ctx, u, Some(opts.admin_password.clone())).await?.id
                 }

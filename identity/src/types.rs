@@ -108,6 +108,24 @@ pub struct User {
 }
 
 impl User {
+    /// An enabled user named `name` in `domain_id`, with a new id and nothing else set (no
+    /// password record, no default project, no options).
+    pub fn new(name: impl Into<String>, domain_id: DomainId) -> User {
+        User {
+            id: UserId::new(),
+            name: name.into(),
+            domain_id,
+            enabled: true,
+            default_project_id: None,
+            description: String::new(),
+            email: None,
+            password: None,
+            failed_auth_count: 0,
+            failed_auth_at: None,
+            options: serde_json::Map::new(),
+        }
+    }
+
     /// When the password expires, if it does.
     pub fn password_expires_at(&self) -> Option<OffsetDateTime> {
         self.password.as_ref().and_then(|p| p.expires_at)

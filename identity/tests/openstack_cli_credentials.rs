@@ -77,7 +77,7 @@ async fn openstack_cli_drives_application_and_ec2_credentials() {
     // alice, member of demo, set up through the API.
     {
         use ferrostack_core::RequestContext;
-        use ferrostack_core::id::{DomainId, ProjectId, UserId};
+        use ferrostack_core::id::{DomainId, ProjectId};
         use ferrostack_identity::IdentityApi;
         use ferrostack_identity::api::ListFilter;
         use ferrostack_identity::types::{Actor, Assignment, Project, Target, User};
@@ -100,19 +100,7 @@ async fn openstack_cli_drives_application_and_ec2_credentials() {
         let alice = svc
             .create_user(
                 &ctx,
-                User {
-                    id: UserId::new(),
-                    name: "alice".into(),
-                    domain_id: DomainId::default_domain(),
-                    enabled: true,
-                    default_project_id: None,
-                    description: String::new(),
-                    email: None,
-                    password: None,
-                    failed_auth_count: 0,
-                    failed_auth_at: None,
-                    options: Default::default(),
-                },
+                User::new("alice", DomainId::default_domain()),
                 Some("alicepw".into()),
             )
             .await

@@ -342,17 +342,8 @@ async fn crud_through_the_client() {
     let project =
         c.create_project(&ctx, Project { name: "work".into(), ..blank.clone() }).await.unwrap();
     let user = ferrostack_identity::types::User {
-        id: ferrostack_core::id::UserId::new(),
-        name: "bob".into(),
-        domain_id: DomainId::default_domain(),
-        enabled: true,
-        default_project_id: None,
-        description: String::new(),
         email: Some("bob@example.invalid".into()),
-        password: None,
-        failed_auth_count: 0,
-        failed_auth_at: None,
-        options: Default::default(),
+        ..ferrostack_identity::types::User::new("bob", DomainId::default_domain())
     };
     let bob = c.create_user(&ctx, user, Some("bob-pw-123".into())).await.unwrap();
     assert_eq!(bob.email.as_deref(), Some("bob@example.invalid"));

@@ -481,39 +481,24 @@ impl HostTable {
     /// class total) and `used + amount ≤ (total − reserved) × ratio`.
     #[inline]
     pub fn fits(&self, idx: usize, r: &Resources) -> bool {
-        let u = &self.used[idx];
-        let c = &self.cap[idx];
         let max_unit = [
             i64::from(self.vcpus_total[idx]),
             self.memory_mb[idx] as i64,
             self.local_gb[idx] as i64,
         ];
-        let amt = [r.vcpu, r.memory_mb, r.disk_gb];
-        for k in 0..3 {
-            if amt[k] == 0 {
-                continue;
-            }
-            if amt[k] > max_unit[k] || (u[k] + amt[k]) as f64 > c[k] {
-                return false;
-            }
-        }
-        true
+        fits_in(&self.used[idx], &self.cap[idx], max_unit, r)
     }
 
     /// Appends to `out` the hosts of `range` (ascending) that pass [`HostTable::fits`]:
     /// the same check as a scan over the columns, without per-host bounds checks.
     pub fn push_fitting(&self, r: &Resources, range: std::ops::Range<usize>, out: &mut Vec<u32>) {
-        let amt = [r.vcpu, r.memory_mb, r.disk_gb];
         let cols = self.used[range.clone()]
             .iter()
             .zip(&self.cap[range.clone()])
             .zip(&self.vcpus_total[range.clone()])
             .zip(self.memory_mb[range.clone()].iter().zip(&self.local_gb[range.clone()]));
         for (i, (((u, c), &vcpus), (&mem, &disk))) in range.zip(cols) {
-            let max_unit = [i64::from(vcpus), mem as i64, disk as i64];
-            let fits = (0..3)
-                .all(|k| amt[k] == 0 || !(amt[k] > max_unit[k] || (u[k] + amt[k]) as f64 > c[k]));
-            if fits {
+            if fits_in(u, c, [i64::from(vcpus), mem as i64, disk as i64], r) {
                 out.push(i as u32);
             }
         }
@@ -714,4 +699,12 @@ impl<'a> HostRef<'a> {
     pub fn cell(&self) -> u32 {
         self.table.cell[self.idx]
     }
+}
+
+/// [`HostTable::fits`] on one host's numbers: usage, capacity and `max_unit` per class
+/// (VCPU, MEMORY_MB, DISK_GB).
+#[inline]
+fn fits_in(used: &[i64; 3], cap: &[f64; 3], max_unit: [i64; 3], r: &Resources) -> bool {
+    let amt = [r.vcpu, r.memory_mb, r.disk_gb];
+    (0..3).all(|k| amt[k] == 0 || !(amt[k] > max_unit[k] || (used[k] + amt[k]) as f64 > cap[k]))
 }

@@ -12,7 +12,7 @@ use crate::types::*;
 use ferrostack_core::RequestContext;
 use ferrostack_core::context::Scope;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 /// A malformed answer of the remote endpoint.
 pub(crate) fn bad_response(what: impl std::fmt::Display) -> IdentityError {
@@ -232,16 +232,7 @@ pub(crate) fn token_info(token: String, body: &Value) -> Result<TokenInfo> {
     };
     let user = User {
         id: user_id.clone(),
-        name: str_at(t, &["user", "name"]).unwrap_or_default().to_owned(),
-        domain_id: user_domain.id.clone(),
-        enabled: true,
-        default_project_id: None,
-        description: String::new(),
-        email: None,
-        password: None,
-        failed_auth_count: 0,
-        failed_auth_at: None,
-        options: Map::new(),
+        ..User::new(str_at(t, &["user", "name"]).unwrap_or_default(), user_domain.id.clone())
     };
     Ok(TokenInfo {
         token,

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use ferrostack_core::RequestContext;
-use ferrostack_core::id::{DomainId, ProjectId, UserId};
+use ferrostack_core::id::{DomainId, ProjectId};
 use ferrostack_core::store::MemoryStore;
 use ferrostack_identity::api::ListFilter;
 use ferrostack_identity::password::{HashParams, PasswordHashAlgorithm};
@@ -72,17 +72,8 @@ pub async fn member_accounts(svc: &IdentityService) -> String {
             .create_user(
                 &ctx,
                 User {
-                    id: UserId::new(),
-                    name: name.clone(),
-                    domain_id: DomainId::default_domain(),
-                    enabled: true,
                     default_project_id: Some(p.id.clone()),
-                    description: String::new(),
-                    email: None,
-                    password: None,
-                    failed_auth_count: 0,
-                    failed_auth_at: None,
-                    options: Default::default(),
+                    ..User::new(name.clone(), DomainId::default_domain())
                 },
                 Some("secret".into()),
             )
