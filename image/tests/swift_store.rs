@@ -203,9 +203,11 @@ async fn start() -> Option<Swift> {
         .spawn()
         .unwrap();
 
-    // Ready when a container can be created through the proxy (all four servers answer). The
-    // proxy is configured not to suppress storage servers that refused connections while
-    // they were starting (else it would answer 503 for a minute).
+    // Ready when an object can be written and read back through the proxy (so the account,
+    // container and object servers all answer: a container PUT alone does not reach the
+    // object server, and a first test once got a 503 instead of a 404 from it). The proxy is
+    // configured not to suppress storage servers that refused connections while they were
+    // starting (else it would answer 503 for a minute).
     let auth_url = format!("http://127.0.0.1:{proxy_port}/auth/v1.0");
     let http = reqwest::Client::new();
     for _ in 0..240 {
@@ -216,12 +218,17 @@ async fn start() -> Option<Swift> {
                 (r.headers().get("x-storage-url"), r.headers().get("x-auth-token"))
         {
             let url = format!("{}/ready", url.to_str().unwrap());
+            let probe = format!("{url}/probe");
             if let Ok(r) = http
                 .put(&url)
                 .header("X-Auth-Token", tok)
                 .header("Content-Length", "0")
                 .send()
                 .await
+                && r.status().is_success()
+                && let Ok(r) = http.put(&probe).header("X-Auth-Token", tok).body("ok").send().await
+                && r.status().is_success()
+                && let Ok(r) = http.get(&probe).header("X-Auth-Token", tok).send().await
                 && r.status().is_success()
             {
                 eprintln!("swift: serving after {:?}", t0.elapsed());
