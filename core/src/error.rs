@@ -33,6 +33,8 @@ pub enum ErrorKind {
     QuotaExceeded,
     /// The operation is not supported by this deployment or backend (501).
     NotSupported,
+    /// The requested representation or API microversion is not served (406).
+    NotAcceptable,
     /// A dependency is temporarily unavailable; retrying may succeed (503).
     Unavailable,
     /// An operation did not finish in time; retrying may succeed (504).
@@ -43,7 +45,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::InvalidInput,
         ErrorKind::NotFound,
         ErrorKind::AlreadyExists,
@@ -52,6 +54,7 @@ impl ErrorKind {
         ErrorKind::Forbidden,
         ErrorKind::QuotaExceeded,
         ErrorKind::NotSupported,
+        ErrorKind::NotAcceptable,
         ErrorKind::Unavailable,
         ErrorKind::Timeout,
         ErrorKind::Internal,
@@ -67,6 +70,7 @@ impl ErrorKind {
             ErrorKind::Forbidden => 403,
             ErrorKind::QuotaExceeded => 413,
             ErrorKind::NotSupported => 501,
+            ErrorKind::NotAcceptable => 406,
             ErrorKind::Unavailable => 503,
             ErrorKind::Timeout => 504,
             ErrorKind::Internal => 500,
@@ -86,7 +90,7 @@ impl ErrorKind {
             ErrorKind::NotSupported => "notImplemented",
             ErrorKind::Unavailable => "serviceUnavailable",
             ErrorKind::Timeout => "gatewayTimeout",
-            ErrorKind::Internal => "computeFault",
+            ErrorKind::NotAcceptable | ErrorKind::Internal => "computeFault",
         }
     }
 
@@ -101,6 +105,7 @@ impl ErrorKind {
             ErrorKind::Forbidden => "Forbidden",
             ErrorKind::QuotaExceeded => "Request Entity Too Large",
             ErrorKind::NotSupported => "Not Implemented",
+            ErrorKind::NotAcceptable => "Not Acceptable",
             ErrorKind::Unavailable => "Service Unavailable",
             ErrorKind::Timeout => "Gateway Timeout",
             ErrorKind::Internal => "Internal Server Error",

@@ -8,7 +8,7 @@
 //! |---|---|
 //! | [`id`] | UUID newtype ids ([`id::ProjectId`], [`id::ServerId`], ...) and the [`define_id!`](crate::define_id) macro |
 //! | [`context`] | [`RequestContext`]: who is calling, in which scope, with which roles |
-//! | [`error`] | [`ErrorKind`]: the eleven classes every crate error maps into, with HTTP status and OpenStack fault name |
+//! | [`error`] | [`ErrorKind`]: the twelve classes every crate error maps into, with HTTP status and OpenStack fault name |
 //! | [`pagination`] | marker/limit/sort parameters as every OpenStack list API takes them |
 //! | [`store`] | [`store::Store`]: the control plane's versioned key-value state with compare-and-swap transactions, the typed [`store::Collection`], and [`store::MemoryStore`] |
 //! | [`bus`] | [`bus::Bus`]: RPC between services (`call`, `cast`, `fanout`) and [`bus::LocalBus`] |

@@ -20,6 +20,7 @@ mod collection;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 mod memory;
+pub mod retry;
 
 pub use collection::{Collection, Versioned};
 pub use memory::MemoryStore;

@@ -11,6 +11,24 @@
 //!   into a 400 or 413 with a useful message, never a panic or a 500.
 //! * [`body_limit`]: the request body size limit.
 //! * [`VersionDoc`]: the version documents clients discover endpoints and microversions with.
+//! * [`Ctx`]: the authenticated caller as an extractor (an auth layer puts the
+//!   [`crate::RequestContext`] into the request's extensions).
+//! * [`Microversion`], [`MicroversionRange`], [`with_microversions`]: microversion negotiation.
+//! * [`client`] (feature `client`): the base of every service's remote `http::Client`.
+//! * [`testing`] (feature `testing`): a fake token table and a loopback server for tests.
+
+#[cfg(feature = "client")]
+pub mod client;
+mod context;
+mod microversion;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use context::{Ctx, unauthenticated};
+pub use microversion::{
+    Microversion, MicroversionRange, OPENSTACK_API_VERSION, negotiate_microversion,
+    with_microversions,
+};
 
 use crate::error::{Classify, ErrorKind};
 use axum::extract::{FromRequest, Request};
@@ -151,6 +169,7 @@ fn neutron_default_type(kind: ErrorKind) -> &'static str {
         ErrorKind::Forbidden => "HTTPForbidden",
         ErrorKind::QuotaExceeded => "OverQuota",
         ErrorKind::NotSupported => "HTTPNotImplemented",
+        ErrorKind::NotAcceptable => "HTTPNotAcceptable",
         _ => "HTTPInternalServerError",
     }
 }
