@@ -68,6 +68,7 @@
 //! # });
 //! ```
 
+pub mod api;
 pub mod backend;
 pub mod error;
 pub mod file;
@@ -81,14 +82,16 @@ pub mod types;
 
 #[cfg(test)]
 mod http_tests;
-#[cfg(test)]
-mod service_tests;
 
+pub use api::{
+    CreateVolume, CreateVolumeType, ListFilter, MigrationPolicy, QuotaUpdate, UpdateVolume,
+    UploadToImage, UploadedImage, VolumeApi,
+};
 pub use backend::{Capabilities, CapacityReport, VolumeBackend};
 pub use error::VolumeError;
 pub use file::{FileBackend, FileFormat};
 pub use image::{ImageSink, ImageSource};
-pub use service::{CreateVolume, VolumeApi, VolumeService};
+pub use service::VolumeService;
 pub use types::{
     AttachStatus, Attachment, AttachmentId, ConnectionInfo, Connector, Snapshot, SnapshotStatus,
     Volume, VolumeStatus, VolumeType, VolumeTypeId,

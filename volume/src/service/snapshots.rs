@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: Apache-2.0
+//! Snapshots: create (counted against the `snapshots` and `gigabytes` quotas), show, list,
+//! update, delete.
+
+use super::quotas::Delta;
+use super::{MAX_RETRIES, VolumeService, bvol, check_metadata, check_text, now};
+use crate::VolumeError;
+use crate::api::{ListFilter, UpdateVolume};
+use crate::backend::{BackendError, BackendSnapshot, BackendVolume};
+use crate::policy::{authorize, is_admin};
+use crate::types::*;
+use ferrostack_core::RequestContext;
+use ferrostack_core::id::{SnapshotId, VolumeId};
+use ferrostack_core::store::Txn;
+use std::collections::BTreeMap;
+
+pub(super) async fn create(
+    svc: &VolumeService,
+    ctx: &RequestContext,
+    volume_id: &VolumeId,
+    name: Option<String>,
+    description: Option<String>,
+    force: bool,
+) -> Result<Snapshot, VolumeError> {
+    let v = svc.visible_volume(ctx, volume_id).await?.value;
+    authorize("volume:create_snapshot", ctx, &VolumeService::target(&v.project_id))?;
+    check_text("name", &name, MAX_NAME_LEN)?;
+    check_text("description", &description, MAX_DESCRIPTION_LEN)?;
+    let mut created = None;
+    for _ in 0..MAX_RETRIES {
+        let cur = svc.visible_volume(ctx, volume_id).await?;
+        let vol = &cur.value;
+        let ok =
+            vol.status == VolumeStatus::Available || (force && vol.status == VolumeStatus::InUse);
+        if !ok {
+            return Err(VolumeError::InvalidVolume(format!(
+                "Volume {} status must be available, but current status is: {}.",
+                vol.id, vol.status
+            )));
+        }
+        let b = svc.backend_of(vol)?;
+        if !b.capabilities().snapshots {
+            return Err(VolumeError::InvalidVolume(format!(
+                "the backend of volume {} does not support snapshots",
+                vol.id
+            )));
+        }
+        let (cond, op, _) = svc
+            .usage_step(
+                &vol.project_id,
+                Delta { snapshots: 1, gigabytes: vol.size_gb as i64, volumes: 0 },
+                true,
+            )
+            .await?;
+        let snap = Snapshot {
+            id: SnapshotId::new(),
+            project_id: vol.project_id.clone(),
+            user_id: ctx.user_id.clone(),
+            volume_id: vol.id,
+            name: name.clone(),
+            description: description.clone(),
+            size_gb: vol.size_gb,
+            status: SnapshotStatus::Creating,
+            metadata: BTreeMap::new(),
+            created_at: now(),
+            updated_at: None,
+        };
+        let mut touched = vol.clone();
+        touched.updated_at = Some(now());
+        let txn = Txn::new()
+            .when(cond)
+            .when(svc.volumes.unchanged(&vol.id.to_string(), cur.revision))
+            .op(op)
+            .op(svc.volumes.put_op(&vol.id.to_string(), &touched)?)
+            .op(svc.snapshots.put_op(&snap.id.to_string(), &snap)?);
+        if svc.store.txn(txn).await?.is_committed() {
+            created = Some((snap, vol.clone()));
+            break;
+        }
+    }
+    let Some((snap, vol)) = created else {
+        return Err(VolumeError::Conflict("too many concurrent changes; retry".into()));
+    };
+    let b = svc.backend_of(&vol)?.clone();
+    let bs = BackendSnapshot { id: snap.id, volume: bvol(&vol) };
+    let outcome = b.create_snapshot(&bs).await;
+    let status = if outcome.is_ok() { SnapshotStatus::Available } else { SnapshotStatus::Error };
+    let saved = svc
+        .snapshots
+        .update_with::<VolumeError, _>(&snap.id.to_string(), |s| {
+            s.status = status;
+            s.updated_at = Some(now());
+            Ok(())
+        })
+        .await?
+        .value;
+    if let Err(e) = outcome {
+        tracing::warn!(snapshot = %snap.id, error = %e, "snapshot failed");
+        if matches!(e, BackendError::NotSupported { .. } | BackendError::Invalid(_)) {
+            return Err(VolumeService::backend_err(b.as_ref(), "create snapshot")(e));
+        }
+    }
+    Ok(saved)
+}
+
+pub(super) async fn get(
+    svc: &VolumeService,
+    ctx: &RequestContext,
+    id: &SnapshotId,
+) -> Result<Snapshot, VolumeError> {
+    let s = svc.visible_snapshot(ctx, id).await?.value;
+    authorize("volume:get_snapshot", ctx, &VolumeService::target(&s.project_id))?;
+    Ok(s)
+}
+
+pub(super) async fn list(
+    svc: &VolumeService,
+    ctx: &RequestContext,
+    filter: &ListFilter,
+) -> Result<Vec<Snapshot>, VolumeError> {
+    let all = filter.all_projects && is_admin(ctx);
+    let project = ctx.project_id().cloned();
+    if let Some(p) = &project {
+        authorize("volume:get_all_snapshots", ctx, &VolumeService::target(p))?;
+    } else if !all {
+        return Err(VolumeError::Forbidden("volume:get_all_snapshots".into()));
+    }
+    let mut items: Vec<Snapshot> = svc
+        .snapshots
+        .list_all()
+        .await?
+        .into_iter()
+        .map(|v| v.value)
+        .filter(|v| all || Some(&v.project_id) == project.as_ref())
+        .filter(|v| filter.name.as_ref().is_none_or(|n| v.name.as_ref() == Some(n)))
+        .filter(|v| filter.status.as_ref().is_none_or(|s| v.status.as_str() == s))
+        .collect();
+    items.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    Ok(VolumeService::listed(items, filter, |v| v.id.to_string()))
+}
+
+pub(super) async fn update(
+    svc: &VolumeService,
+    ctx: &RequestContext,
+    id: &SnapshotId,
+    change: UpdateVolume,
+) -> Result<Snapshot, VolumeError> {
+    let s = svc.visible_snapshot(ctx, id).await?.value;
+    authorize("volume:update_snapshot", ctx, &VolumeService::target(&s.project_id))?;
+    check_text("name", &change.name, MAX_NAME_LEN)?;
+    check_text("description", &change.description, MAX_DESCRIPTION_LEN)?;
+    if let Some(m) = &change.metadata {
+        check_metadata(m)?;
+    }
+    Ok(svc
+        .snapshots
+        .update_with::<VolumeError, _>(&id.to_string(), |s| {
+            if let Some(n) = &change.name {
+                s.name = Some(n.clone());
+            }
+            if let Some(d) = &change.description {
+                s.description = Some(d.clone());
+            }
+            if let Some(m) = &change.metadata {
+                s.metadata = m.clone();
+            }
+            s.updated_at = Some(now());
+            Ok(())
+        })
+        .await?
+        .value)
+}
+
+pub(super) async fn delete(
+    svc: &VolumeService,
+    ctx: &RequestContext,
+    id: &SnapshotId,
+) -> Result<(), VolumeError> {
+    let s = svc.visible_snapshot(ctx, id).await?.value;
+    authorize("volume:delete_snapshot", ctx, &VolumeService::target(&s.project_id))?;
+    let snap = svc
+        .snapshots
+        .update_with::<VolumeError, _>(&id.to_string(), |s| {
+            if !s.status.can_become(SnapshotStatus::Deleting) {
+                return Err(VolumeError::InvalidSnapshot(format!(
+                    "Snapshot status must be available or error or error_deleting, but current status is: {}.",
+                    s.status.as_str()
+                )));
+            }
+            s.status = SnapshotStatus::Deleting;
+            s.updated_at = Some(now());
+            Ok(())
+        })
+        .await?
+        .value;
+    let vol = svc.volumes.require(&snap.volume_id.to_string()).await?.value;
+    let b = svc.backend_of(&vol)?.clone();
+    let bs = BackendSnapshot {
+        id: snap.id,
+        volume: BackendVolume { id: vol.id, size_gb: snap.size_gb },
+    };
+    if let Err(e) = b.delete_snapshot(&bs).await {
+        svc.snapshots
+            .update_with::<VolumeError, _>(&id.to_string(), |s| {
+                s.status = SnapshotStatus::ErrorDeleting;
+                Ok(())
+            })
+            .await?;
+        return Err(VolumeService::backend_err(b.as_ref(), "delete snapshot")(e));
+    }
+    for _ in 0..MAX_RETRIES {
+        let cur = svc.snapshots.require(&id.to_string()).await?;
+        let (cond, op, _) = svc
+            .usage_step(
+                &snap.project_id,
+                Delta { snapshots: -1, gigabytes: -(snap.size_gb as i64), volumes: 0 },
+                false,
+            )
+            .await?;
+        let txn = Txn::new()
+            .when(cond)
+            .when(svc.snapshots.unchanged(&id.to_string(), cur.revision))
+            .op(op)
+            .op(svc.snapshots.delete_op(&id.to_string()));
+        if svc.store.txn(txn).await?.is_committed() {
+            return Ok(());
+        }
+    }
+    Err(VolumeError::Conflict("too many concurrent changes; retry".into()))
+}
