@@ -53,3 +53,18 @@ pub fn env_prerequisite(var: &str, test: &str, how: &str) -> Option<String> {
     let v = std::env::var(var).ok().filter(|s| !s.is_empty());
     prerequisite(v.is_some(), test, var, how).then(|| v.unwrap_or_default())
 }
+
+/// Proptest settings every property test in the workspace uses: `cases` cases from a fixed
+/// seed, so a CI run is deterministic and a failure reproduces. `PROPTEST_CASES` and
+/// `PROPTEST_RNG_SEED` widen or move them for local runs, e.g.
+/// `PROPTEST_CASES=5000 PROPTEST_RNG_SEED=$RANDOM cargo test -p ferrostack-network`.
+pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
+    proptest::test_runner::Config {
+        cases: env("PROPTEST_CASES").map_or(cases, |c| u32::try_from(c).unwrap_or(u32::MAX)),
+        rng_seed: proptest::test_runner::RngSeed::Fixed(env("PROPTEST_RNG_SEED").unwrap_or(1)),
+        // A fixed seed makes failures reproducible; no regression files are written.
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    }
+}

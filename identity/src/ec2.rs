@@ -337,6 +337,7 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(ferrostack_core::testing::proptest_config(256))]
         #[test]
         fn hostile_input_never_panics(
             auth in ".{0,200}",

@@ -460,6 +460,7 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ferrostack_core::testing::proptest_config(256))]
         #[test]
         fn arbitrary_token_text_never_panics(s in ".{0,400}") {
             let _ = formatter().read(&s);

@@ -1119,7 +1119,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(48))]
+        #![proptest_config(ferrostack_core::testing::proptest_config(48))]
         #[test]
         fn never_panics_and_ignores_chunking(
             data in proptest::collection::vec(any::<u8>(), 0..140_000),

@@ -497,7 +497,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(400))]
+        #![proptest_config(ferrostack_core::testing::proptest_config(400))]
         #[test]
         fn compiled_set_allows_exactly_what_the_rules_allow(
             rules in prop::collection::vec(arb_rule(vec![SecurityGroupId(uuid::Uuid::from_u128(1)), SecurityGroupId(uuid::Uuid::from_u128(2))]), 0..8),

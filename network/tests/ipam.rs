@@ -137,7 +137,7 @@ fn arb_pools() -> impl Strategy<Value = (u8, Vec<(u8, u8)>)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    #![proptest_config(ferrostack_core::testing::proptest_config(24))]
     #[test]
     fn concurrent_creators_never_share_or_escape_the_pools((len, pools) in arb_pools(), creators in 1usize..24) {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();

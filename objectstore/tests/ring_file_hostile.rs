@@ -90,12 +90,7 @@ fn hostile_dev() -> impl Strategy<Value = Value> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256),
-        rng_seed: proptest::test_runner::RngSeed::Fixed(
-            std::env::var("PROPTEST_RNG_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(5)),
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(ferrostack_core::testing::proptest_config(256))]
 
     #[test]
     fn arbitrary_bytes_are_errors_not_panics(mut raw in proptest::collection::vec(any::<u8>(), 0..600), v in 0u16..4) {

@@ -423,7 +423,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+        #![proptest_config(crate::testing::proptest_config(1000))]
 
         /// Parsing and evaluating arbitrary text never panics.
         #[test]
