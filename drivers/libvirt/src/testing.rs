@@ -44,11 +44,22 @@ fn tempfile_dir() -> Result<std::path::PathBuf, String> {
     Ok(d)
 }
 
-/// Compares `actual` with the snapshot `dir/name`; with `UPDATE_SNAPSHOTS=1` (or when the
-/// file does not exist yet) writes it instead. Panics with both texts on a difference.
+/// Compares `actual` with the snapshot `dir/name`. Panics with both texts on a difference.
+///
+/// With `UPDATE_SNAPSHOTS=1` the snapshot is (re)written instead. A missing snapshot is
+/// written on a developer machine (commit it), but fails under CI (`CI` set): a snapshot
+/// test never writes its own expectation where nobody reviews it.
 pub fn assert_snapshot(dir: &Path, name: &str, actual: &str) {
     let p = dir.join(name);
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() || !p.exists() {
+    let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
+    if !update && !p.exists() && std::env::var_os("CI").is_some() {
+        panic!(
+            "snapshot {} is missing; run the test locally (or with UPDATE_SNAPSHOTS=1), review \
+             and commit it",
+            p.display()
+        );
+    }
+    if update || !p.exists() {
         std::fs::create_dir_all(dir).expect("snapshot dir");
         std::fs::write(&p, actual).expect("write snapshot");
         return;
