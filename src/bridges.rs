@@ -6,7 +6,7 @@
 use ferrostack_core::RequestContext;
 use ferrostack_core::error::{Classify, ErrorKind};
 use ferrostack_core::id::ImageId;
-use ferrostack_image::{Image, ImageApi, ImageError};
+use ferrostack_image::{CreateImage, Image, ImageApi, ImageError};
 use ferrostack_volume::backend::ByteStream as VolumeStream;
 use ferrostack_volume::image::{ImageMeta, ImageSink, ImageSource, ImageTransferError, NewImage};
 use futures::StreamExt;
@@ -73,6 +73,8 @@ impl ImageSink for ImagesForVolumes {
         ctx: &RequestContext,
         req: &NewImage,
     ) -> Result<ImageMeta, ImageTransferError> {
+        // Through Glance's body parser, so a property that names an attribute (`min_disk`,
+        // `visibility`, ...) sets it, as it would in a create request.
         let mut body = serde_json::Map::new();
         body.insert("name".into(), req.name.clone().into());
         body.insert("disk_format".into(), req.disk_format.clone().into());
@@ -80,6 +82,8 @@ impl ImageSink for ImagesForVolumes {
         for (k, v) in &req.properties {
             body.insert(k.clone(), v.clone().into());
         }
+        let body =
+            CreateImage::from_json(body).map_err(|e| ImageTransferError::Refused(e.to_string()))?;
         let image = self.0.create(ctx, body).await.map_err(|e| match e.kind() {
             ErrorKind::Unavailable | ErrorKind::Internal | ErrorKind::Timeout => {
                 ImageTransferError::Failed(Box::new(e))

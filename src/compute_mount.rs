@@ -25,7 +25,7 @@ use ferrostack_core::RequestContext;
 use ferrostack_core::error::{Classify, ErrorKind};
 use ferrostack_core::id::{ImageId, NetworkId, PortId, ServerId, VolumeId};
 use ferrostack_identity::IdentityApi;
-use ferrostack_image::{ImageApi, PatchOp};
+use ferrostack_image::{CreateImage, ImageApi, PatchOp};
 use ferrostack_network::api::NetworkApi;
 use ferrostack_network::types::{Port, PortUpdate};
 use ferrostack_volume::VolumeApi;
@@ -130,6 +130,8 @@ impl ImagePort for ImagesForCompute {
         body.insert("name".into(), name.into());
         body.insert("image_type".into(), "snapshot".into());
         body.insert("instance_uuid".into(), server.to_string().into());
+        // Glance's body parser: metadata naming an attribute sets it, as in a create request.
+        let body = CreateImage::from_json(body).map_err(|e| dependency("image", e))?;
         let image = self.0.create(ctx, body).await.map_err(|e| dependency("image", e))?;
         Ok(image.id)
     }
@@ -141,12 +143,10 @@ impl ImagePort for ImagesForCompute {
         src: &Path,
         disk_format: &str,
     ) -> Result<(), ComputeError> {
-        let replace = |path: &str, value: &str| PatchOp {
-            op: "add".into(),
-            path: path.into(),
-            value: Some(Value::String(value.into())),
-        };
-        let ops = vec![replace("/disk_format", disk_format), replace("/container_format", "bare")];
+        let ops = vec![
+            PatchOp::add("/disk_format", disk_format),
+            PatchOp::add("/container_format", "bare"),
+        ];
         self.0.update(ctx, &id, ops).await.map_err(|e| dependency("image", e))?;
         let file = tokio::fs::File::open(src)
             .await

@@ -63,7 +63,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use ferrostack_core::{RequestContext, id::{ProjectId, UserId}, store::MemoryStore};
-//! use ferrostack_image::{ImageApi, ImageConfig, ImageError, ImageService, ImageStatus, MemoryImageStore};
+//! use ferrostack_image::{CreateImage, ImageApi, ImageConfig, ImageError, ImageService, ImageStatus, MemoryImageStore};
 //! use futures::StreamExt;
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -73,8 +73,7 @@
 //!     ImageConfig::default(),
 //! );
 //! let ctx = RequestContext::for_project(UserId::new(), ProjectId::new(), &["member", "reader"]);
-//! let body = serde_json::json!({"name": "disk", "disk_format": "qcow2", "container_format": "bare"});
-//! let image = svc.create(&ctx, body.as_object().unwrap().clone()).await.unwrap();
+//! let image = svc.create(&ctx, CreateImage::new("disk", "qcow2", "bare")).await.unwrap();
 //!
 //! // A qcow2 header with a backing file is refused, and the image stays queued.
 //! let mut hostile = vec![0u8; 512];
@@ -97,6 +96,7 @@
 //! # });
 //! ```
 
+pub mod api;
 pub mod cache;
 pub mod error;
 pub mod http;
@@ -106,8 +106,9 @@ pub mod store;
 pub mod types;
 pub mod web_download;
 
+pub use api::{CreateImage, ImageApi, ListQuery, PatchOp, PatchValue};
 pub use error::ImageError;
-pub use service::{ImageApi, ImageConfig, ImageService, ListQuery, PatchOp};
+pub use service::{ImageConfig, ImageService};
 pub use store::{FilesystemStore, ImageStore, MemoryImageStore, StoreConfig};
 pub use types::{Image, ImageStatus, Member, MemberStatus, Visibility};
 pub use web_download::WebDownloadConfig;

@@ -685,7 +685,7 @@ async fn image_service_over_swift_refuses_hostile_data_and_serves_clean_data() {
     use ferrostack_core::RequestContext;
     use ferrostack_core::id::{ProjectId, UserId};
     use ferrostack_core::store::MemoryStore;
-    use ferrostack_image::{ImageApi, ImageConfig, ImageService, ImageStatus};
+    use ferrostack_image::{CreateImage, ImageApi, ImageConfig, ImageService, ImageStatus};
     let Some(sw) =
         swift("image_service_over_swift_refuses_hostile_data_and_serves_clean_data").await
     else {
@@ -694,8 +694,7 @@ async fn image_service_over_swift_refuses_hostile_data_and_serves_clean_data() {
     let data = Arc::new(store(sw, &unique_container("svc"), 64 * 1024));
     let svc = ImageService::new(Arc::new(MemoryStore::new()), data.clone(), ImageConfig::default());
     let ctx = RequestContext::for_project(UserId::new(), ProjectId::new(), &["member", "reader"]);
-    let body = serde_json::json!({"name": "d", "disk_format": "qcow2", "container_format": "bare"});
-    let img = svc.create(&ctx, body.as_object().unwrap().clone()).await.unwrap();
+    let img = svc.create(&ctx, CreateImage::new("d", "qcow2", "bare")).await.unwrap();
     let chunks = |b: Vec<u8>| {
         let parts: Vec<Result<bytes::Bytes, ImageError>> =
             b.chunks(10_000).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();

@@ -1,11 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-//! The Glance v2 REST API over any [`ImageApi`].
-//!
-//! Mount the router at the image endpoint (the facade uses `/image`); it serves version
-//! discovery at its root and the API under `/v2`. It reads the caller's [`RequestContext`] from
-//! the request extensions (put there by the identity middleware) and answers 401 without one.
-//! Errors render in Glance's style. Uploads and downloads stream: neither holds an image in
-//! memory, and JSON bodies are limited to [`DEFAULT_BODY_LIMIT`].
+//! The Glance v2 router over any [`ImageApi`].
 
 // Helpers return a ready `Response` as their error so handlers can return it at once.
 #![allow(clippy::result_large_err)]
@@ -29,8 +23,8 @@ use ferrostack_core::id::ImageId;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Map, Value, json};
 
+use crate::api::{CreateImage, ImageApi, ListQuery, PatchOp};
 use crate::error::ImageError;
-use crate::service::{ImageApi, ListQuery, PatchOp};
 use crate::types::{ImageStatus, MemberStatus, Visibility};
 
 type Api = Arc<dyn ImageApi>;
@@ -190,7 +184,8 @@ async fn create_image(
     let Value::Object(map) = v else {
         return api_err(ErrorKind::InvalidInput, "The request body must be a JSON object");
     };
-    match api.create(&c, map).await {
+    let req = tri!(CreateImage::from_json(map).map_err(err));
+    match api.create(&c, req).await {
         Ok(img) => (StatusCode::CREATED, Json(img.to_json())).into_response(),
         Err(e) => err(e),
     }
@@ -297,13 +292,16 @@ async fn stage(
 pub const IMPORT_METHODS: &[&str] = &["glance-direct"];
 
 async fn import_info(State(api): State<Api>, c: Option<Extension<RequestContext>>) -> Response {
-    tri!(ctx(c));
-    Json(json!({"import-methods": {
-        "description": "Import methods available.",
-        "type": "array",
-        "value": api.import_methods(),
-    }}))
-    .into_response()
+    let c = tri!(ctx(c));
+    match api.import_methods(&c).await {
+        Ok(methods) => Json(json!({"import-methods": {
+            "description": "Import methods available.",
+            "type": "array",
+            "value": methods,
+        }}))
+        .into_response(),
+        Err(e) => err(e),
+    }
 }
 
 async fn image_tasks(
