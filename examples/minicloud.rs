@@ -63,7 +63,9 @@ async fn main() -> anyhow::Result<()> {
         println!("  {:<14} {}", m.service_type, cloud.endpoint_url(m));
     }
     println!("  state          {} ({:?} store)", cloud.data_dir().display(), cloud.store().name());
-    println!("  data plane     none: the network fake backend records the intended state");
+    for d in cloud.drivers() {
+        println!("  {:<14} {}", d.role, d.description);
+    }
     println!("  clouds.yaml    {}", files.clouds_yaml.display());
     println!("  openrc         {}", files.openrc.display());
     println!(

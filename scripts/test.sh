@@ -10,6 +10,12 @@ cd "$(dirname "$0")/.."
 export FERROSTACK_CACHE="${FERROSTACK_CACHE:-$HOME/.cache/ferrostack}"
 mkdir -p "$FERROSTACK_CACHE"
 
+# 0. The test runner itself: cargo-nextest, installed from crates.io when missing.
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "== installing cargo-nextest (cargo install --locked cargo-nextest)"
+  cargo install --locked cargo-nextest
+fi
+
 # 1. Prerequisites: every scripts/test-env/*.sh is idempotent and may export FERROSTACK_TEST_*
 #    variables and register cleanup commands with `on_exit`.
 cleanups=()

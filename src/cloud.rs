@@ -107,6 +107,16 @@ pub struct Cloud {
     bus: Arc<dyn Bus>,
     mounts: Vec<ServiceMount>,
     routers: Vec<(&'static str, Router)>,
+    drivers: Vec<RunningDriver>,
+}
+
+/// One driver a mounted service really runs on, as [`Cloud::drivers`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningDriver {
+    /// What it drives: `"hypervisor"`, `"data plane"`, `"volume backend"`, `"image store"`.
+    pub role: &'static str,
+    /// Which driver and where, e.g. `"kvm (qemu:///system, virt_type qemu)"`.
+    pub description: String,
 }
 
 impl Cloud {
@@ -118,7 +128,27 @@ impl Cloud {
             .map_err(|source| CloudError::Io { path: data_dir.clone(), source })?;
         let store = open_store(&config.store, &data_dir).await?;
         let bus = open_bus(&config.bus).await?;
-        Ok(Cloud { config, data_dir, store, bus, mounts: Vec::new(), routers: Vec::new() })
+        Ok(Cloud {
+            config,
+            data_dir,
+            store,
+            bus,
+            mounts: Vec::new(),
+            routers: Vec::new(),
+            drivers: Vec::new(),
+        })
+    }
+
+    /// The drivers the mounted services run on, in the order they were started (filled by
+    /// [`Cloud::mount_embedded`]; integrators mounting their own services add theirs with
+    /// [`Cloud::record_driver`]).
+    pub fn drivers(&self) -> &[RunningDriver] {
+        &self.drivers
+    }
+
+    /// Records that a mounted service runs on `description` in `role`.
+    pub fn record_driver(&mut self, role: &'static str, description: impl Into<String>) {
+        self.drivers.push(RunningDriver { role, description: description.into() });
     }
 
     /// The configuration.

@@ -66,7 +66,23 @@ impl Cloud {
             })
             .map_err(|e| service_error("image", e))?;
         self.mount_image(validator.clone(), image.clone());
+        let image_store = match &self.config().image_store {
+            Some(ferrostack_image::StoreConfig::Swift(swift)) => {
+                format!("swift (container {:?} via {})", swift.container, swift.auth_url)
+            }
+            Some(ferrostack_image::StoreConfig::Filesystem { dir }) => {
+                format!("files in {}", dir.display())
+            }
+            Some(_) => "another image store".to_owned(),
+            None => format!("files in {}", self.data_dir().join("images").display()),
+        };
+        self.record_driver("image store", image_store);
         let backend = self.default_volume_backend().map_err(|e| service_error("volume", e))?;
+        let volume_dir = self.data_dir().join("volumes");
+        self.record_driver(
+            "volume backend",
+            format!("file (sparse raw in {})", volume_dir.display()),
+        );
         let images = Arc::new(crate::bridges::ImagesForVolumes(image.clone()));
         let volume = self
             .volume_service(vec![backend])
@@ -74,12 +90,30 @@ impl Cloud {
             .with_image_sink(images);
         let volume = self.mount_volume(validator.clone(), volume);
         let network = self.embedded_network(validator.clone()).await?;
+        let data_plane = match &self.config().data_plane {
+            DataPlaneConfig::Fake => {
+                "fake (records the intended state; no packets move)".to_owned()
+            }
+            DataPlaneConfig::Linux(l) => format!(
+                "linux (bridges, nftables, namespaces; prefix {:?}{})",
+                l.prefix,
+                l.host_netns.as_deref().map(|n| format!(", in netns {n}")).unwrap_or_default()
+            ),
+        };
+        self.record_driver("data plane", data_plane);
         let ports = Ports {
             images: Arc::new(ImagesForCompute(image.clone())),
             volumes: Arc::new(VolumesForCompute(volume.clone())),
             networks: Arc::new(NetworksForCompute(network.clone())),
         };
         let hypervisor = self.embedded_hypervisor("host1")?;
+        let described = match &self.config().hypervisor {
+            HypervisorConfig::Fake => "fake on host1 (no guests run)".to_owned(),
+            HypervisorConfig::Kvm(k) => {
+                format!("kvm on host1 ({}, virt_type {})", k.libvirt_uri, k.virt_type)
+            }
+        };
+        self.record_driver("hypervisor", described);
         let hosts = vec![("host1".to_string(), hypervisor)];
         let compute =
             self.start_compute(ports, hosts).await.map_err(|e| service_error("compute", e))?;

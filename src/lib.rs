@@ -18,7 +18,8 @@
 //! | [`objectstore`] | Swift: ring, storage servers, proxy |
 //!
 //! Drivers are behind cargo features: `sqlite` (default), `postgres`, `amqp`, `kvm`, `xen`,
-//! `lvm`, `ceph`, `ovs`, `linuxnet`.
+//! `linuxnet`. The LVM, Ceph and Open vSwitch driver crates exist as placeholders only and are
+//! not offered as features until they drive the real systems.
 //!
 //! ## Example
 //!
@@ -47,7 +48,7 @@ pub mod network_mount;
 pub mod placement;
 pub mod volume_mount;
 
-pub use cloud::{AdminCredentials, ClientFiles, Cloud, CloudError, ServiceMount};
+pub use cloud::{AdminCredentials, ClientFiles, Cloud, CloudError, RunningDriver, ServiceMount};
 pub use config::{
     BusConfig, CloudConfig, ConfigError, DataPlaneConfig, HypervisorConfig, KvmConfig,
     LinuxDataPlaneConfig, StoreConfig,
@@ -65,16 +66,10 @@ pub use ferrostack_volume as volume;
 
 #[cfg(feature = "amqp")]
 pub use ferrostack_amqp as amqp;
-#[cfg(feature = "ceph")]
-pub use ferrostack_ceph as ceph;
 #[cfg(feature = "kvm")]
 pub use ferrostack_kvm as kvm;
 #[cfg(feature = "linuxnet")]
 pub use ferrostack_linuxnet as linuxnet;
-#[cfg(feature = "lvm")]
-pub use ferrostack_lvm as lvm;
-#[cfg(feature = "ovs")]
-pub use ferrostack_ovs as ovs;
 #[cfg(feature = "postgres")]
 pub use ferrostack_postgres as postgres;
 #[cfg(feature = "sqlite")]
