@@ -100,6 +100,14 @@ fn minicloud_serves_writes_client_files_and_stops_cleanly() {
     let port = free_port();
     let mc = Minicloud::start(dir.path(), port);
     assert!(mc.output[0].contains(&format!("http://127.0.0.1:{port}")), "{:?}", mc.output);
+    // It says which drivers it really runs: the embedded defaults here.
+    let says = |role: &str, what: &str| {
+        mc.output.iter().any(|l| l.trim_start().starts_with(role) && l.contains(what))
+    };
+    assert!(says("hypervisor", "fake on host1"), "{:?}", mc.output);
+    assert!(says("data plane", "fake"), "{:?}", mc.output);
+    assert!(says("volume backend", "file"), "{:?}", mc.output);
+    assert!(says("image store", "files in"), "{:?}", mc.output);
 
     let (status, body) = mc.get("/");
     assert_eq!(status, 200);
