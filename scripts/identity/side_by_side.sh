@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Token issue and validation: Keystone's own Fernet formatter (the `keystone` package in
 # venv-keystone, made by scripts/test-env/keystone.sh) beside ours, same operations, same kind
-# of key repository, same timing method, one run; prints the ratios.
+# of key repository, same timing method, one run; prints the ratios. The headline compares like
+# with like (Keystone's keys cached, as ours are); Keystone as deployed is printed beside it.
 #
 #   bash scripts/identity/side_by_side.sh
 #
@@ -31,6 +32,11 @@ for op in ("issue", "validate"):
     o = val(ours, f"ferrostack/token/{op}")
     k = val(theirs, f"keystone/token/{op}")
     kc = val(theirs, f"keystone/token/{op} (keys cached)")
-    print(f"RATIO {op}: {k / o:.0f}x Keystone as it runs ({k:.1f} us / {o:.2f} us), "
-          f"{kc / o:.0f}x its formatter with keys cached ({kc:.1f} us)")
+    # Like with like first: Keystone's formatter with its keys cached against ours with keys
+    # loaded. Keystone as deployed re-reads its key repository on every call; that figure
+    # follows, labelled, because it is what a real Keystone costs.
+    print(f"RATIO {op} (headline, keys cached on both sides): {kc / o:.0f}x "
+          f"({kc:.1f} us Keystone / {o:.2f} us ours)")
+    print(f"      {op} (Keystone as deployed, key repository read per call): {k / o:.0f}x "
+          f"({k:.1f} us)")
 PY
