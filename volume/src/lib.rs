@@ -80,9 +80,6 @@ pub mod service;
 pub mod testing;
 pub mod types;
 
-#[cfg(test)]
-mod http_tests;
-
 pub use api::{
     CreateVolume, CreateVolumeType, ListFilter, MigrationPolicy, QuotaUpdate, UpdateVolume,
     UploadToImage, UploadedImage, VolumeApi,

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: Apache-2.0
+//! `/attachments` (3.27+): create, list, show, update with a connector, delete, `os-complete`
+//! (3.44+).
+
+use super::router::*;
+use super::views::*;
+use crate::VolumeError;
+use crate::types::*;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use ferrostack_core::RequestContext;
+use ferrostack_core::http::{ApiError, Ctx, JsonBody, Microversion};
+use ferrostack_core::id::{ServerId, VolumeId};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+pub(super) fn parse_connector(v: &Value) -> Result<Option<Connector>, ApiError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Object(_) => serde_json::from_value(v.clone())
+            .map(Some)
+            .map_err(|e| invalid("connector", v, &e.to_string())),
+        other => Err(invalid("connector", other, "is not of type 'object'")),
+    }
+}
+
+pub(super) async fn create_attachment(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    mv: Microversion,
+    Path(project): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    check_project(&ctx, &project)?;
+    need(mv, 27)?;
+    let m = root(&body, "attachment")?;
+    let volume_id = match uuid_field::<VolumeId>(m, "volume_uuid")? {
+        Some(v) => v,
+        None => uuid_field::<VolumeId>(m, "volume_id")?.ok_or_else(|| {
+            ApiError::bad_request("Invalid input received: 'volume_uuid' is a required property")
+        })?,
+    };
+    let instance = uuid_field::<ServerId>(m, "instance_uuid")?;
+    let connector = parse_connector(m.get("connector").unwrap_or(&Value::Null))?;
+    let mode = opt_str(m, "mode", 8)?;
+    if mode.is_some() && !mv.at_least(3, 54) {
+        return Err(ApiError::bad_request(
+            "Invalid input received: mode requires microversion 3.54",
+        ));
+    }
+    let a =
+        s.api.create_attachment(&ctx, &volume_id, instance, connector, mode).await.map_err(err)?;
+    Ok(Json(json!({ "attachment": attachment_view(&a) })).into_response())
+}
+
+pub(super) async fn list_attachments(
+    s: &AppState,
+    ctx: &RequestContext,
+    project: &str,
+    mv: Microversion,
+    q: &HashMap<String, String>,
+    detail: bool,
+) -> Result<Response, ApiError> {
+    check_project(ctx, project)?;
+    need(mv, 27)?;
+    let filter = parse_list_query(q)?;
+    let volume = match q.get("volume_id") {
+        Some(v) => match v.parse::<VolumeId>() {
+            Ok(id) => Some(id),
+            Err(_) => return Ok(Json(json!({ "attachments": [] })).into_response()),
+        },
+        None => None,
+    };
+    let atts =
+        s.api.list_attachments(ctx, volume.as_ref(), filter.all_projects).await.map_err(err)?;
+    let items: Vec<Value> = atts
+        .iter()
+        .map(|a| if detail { attachment_view(a) } else { attachment_summary(a) })
+        .collect();
+    Ok(Json(json!({ "attachments": items })).into_response())
+}
+
+pub(super) async fn list_attachments_summary(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    mv: Microversion,
+    Path(project): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    list_attachments(&s, &ctx, &project, mv, &q, false).await
+}
+
+pub(super) async fn list_attachments_detail(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    mv: Microversion,
+    Path(project): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    list_attachments(&s, &ctx, &project, mv, &q, true).await
+}
+
+pub(super) async fn show_attachment(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    mv: Microversion,
+    Path((project, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    check_project(&ctx, &project)?;
+    need(mv, 27)?;
+    let id: AttachmentId = parse_id(&id, || {
+        VolumeError::attachment_not_found(ferrostack_core::id::truncate_for_message(&id))
+    })?;
+    let a = s.api.get_attachment(&ctx, &id).await.map_err(err)?;
+    Ok(Json(json!({ "attachment": attachment_view(&a) })).into_response())
+}
+
+pub(super) async fn update_attachment(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    mv: Microversion,
+    Path((project, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    check_project(&ctx, &project)?;
+    need(mv, 27)?;
+    let id: AttachmentId = parse_id(&id, || {
+        VolumeError::attachment_not_found(ferrostack_core::id::truncate_for_message(&id))
+    })?;
+    let m = root(&body, "attachment")?;
+    let connector =
+        parse_connector(m.get("connector").unwrap_or(&Value::Null))?.ok_or_else(|| {
+            ApiError::bad_request("Invalid input received: 'connector' is a required property")
+        })?;
+    let a = s.api.update_attachment(&ctx, &id, connector).await.map_err(err)?;
+    Ok(Json(json!({ "attachment": attachment_view(&a) })).into_response())
+}
+
+pub(super) async fn delete_attachment(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    mv: Microversion,
+    Path((project, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    check_project(&ctx, &project)?;
+    need(mv, 27)?;
+    let id: AttachmentId = parse_id(&id, || {
+        VolumeError::attachment_not_found(ferrostack_core::id::truncate_for_message(&id))
+    })?;
+    let remaining = s.api.delete_attachment(&ctx, &id).await.map_err(err)?;
+    Ok(Json(json!({ "attachments": remaining.iter().map(attachment_view).collect::<Vec<_>>() }))
+        .into_response())
+}
+
+pub(super) async fn attachment_action(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    mv: Microversion,
+    Path((project, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    check_project(&ctx, &project)?;
+    need(mv, 44)?;
+    let id: AttachmentId = parse_id(&id, || {
+        VolumeError::attachment_not_found(ferrostack_core::id::truncate_for_message(&id))
+    })?;
+    let (action, _) = single_action(&body)?;
+    if action != "os-complete" {
+        return Err(ApiError::bad_request(format!(
+            "There is no such action: {}",
+            ferrostack_core::id::truncate_for_message(action)
+        )));
+    }
+    s.api.complete_attachment(&ctx, &id).await.map_err(err)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: Apache-2.0
+//! [`router`]: the routes, the microversion range, and what every handler shares (the error
+//! mapping and the parsing of Cinder's request bodies).
+
+use super::{attachments, quotas, snapshots, types, volumes};
+use crate::VolumeError;
+use crate::api::{ListFilter, VolumeApi};
+use crate::types::MAX_SIZE_GB;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ferrostack_core::RequestContext;
+use ferrostack_core::error::{Classify, ErrorKind};
+use ferrostack_core::http::{
+    ApiError, ErrorStyle, Microversion, MicroversionRange, VersionDoc, body_limit,
+    with_error_style, with_microversions,
+};
+use ferrostack_core::id::ProjectId;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// The microversions served: `volume` 3.0 to 3.60 (`OpenStack-API-Version: volume 3.x`; no
+/// legacy header).
+pub static MICROVERSIONS: MicroversionRange = MicroversionRange {
+    service: "volume",
+    legacy_header: None,
+    min: Microversion::new(3, 0),
+    max: Microversion::new(3, 60),
+};
+
+#[derive(Clone)]
+pub(super) struct AppState {
+    pub(super) api: Arc<dyn VolumeApi>,
+}
+
+pub(super) fn err(e: VolumeError) -> ApiError {
+    match &e {
+        VolumeError::Backend { source, .. } if e.kind() != ErrorKind::Internal => {
+            ApiError::new(e.kind(), format!("{e}: {source}"))
+        }
+        _ => ApiError::from_error(&e),
+    }
+}
+
+fn version_doc(max: Microversion) -> VersionDoc {
+    VersionDoc {
+        id: "v3.0".into(),
+        status: "CURRENT".into(),
+        version: max.to_string(),
+        min_version: "3.0".into(),
+        updated: "2023-08-31T00:00:00Z".into(),
+        href: "v3/".into(),
+        media_type: "application/vnd.openstack.volume".into(),
+    }
+}
+
+/// The Cinder v3 router. See the [module documentation](super).
+pub fn router(api: Arc<dyn VolumeApi>) -> Router {
+    let v3 = Router::new()
+        .route("/volumes", get(volumes::list_volumes_summary).post(volumes::create_volume))
+        .route("/volumes/detail", get(volumes::list_volumes_detail))
+        .route(
+            "/volumes/{id}",
+            get(volumes::show_volume).put(volumes::update_volume).delete(volumes::delete_volume),
+        )
+        .route("/volumes/{id}/action", post(volumes::volume_action))
+        .route(
+            "/snapshots",
+            get(snapshots::list_snapshots_summary).post(snapshots::create_snapshot),
+        )
+        .route("/snapshots/detail", get(snapshots::list_snapshots_detail))
+        .route(
+            "/snapshots/{id}",
+            get(snapshots::show_snapshot)
+                .put(snapshots::update_snapshot)
+                .delete(snapshots::delete_snapshot),
+        )
+        .route("/types", get(types::list_types).post(types::create_type))
+        .route("/types/{id}", get(types::show_type).delete(types::delete_type))
+        .route("/types/{id}/extra_specs", get(types::show_extra_specs).post(types::set_extra_specs))
+        .route(
+            "/attachments",
+            get(attachments::list_attachments_summary).post(attachments::create_attachment),
+        )
+        .route("/attachments/detail", get(attachments::list_attachments_detail))
+        .route(
+            "/attachments/{id}",
+            get(attachments::show_attachment)
+                .put(attachments::update_attachment)
+                .delete(attachments::delete_attachment),
+        )
+        .route("/attachments/{id}/action", post(attachments::attachment_action))
+        .route("/os-quota-sets/{target}", get(quotas::show_quotas).put(quotas::update_quotas))
+        .route("/os-quota-sets/{target}/defaults", get(quotas::default_quotas));
+    let v3 = with_microversions(v3, &MICROVERSIONS);
+    let r = Router::new()
+        .route("/", get(versions))
+        .route("/v3", get(version))
+        .route("/v3/", get(version))
+        .nest("/v3/{project_id}", v3)
+        .with_state(AppState { api });
+    with_error_style(r, ErrorStyle::Nova)
+        .layer(body_limit(ferrostack_core::http::DEFAULT_BODY_LIMIT))
+}
+
+async fn versions() -> Response {
+    ferrostack_core::http::multiple_choices(&[version_doc(MICROVERSIONS.max)], false)
+}
+
+async fn version() -> Response {
+    Json(version_doc(MICROVERSIONS.max).single()).into_response()
+}
+
+// ---- input helpers -------------------------------------------------------------------------
+
+pub(super) fn invalid(field: &str, v: &Value, why: &str) -> ApiError {
+    let shown = ferrostack_core::id::truncate_for_message(&v.to_string());
+    ApiError::bad_request(format!(
+        "Invalid input for field/attribute {field}. Value: {shown}. {why}"
+    ))
+}
+
+pub(super) fn root<'a>(body: &'a Value, key: &str) -> Result<&'a Map<String, Value>, ApiError> {
+    match body.get(key) {
+        Some(Value::Object(m)) => Ok(m),
+        Some(other) => Err(invalid(key, other, "is not of type 'object'")),
+        None => Err(ApiError::bad_request(format!(
+            "Invalid input received: '{key}' is a required property"
+        ))),
+    }
+}
+
+pub(super) fn opt_str(
+    m: &Map<String, Value>,
+    key: &str,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.chars().count() <= max => Ok(Some(s.clone())),
+        Some(v @ Value::String(_)) => Err(invalid(key, v, &format!("is too long (maximum {max})"))),
+        Some(v) => Err(invalid(key, v, "is not of type 'string'")),
+    }
+}
+
+pub(super) fn opt_bool(m: &Map<String, Value>, key: &str) -> Result<Option<bool>, ApiError> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(Value::String(s)) => match s.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" | "t" | "y" => Ok(Some(true)),
+            "false" | "0" | "no" | "off" | "f" | "n" => Ok(Some(false)),
+            _ => Err(ApiError::bad_request(format!(
+                "Invalid value '{}' for {key}.",
+                ferrostack_core::id::truncate_for_message(s)
+            ))),
+        },
+        Some(v) => Err(invalid(key, v, "is not of type 'boolean'")),
+    }
+}
+
+pub(super) fn size_value(key: &str, v: &Value) -> Result<Option<u64>, ApiError> {
+    let n: i128 = match v {
+        Value::Null => return Ok(None),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => i128::from(i),
+            None if n.as_u64().is_some() => i128::from(n.as_u64().unwrap_or(u64::MAX)),
+            None => {
+                return Err(invalid(key, v, &format!("{n} is not of type 'integer', 'string'")));
+            }
+        },
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse::<i128>().unwrap_or(i128::MAX)
+        }
+        Value::String(s) => {
+            return Err(invalid(
+                key,
+                v,
+                &format!(
+                    "'{}' does not match '^[0-9]+$'",
+                    ferrostack_core::id::truncate_for_message(s)
+                ),
+            ));
+        }
+        _ => return Err(invalid(key, v, "is not of type 'integer', 'string'")),
+    };
+    if n < 1 {
+        return Err(invalid(key, v, &format!("{n} is less than the minimum of 1")));
+    }
+    if n > i128::from(MAX_SIZE_GB) {
+        return Err(invalid(key, v, &format!("{n} is greater than the maximum of {MAX_SIZE_GB}")));
+    }
+    Ok(Some(n as u64))
+}
+
+pub(super) fn opt_metadata(
+    m: &Map<String, Value>,
+    key: &str,
+) -> Result<Option<BTreeMap<String, String>>, ApiError> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(o)) => o
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => Ok((k.clone(), s.clone())),
+                other => Err(invalid(key, other, "metadata values must be strings")),
+            })
+            .collect::<Result<_, _>>()
+            .map(Some),
+        Some(v) => Err(invalid(key, v, "is not of type 'object'")),
+    }
+}
+
+pub(super) fn uuid_field<T: std::str::FromStr>(
+    m: &Map<String, Value>,
+    key: &str,
+) -> Result<Option<T>, ApiError> {
+    match opt_str(m, key, 255)? {
+        None => Ok(None),
+        Some(s) => s
+            .parse::<T>()
+            .map(Some)
+            .map_err(|_| invalid(key, &Value::String(s.clone()), "is not a 'uuid'")),
+    }
+}
+
+pub(super) fn check_project(ctx: &RequestContext, project: &str) -> Result<(), ApiError> {
+    if ctx.project_id().map(ProjectId::as_str) != Some(project) {
+        return Err(ApiError::bad_request("Malformed request url"));
+    }
+    Ok(())
+}
+
+pub(super) fn parse_list_query(q: &HashMap<String, String>) -> Result<ListFilter, ApiError> {
+    let limit = match q.get("limit") {
+        None => None,
+        Some(l) => match l.parse::<i64>() {
+            Ok(n) if n >= 0 => Some(n as usize),
+            Ok(_) => {
+                return Err(ApiError::bad_request(
+                    "Invalid input received: limit param must be positive",
+                ));
+            }
+            Err(_) => {
+                return Err(ApiError::bad_request(
+                    "Invalid input received: limit param must be an integer",
+                ));
+            }
+        },
+    };
+    let all = q
+        .get("all_tenants")
+        .map(|v| {
+            !matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "f" | "no" | "n" | "off")
+        })
+        .unwrap_or(false);
+    Ok(ListFilter {
+        name: q.get("name").cloned(),
+        status: q.get("status").cloned(),
+        all_projects: all,
+        marker: q.get("marker").cloned(),
+        limit,
+    })
+}
+
+pub(super) fn parse_id<T: std::str::FromStr>(
+    s: &str,
+    nf: impl FnOnce() -> VolumeError,
+) -> Result<T, ApiError> {
+    s.parse::<T>().map_err(|_| err(nf()))
+}
+
+pub(super) fn need(mv: Microversion, minor: u16) -> Result<(), ApiError> {
+    if !mv.at_least(3, minor) {
+        return Err(ApiError::not_found("The resource could not be found."));
+    }
+    Ok(())
+}
+
+pub(super) fn single_action(body: &Value) -> Result<(&str, &Value), ApiError> {
+    match body {
+        Value::Object(m) if m.len() == 1 => {
+            let (k, v) =
+                m.iter().next().ok_or_else(|| ApiError::bad_request("Malformed request body"))?;
+            Ok((k.as_str(), v))
+        }
+        _ => Err(ApiError::bad_request("Malformed request body")),
+    }
+}

@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: Apache-2.0
+//! `/volumes`: create, list, show, update, delete, and the actions `os-extend`,
+//! `os-volume_upload_image` and `os-retype`.
+
+use super::router::*;
+use super::views::*;
+use crate::VolumeError;
+use crate::api::{CreateVolume, MigrationPolicy, UpdateVolume, UploadToImage};
+use crate::backend::DiskFormat;
+use crate::types::*;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use ferrostack_core::RequestContext;
+use ferrostack_core::http::{ApiError, Ctx, JsonBody, Microversion};
+use ferrostack_core::id::{ImageId, SnapshotId, VolumeId};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+
+pub(super) async fn create_volume(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    mv: Microversion,
+    Path(project): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    check_project(&ctx, &project)?;
+    let m = root(&body, "volume")?;
+    let size_gb = size_value("size", m.get("size").unwrap_or(&Value::Null))?;
+    let name = match opt_str(m, "name", MAX_NAME_LEN)? {
+        Some(n) => Some(n),
+        None => opt_str(m, "display_name", MAX_NAME_LEN)?,
+    };
+    let description = match opt_str(m, "description", MAX_DESCRIPTION_LEN)? {
+        Some(d) => Some(d),
+        None => opt_str(m, "display_description", MAX_DESCRIPTION_LEN)?,
+    };
+    let image = match opt_str(m, "imageRef", 255)? {
+        Some(i) => Some(i),
+        None => opt_str(m, "image_id", 255)?,
+    };
+    let image_id = match image {
+        None => None,
+        Some(i) => Some(i.parse::<ImageId>().map_err(|_| {
+            err(VolumeError::NotFound {
+                kind: "Image",
+                id: ferrostack_core::id::truncate_for_message(&i),
+            })
+        })?),
+    };
+    for unsupported in ["backup_id", "consistencygroup_id", "group_id", "source_replica"] {
+        if m.get(unsupported).is_some_and(|v| !v.is_null()) {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input received: {unsupported} is not supported"
+            )));
+        }
+    }
+    let req = CreateVolume {
+        name,
+        description,
+        size_gb,
+        volume_type: opt_str(m, "volume_type", 255)?,
+        snapshot_id: uuid_field::<SnapshotId>(m, "snapshot_id")?,
+        source_volid: uuid_field::<VolumeId>(m, "source_volid")?,
+        image_id,
+        multiattach: opt_bool(m, "multiattach")?.unwrap_or(false),
+        metadata: opt_metadata(m, "metadata")?.unwrap_or_default(),
+        availability_zone: opt_str(m, "availability_zone", 255)?,
+    };
+    let v = s.api.create_volume(&ctx, req).await.map_err(err)?;
+    let admin = crate::policy::is_admin(&ctx);
+    Ok((StatusCode::ACCEPTED, Json(json!({ "volume": volume_view(&v, &[], admin, mv, false) })))
+        .into_response())
+}
+
+pub(super) async fn list_volumes(
+    s: &AppState,
+    ctx: &RequestContext,
+    project: &str,
+    q: &HashMap<String, String>,
+    detail: bool,
+    mv: Microversion,
+) -> Result<Response, ApiError> {
+    check_project(ctx, project)?;
+    let filter = parse_list_query(q)?;
+    let vols = s.api.list_volumes(ctx, &filter).await.map_err(err)?;
+    if !detail {
+        let items: Vec<Value> = vols
+            .iter()
+            .map(|v| json!({"id": v.id.to_string(), "name": v.name, "links": link(v.project_id.as_str(), "volumes", &v.id.to_string())}))
+            .collect();
+        return Ok(Json(json!({ "volumes": items })).into_response());
+    }
+    let atts = s.api.list_attachments(ctx, None, filter.all_projects).await.map_err(err)?;
+    let admin = crate::policy::is_admin(ctx);
+    let items: Vec<Value> = vols.iter().map(|v| volume_view(v, &atts, admin, mv, true)).collect();
+    Ok(Json(json!({ "volumes": items })).into_response())
+}
+
+pub(super) async fn list_volumes_summary(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    mv: Microversion,
+    Path(project): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    list_volumes(&s, &ctx, &project, &q, false, mv).await
+}
+
+pub(super) async fn list_volumes_detail(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    mv: Microversion,
+    Path(project): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    list_volumes(&s, &ctx, &project, &q, true, mv).await
+}
+
+pub(super) async fn show_volume(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    mv: Microversion,
+    Path((project, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    check_project(&ctx, &project)?;
+    let id: VolumeId = parse_id(&id, || {
+        VolumeError::volume_not_found(ferrostack_core::id::truncate_for_message(&id))
+    })?;
+    let v = s.api.get_volume(&ctx, &id).await.map_err(err)?;
+    let atts = s.api.list_attachments(&ctx, Some(&id), true).await.map_err(err)?;
+    Ok(Json(json!({ "volume": volume_view(&v, &atts, crate::policy::is_admin(&ctx), mv, true) }))
+        .into_response())
+}
+
+pub(super) async fn update_volume(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    mv: Microversion,
+    Path((project, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    check_project(&ctx, &project)?;
+    let id: VolumeId = parse_id(&id, || {
+        VolumeError::volume_not_found(ferrostack_core::id::truncate_for_message(&id))
+    })?;
+    let m = root(&body, "volume")?;
+    let change = UpdateVolume {
+        name: match opt_str(m, "name", MAX_NAME_LEN)? {
+            Some(n) => Some(n),
+            None => opt_str(m, "display_name", MAX_NAME_LEN)?,
+        },
+        description: match opt_str(m, "description", MAX_DESCRIPTION_LEN)? {
+            Some(d) => Some(d),
+            None => opt_str(m, "display_description", MAX_DESCRIPTION_LEN)?,
+        },
+        metadata: opt_metadata(m, "metadata")?,
+    };
+    let v = s.api.update_volume(&ctx, &id, change).await.map_err(err)?;
+    let atts = s.api.list_attachments(&ctx, Some(&id), true).await.map_err(err)?;
+    Ok(Json(json!({ "volume": volume_view(&v, &atts, crate::policy::is_admin(&ctx), mv, false) }))
+        .into_response())
+}
+
+pub(super) async fn delete_volume(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path((project, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    check_project(&ctx, &project)?;
+    let id: VolumeId = parse_id(&id, || {
+        VolumeError::volume_not_found(ferrostack_core::id::truncate_for_message(&id))
+    })?;
+    s.api.delete_volume(&ctx, &id).await.map_err(err)?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+pub(super) async fn volume_action(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    mv: Microversion,
+    Path((project, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    check_project(&ctx, &project)?;
+    let id: VolumeId = parse_id(&id, || {
+        VolumeError::volume_not_found(ferrostack_core::id::truncate_for_message(&id))
+    })?;
+    let (action, args) = single_action(&body)?;
+    let empty = Map::new();
+    let m = match args {
+        Value::Object(m) => m,
+        Value::Null => &empty,
+        other => return Err(invalid(action, other, "is not of type 'object'")),
+    };
+    match action {
+        "os-extend" => {
+            let new_size = size_value("new_size", m.get("new_size").unwrap_or(&Value::Null))?
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "Invalid input received: 'new_size' is a required property",
+                    )
+                })?;
+            let v = s.api.get_volume(&ctx, &id).await.map_err(err)?;
+            if v.status == VolumeStatus::InUse && !mv.at_least(3, 42) {
+                return Err(err(VolumeError::InvalidVolume(format!(
+                    "Volume {id} status must be available, but current status is: in-use. Extending an attached volume needs microversion 3.42."
+                ))));
+            }
+            s.api.extend_volume(&ctx, &id, new_size).await.map_err(err)?;
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        "os-volume_upload_image" => {
+            let image_name = opt_str(m, "image_name", 255)?.ok_or_else(|| {
+                ApiError::bad_request("Invalid input received: 'image_name' is a required property")
+            })?;
+            let disk_format = match opt_str(m, "disk_format", 32)? {
+                None => DiskFormat::Raw,
+                Some(f) => DiskFormat::parse(&f).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "Invalid disk-format '{}' specified. Allowed disk-formats are raw, qcow2.",
+                        ferrostack_core::id::truncate_for_message(&f)
+                    ))
+                })?,
+            };
+            let container_format =
+                opt_str(m, "container_format", 32)?.unwrap_or_else(|| "bare".into());
+            if container_format != "bare" {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid container-format '{}' specified. Allowed container-formats are bare.",
+                    ferrostack_core::id::truncate_for_message(&container_format)
+                )));
+            }
+            let force = opt_bool(m, "force")?.unwrap_or(false);
+            let up = s
+                .api
+                .upload_to_image(
+                    &ctx,
+                    &id,
+                    UploadToImage { image_name, disk_format, container_format, force },
+                )
+                .await
+                .map_err(err)?;
+            let v = &up.volume;
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({ "os-volume_upload_image": {
+                    "id": v.id.to_string(),
+                    "updated_at": fmt_opt(v.updated_at),
+                    "status": v.status.as_str(),
+                    "display_description": v.description,
+                    "size": v.size_gb,
+                    "volume_type": { "id": v.volume_type_id.to_string(), "name": v.volume_type_name },
+                    "image_id": up.image_id.to_string(),
+                    "container_format": up.container_format,
+                    "disk_format": up.disk_format.as_str(),
+                    "image_name": up.image_name,
+                }})),
+            )
+                .into_response())
+        }
+        "os-retype" => {
+            let new_type = opt_str(m, "new_type", 255)?.ok_or_else(|| {
+                ApiError::bad_request("Invalid input received: 'new_type' is a required property")
+            })?;
+            let policy = match opt_str(m, "migration_policy", 32)?.as_deref() {
+                None | Some("never") => MigrationPolicy::Never,
+                Some("on-demand") => MigrationPolicy::OnDemand,
+                Some(other) => {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid input received: migration_policy must be 'never' or 'on-demand', not '{}'",
+                        ferrostack_core::id::truncate_for_message(other)
+                    )));
+                }
+            };
+            s.api.retype_volume(&ctx, &id, &new_type, policy).await.map_err(err)?;
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        other => Err(ApiError::bad_request(format!(
+            "There is no such action: {}",
+            ferrostack_core::id::truncate_for_message(other)
+        ))),
+    }
+}
