@@ -456,7 +456,7 @@ impl Cloud {
     /// the endpoint.
     pub fn mount_compute(&mut self, identity: Arc<dyn IdentityApi>, compute: Arc<LocalCompute>) {
         let router = ferrostack_identity::http::with_auth(
-            ferrostack_compute::http::router(compute.api.clone()),
+            ferrostack_compute::http::router(compute.service.clone()),
             identity,
             false,
         )

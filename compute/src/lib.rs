@@ -47,7 +47,7 @@
 //! use ferrostack_compute::host::HostConfig;
 //! use ferrostack_compute::local::{LocalCompute, Ports};
 //! use ferrostack_compute::ports::{FakeImages, FakeNetworks, FakeVolumes};
-//! use ferrostack_compute::service::{ComputeApi, CreateServer};
+//! use ferrostack_compute::api::{ComputeApi, CreateServer};
 //! use ferrostack_compute::types::NetworkRequest;
 //! use ferrostack_core::{RequestContext, bus::LocalBus, store::MemoryStore};
 //! use ferrostack_core::id::{ProjectId, UserId};
@@ -68,12 +68,12 @@
 //! let ctx = RequestContext::for_project(UserId::new(), ProjectId::new(), &["member", "reader"]);
 //! let req = CreateServer {
 //!     name: "vm1".into(), flavor_ref: "1".into(), image_ref: Some(image),
-//!     networks: vec![NetworkRequest { network_id: Some(net), ..Default::default() }],
-//!     min_count: 1, max_count: 1, ..Default::default()
+//!     networks: vec![NetworkRequest { network_id: Some(net), ..Default::default() }].into(),
+//!     ..Default::default()
 //! };
-//! let id = compute.api.create_servers(&ctx, req).await.unwrap()[0].id;
+//! let id = compute.service.create_servers(&ctx, req).await.unwrap()[0].id;
 //! let server = loop {
-//!     let s = compute.api.get_server(&ctx, id).await.unwrap();
+//!     let s = compute.service.get_server(&ctx, id).await.unwrap();
 //!     if s.status() != "BUILD" { break s; }
 //!     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
 //! };
@@ -83,6 +83,7 @@
 //! # });
 //! ```
 
+pub mod api;
 pub mod conformance;
 pub mod db;
 pub mod error;

@@ -9,7 +9,7 @@ use crate::host::{ComputeHost, HostConfig, HostDeps, HostHandle};
 use crate::hypervisor::Hypervisor;
 use crate::placement::{Placement, PlacementConfig, StorePlacement};
 use crate::ports::{ImagePort, NetworkPort, VolumePort};
-use crate::service::{ComputeService, Controller};
+use crate::service::ComputeService;
 use ferrostack_core::bus::Bus;
 use ferrostack_core::store::Store;
 use std::sync::Arc;
@@ -28,10 +28,9 @@ pub struct Ports {
 /// A controller plus hosts in this process.
 #[derive(Debug)]
 pub struct LocalCompute {
-    /// The controller.
+    /// The controller; it implements [`crate::api::ComputeApi`] (serve it with
+    /// [`crate::http::router`]).
     pub service: Arc<ComputeService>,
-    /// The API over the controller.
-    pub api: Arc<Controller>,
     /// Running hosts.
     pub hosts: Vec<HostHandle>,
     /// The deps hosts share.
@@ -78,12 +77,7 @@ impl LocalCompute {
         }
         let service = Arc::new(ComputeService::new(base.clone()));
         service.seed_default_flavors().await?;
-        Ok(LocalCompute {
-            api: Arc::new(Controller(service.clone())),
-            service,
-            hosts: handles,
-            deps: base,
-        })
+        Ok(LocalCompute { service, hosts: handles, deps: base })
     }
 
     /// The host called `name`.

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tower::ServiceExt;
 
 fn app(e: &Env) -> Router {
-    ferrostack_compute::http::router(e.compute.api.clone())
+    ferrostack_compute::http::router(e.compute.service.clone())
 }
 
 fn with_ctx(router: Router, ctx: RequestContext) -> Router {

@@ -148,7 +148,7 @@ async fn serve(e: &Env) -> String {
             }
         }
     };
-    let compute = ferrostack_compute::http::router(e.compute.api.clone())
+    let compute = ferrostack_compute::http::router(e.compute.service.clone())
         .layer(axum::middleware::from_fn(auth));
     let app = Router::new()
         .route("/identity/v3", get(v3.clone()))

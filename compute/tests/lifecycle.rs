@@ -4,6 +4,12 @@
 mod common;
 
 use common::*;
+use ferrostack_compute::api::{AttachVolume, CreateImage, RebuildServer};
+use ferrostack_compute::types::NetworkRequest;
+
+fn attach(volume: ferrostack_core::id::VolumeId) -> AttachVolume {
+    AttachVolume { volume, device: None, delete_on_termination: false }
+}
 use ferrostack_compute::error::ComputeError;
 use ferrostack_compute::fake::FakeOp;
 use ferrostack_compute::hypervisor::RebootKind;
@@ -48,10 +54,10 @@ async fn full_lifecycle_leaves_nothing_behind() {
 
     // Volume attach/detach through the attachment flow.
     let vol = e.volumes.add(1);
-    let att = api.attach_volume(&e.ctx, s.id, vol, None, false).await.unwrap();
+    let att = api.attach_volume(&e.ctx, s.id, attach(vol)).await.unwrap();
     assert_eq!(att.device, "/dev/vdb");
     assert_eq!(e.volumes.status(vol).as_deref(), Some("in-use"));
-    let err = api.attach_volume(&e.ctx, s.id, vol, None, false).await.unwrap_err();
+    let err = api.attach_volume(&e.ctx, s.id, attach(vol)).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict);
     api.detach_volume(&e.ctx, s.id, vol).await.unwrap();
     assert_eq!(e.volumes.status(vol).as_deref(), Some("available"));
@@ -65,11 +71,21 @@ async fn full_lifecycle_leaves_nothing_behind() {
 
     // Snapshot, rebuild, console.
     let before = e.images.count();
-    let img = api.create_image(&e.ctx, s.id, "snap", Default::default()).await.unwrap();
+    let img = api
+        .create_image(
+            &e.ctx,
+            s.id,
+            CreateImage { name: "snap".into(), metadata: Default::default() },
+        )
+        .await
+        .unwrap();
     e.wait_settled(s.id).await;
     assert_eq!(e.images.count(), before + 1);
     assert_eq!(e.images.get(img).unwrap().status, "active");
-    let rb = api.rebuild_server(&e.ctx, s.id, img, Some("vm1b".into())).await.unwrap();
+    let rb = api
+        .rebuild_server(&e.ctx, s.id, RebuildServer { image: img, name: Some("vm1b".into()) })
+        .await
+        .unwrap();
     assert_eq!(rb.id, s.id);
     let rb = e.wait_settled(s.id).await;
     assert_eq!((rb.status(), rb.image_id, rb.name.as_str()), ("ACTIVE", Some(img), "vm1b"));
@@ -105,9 +121,9 @@ async fn build_failure_at_every_step_leaves_error_and_no_leaks() {
         let e = env(1).await;
         let vol = e.volumes.add(1);
         // A second network port proves ports created before the failure are removed too.
-        let mut req = e.request("doomed");
-        req.networks.push(req.networks[0].clone());
-        req.volumes = vec![vol];
+        let mut req = e.request("doomed").with_volume(vol);
+        let net = req.networks.requests()[0].clone();
+        req.networks = vec![net.clone(), net].into();
         inject(&e);
         let s = e.api().create_servers(&e.ctx, req).await.unwrap().remove(0);
         let s = e.wait_settled(s.id).await;
@@ -152,10 +168,10 @@ async fn wrong_state_bad_input_quota_and_foreign_projects_change_nothing() {
     r.image_ref = Some(ImageId::new());
     assert_eq!(api.create_servers(&e.ctx, r).await.unwrap_err().kind(), ErrorKind::InvalidInput);
     let mut r = e.request("x");
-    r.networks[0].network_id = Some(NetworkId::new());
+    r.networks =
+        vec![NetworkRequest { network_id: Some(NetworkId::new()), ..Default::default() }].into();
     assert_eq!(api.create_servers(&e.ctx, r).await.unwrap_err().kind(), ErrorKind::InvalidInput);
-    let mut r = e.request("x");
-    r.volumes = vec![VolumeId::new()];
+    let r = e.request("x").with_volume(VolumeId::new());
     assert_eq!(api.create_servers(&e.ctx, r).await.unwrap_err().kind(), ErrorKind::InvalidInput);
     let mut r = e.request("x");
     r.user_data = Some("!!not base64!!".into());
@@ -173,7 +189,7 @@ async fn wrong_state_bad_input_quota_and_foreign_projects_change_nothing() {
         .unwrap();
     let mut r = e.request("many");
     r.min_count = 2;
-    r.max_count = 2;
+    r.max_count = Some(2);
     let err = api.create_servers(&e.ctx, r).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::QuotaExceeded, "{err}");
     assert_eq!(api.list_servers(&e.ctx, &Default::default()).await.unwrap().len(), 1);
@@ -197,7 +213,7 @@ async fn wrong_state_bad_input_quota_and_foreign_projects_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_create_with_anti_affinity_spreads_and_overflow_errors() {
-    use ferrostack_compute::service::CreateGroup;
+    use ferrostack_compute::api::CreateGroup;
     use ferrostack_compute::types::GroupPolicy;
     let e = env(2).await;
     let api = e.api();
@@ -213,9 +229,9 @@ async fn multi_create_with_anti_affinity_spreads_and_overflow_errors() {
         .await
         .unwrap();
     let mut r = e.request("aa");
-    r.group = Some(g.id);
+    r.scheduler_hints.group = Some(g.id);
     r.min_count = 3;
-    r.max_count = 3;
+    r.max_count = Some(3);
     let servers = api.create_servers(&e.ctx, r).await.unwrap();
     let mut hosts = Vec::new();
     let mut errors = 0;

@@ -2,6 +2,7 @@
 //! Shared test environment: a LocalCompute on MemoryStore + LocalBus with fake ports.
 #![allow(dead_code, missing_docs)]
 
+use ferrostack_compute::api::{ComputeApi, CreateServer};
 use ferrostack_compute::error::ComputeError;
 use ferrostack_compute::fake::FakeHypervisor;
 use ferrostack_compute::host::HostConfig;
@@ -9,7 +10,6 @@ use ferrostack_compute::hypervisor::{HostResources, Hypervisor};
 use ferrostack_compute::local::{LocalCompute, Ports};
 use ferrostack_compute::placement::PlacementConfig;
 use ferrostack_compute::ports::{FakeImages, FakeNetworks, FakeVolumes};
-use ferrostack_compute::service::{ComputeApi, CreateServer};
 use ferrostack_compute::types::{NetworkRequest, Server, VmState};
 use ferrostack_core::RequestContext;
 use ferrostack_core::bus::LocalBus;
@@ -70,7 +70,7 @@ pub async fn env(hosts: usize) -> Env {
 
 impl Env {
     pub fn api(&self) -> &dyn ComputeApi {
-        &*self.compute.api
+        &*self.compute.service
     }
 
     pub fn request(&self, name: &str) -> CreateServer {
@@ -78,9 +78,9 @@ impl Env {
             name: name.into(),
             flavor_ref: "1".into(),
             image_ref: Some(self.image),
-            networks: vec![NetworkRequest { network_id: Some(self.net), ..Default::default() }],
+            networks: vec![NetworkRequest { network_id: Some(self.net), ..Default::default() }]
+                .into(),
             min_count: 1,
-            max_count: 1,
             ..Default::default()
         }
     }
