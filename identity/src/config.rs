@@ -52,6 +52,11 @@ pub struct IdentityConfig {
     /// domain-specific `ldap` identity driver); `None` (default) keeps every user in the
     /// store. See [`crate::ldap`].
     pub ldap: Option<crate::ldap::LdapConfig>,
+    /// How many password (and application credential secret) hashes and verifications run at
+    /// once, each on its own thread of the blocking pool; further logins queue for a turn, so
+    /// that they never occupy the async runtime's threads and token validations keep being
+    /// served. `None` (default): the number of CPUs.
+    pub password_concurrency: Option<usize>,
 }
 
 impl Default for IdentityConfig {
@@ -73,6 +78,7 @@ impl Default for IdentityConfig {
             credential_key_repository: None,
             ec2_auth_ttl_secs: 900,
             ldap: None,
+            password_concurrency: None,
         }
     }
 }
@@ -96,6 +102,9 @@ impl IdentityConfig {
         }
         if self.default_domain_id.is_empty() {
             return bad("default_domain_id must not be empty");
+        }
+        if self.password_concurrency == Some(0) {
+            return bad("password_concurrency must be at least 1");
         }
         if let Some(l) = &self.ldap {
             l.validate()?;

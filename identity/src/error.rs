@@ -67,15 +67,26 @@ pub enum IdentityError {
     /// The operation is not implemented.
     #[error("{0} is not implemented")]
     NotImplemented(&'static str),
-    /// The Fernet key repository is missing, empty or unreadable.
-    #[error("fernet key repository problem: {0}")]
-    KeyRepository(String),
+    /// The Fernet key repository (token or credential keys) is missing, empty or unreadable,
+    /// or a credential blob does not decrypt with it.
+    #[error("fernet key repository problem: {what}")]
+    KeyRepository {
+        /// What is wrong, naming the path when there is one.
+        what: String,
+        /// The I/O error behind it, if any.
+        #[source]
+        source: Option<std::io::Error>,
+    },
     /// A store operation failed.
     #[error("store failure")]
     Store(#[source] StoreError),
-    /// A password hash could not be produced or parsed.
+    /// A password hash could not be produced.
     #[error("password hashing failed")]
-    Hashing(String),
+    Hashing(#[source] crate::password::PasswordError),
+    /// A job on the blocking pool (password hashing or verification, reading a key
+    /// repository) panicked or was cancelled by a runtime shutdown.
+    #[error("a blocking task failed")]
+    Worker(#[source] tokio::task::JoinError),
     /// A remote identity endpoint failed or answered unexpectedly.
     #[error("remote identity endpoint failed: {0}")]
     Remote(String),
@@ -96,6 +107,16 @@ impl IdentityError {
     /// A [`IdentityError::Unauthorized`] with a logged reason.
     pub fn unauthorized(reason: impl Into<String>) -> Self {
         IdentityError::Unauthorized { reason: reason.into() }
+    }
+
+    /// A [`IdentityError::KeyRepository`] for `path` failing with `source`.
+    pub fn key_repository(path: &std::path::Path, source: std::io::Error) -> Self {
+        IdentityError::KeyRepository { what: path.display().to_string(), source: Some(source) }
+    }
+
+    /// A [`IdentityError::KeyRepository`] without an I/O cause.
+    pub fn key_repository_msg(what: impl Into<String>) -> Self {
+        IdentityError::KeyRepository { what: what.into(), source: None }
     }
 
     /// A [`IdentityError::Duplicate`] on the name.
@@ -131,7 +152,9 @@ impl Classify for IdentityError {
             IdentityError::Store(e) => e.kind(),
             IdentityError::Remote(_) | IdentityError::Directory(_) => ErrorKind::Unavailable,
             IdentityError::ReadOnly => ErrorKind::Forbidden,
-            IdentityError::KeyRepository(_) | IdentityError::Hashing(_) => ErrorKind::Internal,
+            IdentityError::KeyRepository { .. }
+            | IdentityError::Hashing(_)
+            | IdentityError::Worker(_) => ErrorKind::Internal,
         }
     }
 }

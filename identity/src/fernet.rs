@@ -331,21 +331,19 @@ impl KeyRepository {
     ///
     /// I/O errors, unparsable key files, or an empty repository.
     pub fn load(&self) -> Result<MultiFernet, crate::IdentityError> {
-        let err = |m: String| crate::IdentityError::KeyRepository(m);
-        let mut indices =
-            self.key_indices().map_err(|e| err(format!("{}: {e}", self.dir.display())))?;
+        use crate::IdentityError as E;
+        let mut indices = self.key_indices().map_err(|e| E::key_repository(&self.dir, e))?;
         indices.sort_unstable_by(|a, b| b.cmp(a));
         let mut keys = Vec::with_capacity(indices.len());
         for i in indices {
             let path = self.dir.join(i.to_string());
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| err(format!("{}: {e}", path.display())))?;
-            keys.push(
-                FernetKey::from_base64(&text)
-                    .map_err(|_| err(format!("{}: not a fernet key", path.display())))?,
-            );
+            let text = std::fs::read_to_string(&path).map_err(|e| E::key_repository(&path, e))?;
+            keys.push(FernetKey::from_base64(&text).map_err(|_| {
+                E::key_repository_msg(format!("{}: not a fernet key", path.display()))
+            })?);
         }
-        MultiFernet::new(keys).map_err(|_| err(format!("{}: no keys", self.dir.display())))
+        MultiFernet::new(keys)
+            .map_err(|_| E::key_repository_msg(format!("{}: no keys", self.dir.display())))
     }
 }
 

@@ -37,7 +37,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use time::{Duration, OffsetDateTime};
 
 mod appcred;
+mod blocking;
 mod credential;
+
+use blocking::PasswordPool;
 
 const PREFIX: &str = "identity/";
 
@@ -96,6 +99,8 @@ pub struct IdentityService {
     revocations: RwLock<Vec<RevocationEvent>>,
     generation: AtomicU64,
     cache: Mutex<ScopeCache>,
+    /// Password hashing and verification: on the blocking pool, bounded.
+    passwords: PasswordPool,
     domains: Collection<Domain>,
     projects: Collection<Project>,
     users: Collection<User>,
@@ -120,12 +125,8 @@ impl IdentityService {
     pub async fn new(store: Arc<dyn Store>, config: IdentityConfig) -> Result<Self> {
         config.validate()?;
         let keys = KeyRepository::new(&config.key_repository, config.max_active_keys);
-        if config.setup_key_repository {
-            keys.setup().map_err(|e| {
-                IdentityError::KeyRepository(format!("{}: {e}", config.key_repository.display()))
-            })?;
-        }
-        let formatter = TokenFormatter::new(keys.load()?, config.default_domain_id.clone());
+        let loaded = blocking::read_keys(keys.clone(), config.setup_key_repository).await?;
+        let formatter = TokenFormatter::new(loaded, config.default_domain_id.clone());
         let c = |p: &str| format!("{PREFIX}{p}/");
         let mut svc = IdentityService {
             domains: Collection::new(store.clone(), c("domains")),
@@ -146,6 +147,7 @@ impl IdentityService {
             revocations: RwLock::new(Vec::new()),
             generation: AtomicU64::new(0),
             cache: Mutex::new(HashMap::new()),
+            passwords: PasswordPool::new(config.password_concurrency),
             ldap: None,
             config,
         };
@@ -217,25 +219,33 @@ impl IdentityService {
         self.formatter.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Reloads the Fernet keys from the repository (after a rotation by any process).
+    /// Reloads the Fernet keys from the repository (after a rotation by any process). The
+    /// files are read on the blocking pool.
     ///
     /// # Errors
     ///
     /// An unreadable or empty repository; the old keys stay in use.
-    pub fn reload_keys(&self) -> Result<()> {
-        let f = TokenFormatter::new(self.keys.load()?, self.config.default_domain_id.clone());
+    pub async fn reload_keys(&self) -> Result<()> {
+        let loaded = blocking::read_keys(self.keys.clone(), false).await?;
+        let f = TokenFormatter::new(loaded, self.config.default_domain_id.clone());
         *self.formatter.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(f);
         Ok(())
     }
 
-    /// Rotates the key repository (`keystone-manage fernet_rotate`) and reloads it.
+    /// Rotates the key repository (`keystone-manage fernet_rotate`) on the blocking pool and
+    /// reloads it.
     ///
     /// # Errors
     ///
     /// I/O errors.
-    pub fn rotate_keys(&self) -> Result<()> {
-        self.keys.rotate().map_err(|e| IdentityError::KeyRepository(e.to_string()))?;
-        self.reload_keys()
+    pub async fn rotate_keys(&self) -> Result<()> {
+        let keys = self.keys.clone();
+        tokio::task::spawn_blocking(move || {
+            keys.rotate().map_err(|e| IdentityError::key_repository(keys.dir(), e))
+        })
+        .await
+        .map_err(IdentityError::Worker)??;
+        self.reload_keys().await
     }
 
     /// Re-reads revocation events from the store (other processes may have added some); call
@@ -818,7 +828,8 @@ impl IdentityService {
             }
         }
         let ok = match &user.password {
-            Some(rec) => password::verify_password(pw, &rec.hash).unwrap_or(false),
+            // On the blocking pool: a bcrypt of cost 12 is ~250 ms of CPU.
+            Some(rec) => self.verify_secret(pw, &rec.hash).await?,
             None => false,
         };
         if !ok {
@@ -853,19 +864,32 @@ impl IdentityService {
         Ok(user)
     }
 
-    /// Hashes with bcrypt & co. on a blocking thread so the runtime keeps serving.
-    async fn password_record_blocking(&self, pw: String) -> Result<PasswordRecord> {
+    /// Whether `secret` matches the stored `hash` (any supported format; a malformed hash
+    /// matches nothing), checked on the bounded blocking pool.
+    pub(crate) async fn verify_secret(&self, secret: &str, hash: &str) -> Result<bool> {
+        let (secret, hash) = (secret.to_owned(), hash.to_owned());
+        let ok = self.passwords.run(move || password::verify_password(&secret, &hash)).await?;
+        Ok(ok.unwrap_or(false))
+    }
+
+    /// Hashes `secret` with the configured algorithm on the bounded blocking pool; `field`
+    /// names it in the 400 for a secret that is too long.
+    pub(crate) async fn hash_secret(&self, secret: String, field: &str) -> Result<String> {
         let params = self.config.password_hashing;
+        self.passwords.run(move || password::hash_password(&secret, &params)).await?.map_err(|e| {
+            match e {
+                password::PasswordError::TooLong => IdentityError::Validation(format!(
+                    "Invalid input for field '{field}': the {field} is too long."
+                )),
+                other => IdentityError::Hashing(other),
+            }
+        })
+    }
+
+    /// Hashes a new password (off the runtime threads) into the record stored on the user.
+    async fn password_record_blocking(&self, pw: String) -> Result<PasswordRecord> {
         let days = self.config.password_expires_days;
-        let hash = tokio::task::spawn_blocking(move || password::hash_password(&pw, &params))
-            .await
-            .map_err(|e| IdentityError::Hashing(e.to_string()))?
-            .map_err(|e| match e {
-                password::PasswordError::TooLong => IdentityError::Validation(
-                    "Invalid input for field 'password': the password is too long.".into(),
-                ),
-                other => IdentityError::Hashing(other.to_string()),
-            })?;
+        let hash = self.hash_secret(pw, "password").await?;
         let now = Self::now();
         Ok(PasswordRecord {
             hash,

@@ -58,9 +58,9 @@ async fn rotation_keeps_tokens_of_secondary_keys_valid() {
     let (svc, _dir) = common::service("http://127.0.0.1:9/identity").await;
     let before =
         svc.authenticate(password("admin", common::ADMIN_PASSWORD, admin_project())).await.unwrap();
-    svc.rotate_keys().unwrap(); // 3 keys: the old primary is now a secondary
+    svc.rotate_keys().await.unwrap(); // 3 keys: the old primary is now a secondary
     assert!(svc.context_for_token(&before.token, "r").await.is_ok());
-    svc.rotate_keys().unwrap(); // the old primary falls out (max_active_keys = 3)
+    svc.rotate_keys().await.unwrap(); // the old primary falls out (max_active_keys = 3)
     assert!(svc.context_for_token(&before.token, "r").await.is_err());
     let after =
         svc.authenticate(password("admin", common::ADMIN_PASSWORD, admin_project())).await.unwrap();

@@ -8,7 +8,6 @@
 use super::{IdentityService, PREFIX, esc, validate_name};
 use crate::api::{AppCredCreate, AppCredRef, RoleRef, TokenAppCred};
 use crate::error::{IdentityError, Result};
-use crate::password;
 use crate::token::{self, PayloadScope, TokenPayload};
 use crate::types::{ApplicationCredential, Role, Target, User};
 use base64::Engine;
@@ -280,18 +279,7 @@ impl IdentityService {
             Some(s) if !s.is_empty() => s,
             _ => generate_secret(),
         };
-        let params = self.config.password_hashing;
-        let to_hash = secret.clone();
-        let secret_hash =
-            tokio::task::spawn_blocking(move || password::hash_password(&to_hash, &params))
-                .await
-                .map_err(|e| IdentityError::Hashing(e.to_string()))?
-                .map_err(|e| match e {
-                    password::PasswordError::TooLong => IdentityError::Validation(
-                        "Invalid input for field 'secret': the secret is too long.".into(),
-                    ),
-                    other => IdentityError::Hashing(other.to_string()),
-                })?;
+        let secret_hash = self.hash_secret(secret.clone(), "secret").await?;
         let stored = StoredAppCred {
             id: uuid::Uuid::new_v4().simple().to_string(),
             name: req.name,
@@ -405,12 +393,7 @@ impl IdentityService {
                     .ok_or_else(|| fail("application credential gone"))?
             }
         };
-        let (pw, hash) = (secret.to_owned(), c.secret_hash.clone());
-        let ok = tokio::task::spawn_blocking(move || password::verify_password(&pw, &hash))
-            .await
-            .map_err(|e| IdentityError::Hashing(e.to_string()))?
-            .unwrap_or(false);
-        if !ok {
+        if !self.verify_secret(secret, &c.secret_hash).await? {
             return Err(fail("wrong application credential secret"));
         }
         if c.expires_at.is_some_and(|t| t <= Self::now()) {

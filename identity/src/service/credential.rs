@@ -95,8 +95,10 @@ impl IdentityService {
         Collection::new(self.store.clone(), format!("{PREFIX}credentials/"))
     }
 
-    /// The credential key repository: configured, or `credential-keys` next to the token keys.
-    fn credential_keys(&self) -> Result<MultiFernet> {
+    /// The credential key repository's keys (configured, or `credential-keys` next to the
+    /// token keys), read from disk on the blocking pool: read on every use, as Keystone does,
+    /// so a rotation by another process is seen at once.
+    async fn credential_keys(&self) -> Result<MultiFernet> {
         let dir = match &self.config.credential_key_repository {
             Some(d) => d.clone(),
             None => {
@@ -106,15 +108,11 @@ impl IdentityService {
             }
         };
         let repo = KeyRepository::new(&dir, CREDENTIAL_MAX_ACTIVE_KEYS);
-        if self.config.setup_key_repository {
-            repo.setup()
-                .map_err(|e| IdentityError::KeyRepository(format!("{}: {e}", dir.display())))?;
-        }
-        repo.load()
+        super::blocking::read_keys(repo, self.config.setup_key_repository).await
     }
 
-    fn encrypt_blob(&self, blob: &str) -> Result<(String, String)> {
-        let keys = self.credential_keys()?;
+    async fn encrypt_blob(&self, blob: &str) -> Result<(String, String)> {
+        let keys = self.credential_keys().await?;
         let key_hash = Sha256::digest(keys.primary().to_base64().as_bytes())
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -122,22 +120,22 @@ impl IdentityService {
         Ok((keys.encrypt(blob.as_bytes()), key_hash))
     }
 
-    fn decrypt(&self, c: &StoredCredential) -> Result<Credential> {
-        let keys = self.credential_keys()?;
-        let raw = fernet::decode_token_text(&c.encrypted_blob).map_err(|_| {
-            IdentityError::KeyRepository("credential could not be decrypted".into())
-        })?;
-        let (_, plain) = keys.decrypt_raw(&raw).map_err(|_| {
-            IdentityError::KeyRepository("credential could not be decrypted".into())
-        })?;
+    async fn decrypt(&self, c: &StoredCredential) -> Result<Credential> {
+        Self::decrypt_with(&self.credential_keys().await?, c)
+    }
+
+    fn decrypt_with(keys: &MultiFernet, c: &StoredCredential) -> Result<Credential> {
+        let undecryptable =
+            || IdentityError::key_repository_msg("credential could not be decrypted");
+        let raw = fernet::decode_token_text(&c.encrypted_blob).map_err(|_| undecryptable())?;
+        let (_, plain) = keys.decrypt_raw(&raw).map_err(|_| undecryptable())?;
         Ok(Credential {
             id: c.id.clone(),
             user_id: c.user_id.clone(),
             project_id: c.project_id.clone(),
             credential_type: c.credential_type.clone(),
-            blob: String::from_utf8(plain).map_err(|_| {
-                IdentityError::KeyRepository("credential is not valid UTF-8".into())
-            })?,
+            blob: String::from_utf8(plain)
+                .map_err(|_| IdentityError::key_repository_msg("credential is not valid UTF-8"))?,
         })
     }
 
@@ -182,7 +180,7 @@ impl IdentityService {
         credential_type: &str,
         blob: &str,
     ) -> Result<Credential> {
-        let (encrypted_blob, key_hash) = self.encrypt_blob(blob)?;
+        let (encrypted_blob, key_hash) = self.encrypt_blob(blob).await?;
         let stored = StoredCredential {
             id: id.to_owned(),
             user_id,
@@ -250,7 +248,7 @@ impl IdentityService {
         self.authorize("identity:get_credential", ctx, &target)?;
         let c = c.ok_or_else(|| IdentityError::not_found("credential", id))?;
         self.require_primary_auth(ctx)?;
-        self.decrypt(&c)
+        self.decrypt(&c).await
     }
 
     pub(super) async fn credential_list(
@@ -265,6 +263,7 @@ impl IdentityService {
         self.authorize("identity:list_credentials", ctx, &target)?;
         let primary = self.require_primary_auth(ctx).is_ok();
         let mut out = Vec::new();
+        let mut keys = None; // read once, and only when there is something to decrypt
         for c in self.credentials().list_all().await? {
             let c = c.value;
             let keep = filter.user_id.as_deref().is_none_or(|u| u == c.user_id.as_str())
@@ -274,7 +273,11 @@ impl IdentityService {
                     .authorize("identity:get_credential", ctx, &Self::credential_target(&c))
                     .is_ok();
             if keep {
-                out.push(self.decrypt(&c)?);
+                let keys = match &mut keys {
+                    Some(k) => k,
+                    None => keys.insert(self.credential_keys().await?),
+                };
+                out.push(Self::decrypt_with(keys, &c)?);
             }
         }
         Ok(out)
@@ -294,7 +297,7 @@ impl IdentityService {
         let mut c = cur.value.clone();
         if c.credential_type.eq_ignore_ascii_case(EC2) {
             let new = ec2_blob(&blob)?;
-            let old_blob = self.decrypt(&c)?.blob;
+            let old_blob = self.decrypt(&c).await?.blob;
             let old: serde_json::Map<String, Value> =
                 serde_json::from_str(&old_blob).unwrap_or_default();
             for key in ["trust_id", "app_cred_id", "access_token_id", "access_id"] {
@@ -303,7 +306,7 @@ impl IdentityService {
                 }
             }
         }
-        let (encrypted_blob, key_hash) = self.encrypt_blob(&blob)?;
+        let (encrypted_blob, key_hash) = self.encrypt_blob(&blob).await?;
         c.encrypted_blob = encrypted_blob;
         c.key_hash = key_hash;
         let txn = ferrostack_core::store::Txn::new()
@@ -386,9 +389,14 @@ impl IdentityService {
         self.require_primary_auth(ctx)?;
         self.user(user_id).await?;
         let mut out = Vec::new();
+        let mut keys = None; // read once, and only when there is something to decrypt
         for c in self.credentials().list_all().await? {
             if c.value.user_id.as_str() == user_id && c.value.credential_type == EC2 {
-                out.push(Self::ec2_view(&self.decrypt(&c.value)?));
+                let keys = match &mut keys {
+                    Some(k) => k,
+                    None => keys.insert(self.credential_keys().await?),
+                };
+                out.push(Self::ec2_view(&Self::decrypt_with(keys, &c.value)?));
             }
         }
         Ok(out)
@@ -423,7 +431,7 @@ impl IdentityService {
         access: &str,
     ) -> Result<Ec2Credential> {
         let c = self.ec2_lookup("identity:ec2_get_credential", ctx, user_id, access).await?;
-        Ok(Self::ec2_view(&self.decrypt(&c)?))
+        Ok(Self::ec2_view(&self.decrypt(&c).await?))
     }
 
     pub(super) async fn ec2_delete(
@@ -454,7 +462,7 @@ impl IdentityService {
             .await?
             .filter(|c| c.credential_type == EC2)
             .ok_or_else(not_found)?;
-        let cred = self.decrypt(&stored)?;
+        let cred = self.decrypt(&stored).await?;
         let blob: serde_json::Map<String, Value> =
             serde_json::from_str(&cred.blob).unwrap_or_default();
         let secret = str_field(&blob, "secret").unwrap_or_default();
