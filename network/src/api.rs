@@ -8,7 +8,7 @@ use ferrostack_core::RequestContext;
 use ferrostack_core::id::{NetworkId, PortId, ProjectId, RouterId, SubnetId};
 
 /// Quota usage of one resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QuotaDetail {
     /// The limit (`-1` unlimited).
     pub limit: i64,

@@ -71,6 +71,15 @@ pub enum NetworkError {
         #[source]
         source: ferrostack_core::BoxError,
     },
+    /// A remote Neutron answered with a fault ([`crate::http::Client`]): its kind, its message
+    /// and its exception type, as the server rendered them.
+    #[error("{}", .0.message)]
+    Remote(ferrostack_core::http::ApiError),
+    /// A remote Neutron could not be asked ([`crate::http::Client`]): unreachable, an
+    /// unreadable answer, no token.
+    #[cfg(feature = "client")]
+    #[error("the networking service could not be reached")]
+    Client(#[source] ferrostack_core::http::client::ClientError),
 }
 
 impl NetworkError {
@@ -104,8 +113,11 @@ impl NetworkError {
     }
 
     /// Neutron's exception type name, shown in `NeutronError.type`.
-    pub fn neutron_type(&self) -> &'static str {
+    pub fn neutron_type(&self) -> &str {
         match self {
+            NetworkError::Remote(e) => e.error_type.as_deref().unwrap_or("HTTPError"),
+            #[cfg(feature = "client")]
+            NetworkError::Client(_) => "HTTPServiceUnavailable",
             NetworkError::NotFound { neutron_type, .. }
             | NetworkError::Conflict { neutron_type, .. }
             | NetworkError::Rejected { neutron_type, .. } => neutron_type,
@@ -144,15 +156,32 @@ impl Classify for NetworkError {
                 _ => ErrorKind::Internal,
             },
             NetworkError::Backend { kind, .. } => *kind,
+            NetworkError::Remote(e) => e.kind,
+            #[cfg(feature = "client")]
+            NetworkError::Client(e) => e.kind(),
         }
     }
 }
 
 impl From<NetworkError> for ferrostack_core::http::ApiError {
     fn from(e: NetworkError) -> Self {
-        let t = e.neutron_type();
+        if let NetworkError::Remote(api) = e {
+            // The remote fault passes through as the remote rendered it.
+            return api;
+        }
+        let t = e.neutron_type().to_owned();
         let api = ferrostack_core::http::ApiError::from_error(&e);
         if api.kind == ErrorKind::Internal { api } else { api.with_type(t) }
+    }
+}
+
+#[cfg(feature = "client")]
+impl From<ferrostack_core::http::client::ClientError> for NetworkError {
+    fn from(e: ferrostack_core::http::client::ClientError) -> Self {
+        match e {
+            ferrostack_core::http::client::ClientError::Api(api) => NetworkError::Remote(api),
+            other => NetworkError::Client(other),
+        }
     }
 }
 

@@ -74,15 +74,7 @@ pub(super) async fn get_quota_details(
 ) -> Result<Vec<(Resource, QuotaDetail)>> {
     let limits = svc.get_quota(ctx, project).await?;
     let mut out = Vec::new();
-    for r in [
-        Resource::Network,
-        Resource::Subnet,
-        Resource::Port,
-        Resource::Router,
-        Resource::FloatingIp,
-        Resource::SecurityGroup,
-        Resource::SecurityGroupRule,
-    ] {
+    for r in Resource::ALL {
         out.push((
             r,
             QuotaDetail { limit: r.limit(&limits), used: svc.used(project, r).await?, reserved: 0 },

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-//! The Neutron v2.0 REST API over any [`NetworkApi`].
+//! [`router`]: the Neutron v2.0 REST API over any [`NetworkApi`].
 //!
 //! [`router`] serves `/` (versions) and `/v2.0/...`; the facade mounts it at `/network`.
 //! Errors render as `{"NeutronError": {"type", "message", "detail"}}`. Lists support
@@ -7,8 +7,8 @@
 //! `fixed_ips=ip_address=...`), `fields=` selection, `sort_key`/`sort_dir`, and `limit`/`marker`
 //! pagination with `<collection>_links`.
 //!
-//! The caller is the [`RequestContext`] the identity layer put in the request extensions; a
-//! request without one is answered 401.
+//! The caller is the [`RequestContext`](ferrostack_core::RequestContext) the identity layer put in the request extensions,
+//! taken by core's [`Ctx`] extractor; a request without one is answered 401.
 
 use crate::api::NetworkApi;
 use crate::error::NetworkError;
@@ -17,10 +17,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
-use axum::{Extension, Json, Router};
-use ferrostack_core::RequestContext;
+use axum::{Json, Router};
 use ferrostack_core::http::{
-    ApiError, DEFAULT_BODY_LIMIT, ErrorStyle, JsonBody, body_limit, with_error_style,
+    ApiError, Ctx, DEFAULT_BODY_LIMIT, ErrorStyle, JsonBody, body_limit, with_error_style,
 };
 use ferrostack_core::id::ProjectId;
 use serde::Serialize;
@@ -30,16 +29,16 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 type Api = Arc<dyn NetworkApi>;
-type Ctx = Option<Extension<RequestContext>>;
 type Q = Query<Vec<(String, String)>>;
 type R = Result<Response, ApiError>;
 
 /// The API version Neutron serves.
 pub const API_VERSION: &str = "v2.0";
 
-/// Extensions advertised by `GET /v2.0/extensions`: (alias, name, description).
+/// Extensions advertised by `GET /v2.0/extensions`: (alias, name, description). Only what is
+/// served: each alias stands for a route of [`router`] or an attribute of [`crate::types`]
+/// (`tests/api.rs` checks each against a rendered resource).
 pub const EXTENSIONS: &[(&str, &str, &str)] = &[
-    ("agent", "agent", "The agent management extension."),
     ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
     ("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
     (
@@ -54,11 +53,6 @@ pub const EXTENSIONS: &[(&str, &str, &str)] = &[
     ),
     ("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router"),
     ("net-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
-    (
-        "network-ip-availability",
-        "Network IP Availability",
-        "Provides IP availability data for each network and subnet.",
-    ),
     ("port-security", "Port Security", "Provides port security"),
     ("provider", "Provider Network", "Expose mapping of virtual networks to physical networks"),
     ("quotas", "Quota management support", "Expose functions for quotas management per project"),
@@ -93,7 +87,6 @@ pub const EXTENSIONS: &[(&str, &str, &str)] = &[
         "Resource timestamps",
         "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes.",
     ),
-    ("subnet_allocation", "Subnet Allocation", "Enables allocation of subnets from a subnet pool"),
 ];
 
 /// The Neutron API over `api`: `/` and `/v2.0/...`.
@@ -126,13 +119,6 @@ pub fn router(api: Api) -> Router {
         .with_state(api);
     let r = Router::new().route("/", get(versions)).nest("/v2.0", v2);
     with_error_style(r, ErrorStyle::Neutron).layer(body_limit(DEFAULT_BODY_LIMIT))
-}
-
-fn ctx(c: Ctx) -> Result<RequestContext, ApiError> {
-    c.map(|Extension(c)| c).ok_or_else(|| {
-        ApiError::new(ferrostack_core::ErrorKind::Unauthenticated, "Authentication required")
-            .with_type("HTTPUnauthorized")
-    })
 }
 
 fn base_url(headers: &HeaderMap) -> String {
@@ -489,37 +475,42 @@ macro_rules! crud {
      $list:ident, $create:ident, $show:ident, $update:ident, $delete:ident,
      $api_list:ident, $api_create:ident, $api_get:ident, $api_update:ident, $api_delete:ident,
      $create_ty:ty, $update_ty:ty) => {
-        async fn $list(State(api): State<Api>, c: Ctx, Query(q): Q, headers: HeaderMap) -> R {
-            let ctx = ctx(c)?;
+        async fn $list(
+            State(api): State<Api>,
+            Ctx(ctx): Ctx,
+            Query(q): Q,
+            headers: HeaderMap,
+        ) -> R {
             let items = api.$api_list(&ctx).await?;
             list($kind, $coll, items, &q, &headers, &path_of(concat!("/network/v2.0/", $path)))
         }
-        async fn $create(State(api): State<Api>, c: Ctx, JsonBody(v): JsonBody<Value>) -> R {
-            let ctx = ctx(c)?;
+        async fn $create(State(api): State<Api>, Ctx(ctx): Ctx, JsonBody(v): JsonBody<Value>) -> R {
             let req: $create_ty = body(v, $kind)?;
             let item = api.$api_create(&ctx, req).await?;
             one($kind, &item, &[], StatusCode::CREATED)
         }
-        async fn $show(State(api): State<Api>, c: Ctx, Path(id): Path<String>, Query(q): Q) -> R {
-            let ctx = ctx(c)?;
+        async fn $show(
+            State(api): State<Api>,
+            Ctx(ctx): Ctx,
+            Path(id): Path<String>,
+            Query(q): Q,
+        ) -> R {
             let id: $id = id_or_404(&id, $idkind)?;
             let item = api.$api_get(&ctx, id).await?;
             one($kind, &item, &q, StatusCode::OK)
         }
         async fn $update(
             State(api): State<Api>,
-            c: Ctx,
+            Ctx(ctx): Ctx,
             Path(id): Path<String>,
             JsonBody(v): JsonBody<Value>,
         ) -> R {
-            let ctx = ctx(c)?;
             let id: $id = id_or_404(&id, $idkind)?;
             let req: $update_ty = body(v, $kind)?;
             let item = api.$api_update(&ctx, id, req).await?;
             one($kind, &item, &[], StatusCode::OK)
         }
-        async fn $delete(State(api): State<Api>, c: Ctx, Path(id): Path<String>) -> R {
-            let ctx = ctx(c)?;
+        async fn $delete(State(api): State<Api>, Ctx(ctx): Ctx, Path(id): Path<String>) -> R {
             let id: $id = id_or_404(&id, $idkind)?;
             api.$api_delete(&ctx, id).await?;
             no_content()
@@ -642,8 +633,7 @@ crud!(
     SecurityGroupUpdate
 );
 
-async fn list_rules(State(api): State<Api>, c: Ctx, Query(q): Q, headers: HeaderMap) -> R {
-    let ctx = ctx(c)?;
+async fn list_rules(State(api): State<Api>, Ctx(ctx): Ctx, Query(q): Q, headers: HeaderMap) -> R {
     let items = api.list_security_group_rules(&ctx).await?;
     list(
         "security_group_rule",
@@ -654,20 +644,22 @@ async fn list_rules(State(api): State<Api>, c: Ctx, Query(q): Q, headers: Header
         "/network/v2.0/security-group-rules",
     )
 }
-async fn create_rule(State(api): State<Api>, c: Ctx, JsonBody(v): JsonBody<Value>) -> R {
-    let ctx = ctx(c)?;
+async fn create_rule(State(api): State<Api>, Ctx(ctx): Ctx, JsonBody(v): JsonBody<Value>) -> R {
     let req: SecurityGroupRuleCreate = body(v, "security_group_rule")?;
     let item = api.create_security_group_rule(&ctx, req).await?;
     one("security_group_rule", &item, &[], StatusCode::CREATED)
 }
-async fn show_rule(State(api): State<Api>, c: Ctx, Path(id): Path<String>, Query(q): Q) -> R {
-    let ctx = ctx(c)?;
+async fn show_rule(
+    State(api): State<Api>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> R {
     let id: SecurityGroupRuleId = id_or_404(&id, "security_group_rule")?;
     let item = api.get_security_group_rule(&ctx, id).await?;
     one("security_group_rule", &item, &q, StatusCode::OK)
 }
-async fn delete_rule(State(api): State<Api>, c: Ctx, Path(id): Path<String>) -> R {
-    let ctx = ctx(c)?;
+async fn delete_rule(State(api): State<Api>, Ctx(ctx): Ctx, Path(id): Path<String>) -> R {
     let id: SecurityGroupRuleId = id_or_404(&id, "security_group_rule")?;
     api.delete_security_group_rule(&ctx, id).await?;
     no_content()
@@ -675,11 +667,10 @@ async fn delete_rule(State(api): State<Api>, c: Ctx, Path(id): Path<String>) -> 
 
 async fn add_interface(
     State(api): State<Api>,
-    c: Ctx,
+    Ctx(ctx): Ctx,
     Path(id): Path<String>,
     JsonBody(v): JsonBody<Value>,
 ) -> R {
-    let ctx = ctx(c)?;
     let id = id_or_404(&id, "router")?;
     let req: InterfaceRequest = serde_json::from_value(v).map_err(|e| {
         ApiError::bad_request(format!("Invalid input for operation: {e}."))
@@ -691,11 +682,10 @@ async fn add_interface(
 
 async fn remove_interface(
     State(api): State<Api>,
-    c: Ctx,
+    Ctx(ctx): Ctx,
     Path(id): Path<String>,
     JsonBody(v): JsonBody<Value>,
 ) -> R {
-    let ctx = ctx(c)?;
     let id = id_or_404(&id, "router")?;
     let req: InterfaceRequest = serde_json::from_value(v).map_err(|e| {
         ApiError::bad_request(format!("Invalid input for operation: {e}."))
@@ -719,30 +709,26 @@ fn quota_json(project: &ProjectId, q: &QuotaSet) -> Value {
     v
 }
 
-async fn list_quotas(State(api): State<Api>, c: Ctx) -> R {
-    let ctx = ctx(c)?;
+async fn list_quotas(State(api): State<Api>, Ctx(ctx): Ctx) -> R {
     let items: Vec<Value> =
         api.list_quotas(&ctx).await?.iter().map(|(p, q)| quota_json(p, q)).collect();
     Ok(Json(json!({"quotas": items})).into_response())
 }
 
-async fn show_quota(State(api): State<Api>, c: Ctx, Path(p): Path<String>) -> R {
-    let ctx = ctx(c)?;
+async fn show_quota(State(api): State<Api>, Ctx(ctx): Ctx, Path(p): Path<String>) -> R {
     let p = project_of(&p)?;
     let q = api.get_quota(&ctx, &p).await?;
     Ok(Json(json!({"quota": serde_json::to_value(q).unwrap_or(Value::Null)})).into_response())
 }
 
-async fn default_quota(State(api): State<Api>, c: Ctx, Path(p): Path<String>) -> R {
-    let ctx = ctx(c)?;
+async fn default_quota(State(api): State<Api>, Ctx(ctx): Ctx, Path(p): Path<String>) -> R {
     let p = project_of(&p)?;
     // Defaults are visible to whoever may read the project's quota.
     api.get_quota(&ctx, &p).await?;
     Ok(Json(json!({"quota": QuotaSet::default()})).into_response())
 }
 
-async fn quota_details(State(api): State<Api>, c: Ctx, Path(p): Path<String>) -> R {
-    let ctx = ctx(c)?;
+async fn quota_details(State(api): State<Api>, Ctx(ctx): Ctx, Path(p): Path<String>) -> R {
     let p = project_of(&p)?;
     let details = api.get_quota_details(&ctx, &p).await?;
     let mut m = Map::new();
@@ -754,19 +740,17 @@ async fn quota_details(State(api): State<Api>, c: Ctx, Path(p): Path<String>) ->
 
 async fn update_quota(
     State(api): State<Api>,
-    c: Ctx,
+    Ctx(ctx): Ctx,
     Path(p): Path<String>,
     JsonBody(v): JsonBody<Value>,
 ) -> R {
-    let ctx = ctx(c)?;
     let p = project_of(&p)?;
     let req: QuotaUpdate = body(v, "quota")?;
     let q = api.update_quota(&ctx, &p, req).await?;
     Ok(Json(json!({"quota": q})).into_response())
 }
 
-async fn delete_quota(State(api): State<Api>, c: Ctx, Path(p): Path<String>) -> R {
-    let ctx = ctx(c)?;
+async fn delete_quota(State(api): State<Api>, Ctx(ctx): Ctx, Path(p): Path<String>) -> R {
     let p = project_of(&p)?;
     api.delete_quota(&ctx, &p).await?;
     no_content()
