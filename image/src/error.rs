@@ -2,6 +2,8 @@
 //! The crate's error type.
 
 use ferrostack_core::error::{BoxError, Classify, ErrorKind};
+use ferrostack_core::http::ApiError;
+use ferrostack_core::http::client::ClientError;
 use ferrostack_core::policy::PolicyError;
 use ferrostack_core::store::StoreError;
 
@@ -47,6 +49,21 @@ pub enum ImageError {
     /// The image data store failed.
     #[error("image data store failure")]
     Backend(#[source] BoxError),
+    /// A remote image service refused the call: its fault, with its message.
+    #[error("{}", .0.message)]
+    Api(ApiError),
+    /// A remote image service could not be reached, or answered what this client cannot read.
+    #[error("the image service could not be called")]
+    Remote(#[source] ClientError),
+}
+
+impl From<ClientError> for ImageError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Api(api) => ImageError::Api(api),
+            other => ImageError::Remote(other),
+        }
+    }
 }
 
 impl Classify for ImageError {
@@ -61,6 +78,8 @@ impl Classify for ImageError {
             ImageError::Policy(e) => e.kind(),
             ImageError::Store(e) => e.kind(),
             ImageError::Backend(_) => ErrorKind::Unavailable,
+            ImageError::Api(e) => e.kind,
+            ImageError::Remote(e) => e.kind(),
         }
     }
 }

@@ -296,6 +296,84 @@ impl Image {
         Value::Object(m)
     }
 
+    /// Reads Glance v2's JSON of an image (what [`Image::to_json`] writes, or a real Glance's
+    /// answer). String attributes that are not Glance's own become [`Image::properties`]; the
+    /// members are not part of an image's JSON, so [`Image::members`] is empty.
+    pub fn from_json(v: Value) -> Result<Image, serde_json::Error> {
+        #[derive(Deserialize)]
+        struct Doc {
+            id: ImageId,
+            name: Option<String>,
+            status: ImageStatus,
+            visibility: Visibility,
+            #[serde(default)]
+            protected: bool,
+            #[serde(default)]
+            os_hidden: bool,
+            owner: Option<ProjectId>,
+            disk_format: Option<String>,
+            container_format: Option<String>,
+            #[serde(default, deserialize_with = "null_as_zero")]
+            min_disk: u64,
+            #[serde(default, deserialize_with = "null_as_zero")]
+            min_ram: u64,
+            size: Option<u64>,
+            virtual_size: Option<u64>,
+            checksum: Option<String>,
+            os_hash_algo: Option<String>,
+            os_hash_value: Option<String>,
+            #[serde(default)]
+            tags: Vec<String>,
+            #[serde(with = "time::serde::rfc3339")]
+            created_at: OffsetDateTime,
+            #[serde(with = "time::serde::rfc3339")]
+            updated_at: OffsetDateTime,
+            #[serde(flatten)]
+            extra: BTreeMap<String, Value>,
+        }
+        fn null_as_zero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+            Ok(Option::<u64>::deserialize(d)?.unwrap_or(0))
+        }
+        let d: Doc = serde_json::from_value(v)?;
+        let properties = d
+            .extra
+            .into_iter()
+            .filter(|(k, _)| !READ_ONLY.contains(&k.as_str()) && !RESERVED.contains(&k.as_str()))
+            .filter_map(|(k, v)| match v {
+                Value::String(s) => Some((k, s)),
+                _ => None,
+            })
+            .collect();
+        Ok(Image {
+            id: d.id,
+            name: d.name,
+            status: d.status,
+            visibility: d.visibility,
+            protected: d.protected,
+            os_hidden: d.os_hidden,
+            owner: d.owner,
+            disk_format: d.disk_format,
+            container_format: d.container_format,
+            min_disk: d.min_disk,
+            min_ram: d.min_ram,
+            size: d.size,
+            virtual_size: d.virtual_size,
+            checksum: d.checksum,
+            os_hash_algo: d.os_hash_algo,
+            os_hash_value: d.os_hash_value,
+            tags: d.tags,
+            properties,
+            members: Vec::new(),
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+        })
+    }
+
+    /// Reads the JSON of one member (what [`Image::member_json`] writes).
+    pub fn member_from_json(v: Value) -> Result<Member, serde_json::Error> {
+        serde_json::from_value(v)
+    }
+
     /// The JSON of one member.
     pub fn member_json(&self, m: &Member) -> Value {
         serde_json::json!({
@@ -369,6 +447,44 @@ pub struct ImportTask {
 }
 
 impl ImportTask {
+    /// Reads Glance's JSON of a task (what [`ImportTask::to_json`] writes).
+    pub fn from_json(v: Value) -> Result<ImportTask, serde_json::Error> {
+        #[derive(Deserialize)]
+        struct Input {
+            #[serde(default)]
+            import_req: Value,
+        }
+        #[derive(Deserialize)]
+        struct Doc {
+            id: String,
+            image_id: ImageId,
+            owner: Option<String>,
+            user_id: Option<String>,
+            request_id: Option<String>,
+            status: TaskStatus,
+            input: Option<Input>,
+            #[serde(default)]
+            message: Option<String>,
+            #[serde(with = "time::serde::rfc3339")]
+            created_at: OffsetDateTime,
+            #[serde(with = "time::serde::rfc3339")]
+            updated_at: OffsetDateTime,
+        }
+        let d: Doc = serde_json::from_value(v)?;
+        Ok(ImportTask {
+            id: d.id,
+            image_id: d.image_id,
+            owner: d.owner,
+            user_id: d.user_id,
+            request_id: d.request_id,
+            status: d.status,
+            input: d.input.map(|i| i.import_req).unwrap_or(Value::Null),
+            message: d.message.unwrap_or_default(),
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+        })
+    }
+
     /// Glance's JSON of a task.
     pub fn to_json(&self) -> Value {
         serde_json::json!({

@@ -9,6 +9,8 @@
 //! Uploads and downloads stream: neither holds an image in memory, and JSON bodies are limited
 //! to [`DEFAULT_BODY_LIMIT`](ferrostack_core::http::DEFAULT_BODY_LIMIT).
 
+mod client;
 mod router;
 
+pub use client::Client;
 pub use router::{IMPORT_METHODS, PATCH_MEDIA_TYPES, router};

@@ -12,12 +12,12 @@ use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use ferrostack_core::RequestContext;
 use ferrostack_core::error::ErrorKind;
 use ferrostack_core::http::{
-    ApiError, DEFAULT_BODY_LIMIT, ErrorStyle, VersionDoc, body_limit, multiple_choices, parse_json,
-    with_error_style,
+    ApiError, Ctx, DEFAULT_BODY_LIMIT, ErrorStyle, VersionDoc, body_limit, multiple_choices,
+    parse_json, with_error_style,
 };
 use ferrostack_core::id::ImageId;
 use futures::{StreamExt, TryStreamExt};
@@ -81,12 +81,6 @@ fn unsupported_media(msg: &str) -> Response {
     (StatusCode::UNSUPPORTED_MEDIA_TYPE, Json(body)).into_response()
 }
 
-fn ctx(c: Option<Extension<RequestContext>>) -> Result<RequestContext, Response> {
-    c.map(|Extension(c)| c).ok_or_else(|| {
-        api_err(ErrorKind::Unauthenticated, "The request you have made requires authentication.")
-    })
-}
-
 fn image_id(s: &str) -> Result<ImageId, Response> {
     // Glance answers 404 for ids that are not UUIDs (clients then look the name up).
     s.parse().map_err(|_| err(ImageError::NotFound(s.to_owned())))
@@ -119,10 +113,9 @@ async fn versions(headers: HeaderMap, OriginalUri(uri): OriginalUri) -> Response
 
 async fn list_images(
     State(api): State<Api>,
-    c: Option<Extension<RequestContext>>,
+    Ctx(c): Ctx,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let c = tri!(ctx(c));
     let mut q = ListQuery::default();
     for (k, v) in &params {
         match k.as_str() {
@@ -174,12 +167,7 @@ async fn list_images(
     }
 }
 
-async fn create_image(
-    State(api): State<Api>,
-    c: Option<Extension<RequestContext>>,
-    body: Bytes,
-) -> Response {
-    let c = tri!(ctx(c));
+async fn create_image(State(api): State<Api>, Ctx(c): Ctx, body: Bytes) -> Response {
     let v: Value = tri!(parse_json(&body).map_err(IntoResponse::into_response));
     let Value::Object(map) = v else {
         return api_err(ErrorKind::InvalidInput, "The request body must be a JSON object");
@@ -191,12 +179,7 @@ async fn create_image(
     }
 }
 
-async fn show_image(
-    State(api): State<Api>,
-    c: Option<Extension<RequestContext>>,
-    Path(id): Path<String>,
-) -> Response {
-    let c = tri!(ctx(c));
+async fn show_image(State(api): State<Api>, Ctx(c): Ctx, Path(id): Path<String>) -> Response {
     let id = tri!(image_id(&id));
     match api.get(&c, &id).await {
         Ok(img) => Json(img.to_json()).into_response(),
@@ -206,12 +189,11 @@ async fn show_image(
 
 async fn update_image(
     State(api): State<Api>,
-    c: Option<Extension<RequestContext>>,
+    Ctx(c): Ctx,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let c = tri!(ctx(c));
     let id = tri!(image_id(&id));
     let ct = headers.get(header::CONTENT_TYPE).and_then(|h| h.to_str().ok()).unwrap_or("");
     let ct = ct.split(';').next().unwrap_or("").trim();
@@ -228,12 +210,7 @@ async fn update_image(
     }
 }
 
-async fn delete_image(
-    State(api): State<Api>,
-    c: Option<Extension<RequestContext>>,
-    Path(id): Path<String>,
-) -> Response {
-    let c = tri!(ctx(c));
+async fn delete_image(State(api): State<Api>, Ctx(c): Ctx, Path(id): Path<String>) -> Response {
     let id = tri!(image_id(&id));
     match api.delete(&c, &id).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
@@ -243,12 +220,11 @@ async fn delete_image(
 
 async fn upload(
     State(api): State<Api>,
-    c: Option<Extension<RequestContext>>,
+    Ctx(c): Ctx,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let c = tri!(ctx(c));
     let id = tri!(image_id(&id));
     let ct = headers.get(header::CONTENT_TYPE).and_then(|h| h.to_str().ok());
     if let Some(ct) = ct
@@ -266,12 +242,11 @@ async fn upload(
 
 async fn stage(
     State(api): State<Api>,
-    c: Option<Extension<RequestContext>>,
+    Ctx(c): Ctx,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let c = tri!(ctx(c));
     let id = tri!(image_id(&id));
     let ct = headers.get(header::CONTENT_TYPE).and_then(|h| h.to_str().ok());
     if let Some(ct) = ct
@@ -291,8 +266,7 @@ async fn stage(
 /// [`ImageApi::import_methods`] when its host allow-list is configured.
 pub const IMPORT_METHODS: &[&str] = &["glance-direct"];
 
-async fn import_info(State(api): State<Api>, c: Option<Extension<RequestContext>>) -> Response {
-    let c = tri!(ctx(c));
+async fn import_info(State(api): State<Api>, Ctx(c): Ctx) -> Response {
     match api.import_methods(&c).await {
         Ok(methods) => Json(json!({"import-methods": {
             "description": "Import methods available.",
@@ -304,12 +278,7 @@ async fn import_info(State(api): State<Api>, c: Option<Extension<RequestContext>
     }
 }
 
-async fn image_tasks(
-    State(api): State<Api>,
-    c: Option<Extension<RequestContext>>,
-    Path(id): Path<String>,
-) -> Response {
-    let c = tri!(ctx(c));
+async fn image_tasks(State(api): State<Api>, Ctx(c): Ctx, Path(id): Path<String>) -> Response {
     let id = tri!(image_id(&id));
     match api.tasks(&c, &id).await {
         Ok(tasks) => {
@@ -322,11 +291,10 @@ async fn image_tasks(
 
 async fn import(
     State(api): State<Api>,
-    c: Option<Extension<RequestContext>>,
+    Ctx(c): Ctx,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let c = tri!(ctx(c));
     let id = tri!(image_id(&id));
     let v: Value = tri!(parse_json(&body).map_err(IntoResponse::into_response));
     let Some(method) = v.pointer("/method/name").and_then(Value::as_str) else {
@@ -343,12 +311,7 @@ async fn import(
     }
 }
 
-async fn download(
-    State(api): State<Api>,
-    c: Option<Extension<RequestContext>>,
-    Path(id): Path<String>,
-) -> Response {
-    let c = tri!(ctx(c));
+async fn download(State(api): State<Api>, Ctx(c): Ctx, Path(id): Path<String>) -> Response {
     let id = tri!(image_id(&id));
     match api.download(&c, &id).await {
         Ok(None) => StatusCode::NO_CONTENT.into_response(),
@@ -371,14 +334,7 @@ async fn download(
     }
 }
 
-async fn tag_op(
-    api: Api,
-    c: Option<Extension<RequestContext>>,
-    id: String,
-    tag: String,
-    add: bool,
-) -> Response {
-    let c = tri!(ctx(c));
+async fn tag_op(api: Api, c: RequestContext, id: String, tag: String, add: bool) -> Response {
     let id = tri!(image_id(&id));
     match api.tag(&c, &id, &tag, add).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
@@ -388,7 +344,7 @@ async fn tag_op(
 
 async fn add_tag(
     State(api): State<Api>,
-    c: Option<Extension<RequestContext>>,
+    Ctx(c): Ctx,
     Path((id, tag)): Path<(String, String)>,
 ) -> Response {
     tag_op(api, c, id, tag, true).await
@@ -396,19 +352,13 @@ async fn add_tag(
 
 async fn remove_tag(
     State(api): State<Api>,
-    c: Option<Extension<RequestContext>>,
+    Ctx(c): Ctx,
     Path((id, tag)): Path<(String, String)>,
 ) -> Response {
     tag_op(api, c, id, tag, false).await
 }
 
-async fn set_active(
-    api: Api,
-    c: Option<Extension<RequestContext>>,
-    id: String,
-    active: bool,
-) -> Response {
-    let c = tri!(ctx(c));
+async fn set_active(api: Api, c: RequestContext, id: String, active: bool) -> Response {
     let id = tri!(image_id(&id));
     match api.set_active(&c, &id, active).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
@@ -416,28 +366,15 @@ async fn set_active(
     }
 }
 
-async fn deactivate(
-    State(api): State<Api>,
-    c: Option<Extension<RequestContext>>,
-    Path(id): Path<String>,
-) -> Response {
+async fn deactivate(State(api): State<Api>, Ctx(c): Ctx, Path(id): Path<String>) -> Response {
     set_active(api, c, id, false).await
 }
 
-async fn reactivate(
-    State(api): State<Api>,
-    c: Option<Extension<RequestContext>>,
-    Path(id): Path<String>,
-) -> Response {
+async fn reactivate(State(api): State<Api>, Ctx(c): Ctx, Path(id): Path<String>) -> Response {
     set_active(api, c, id, true).await
 }
 
-async fn list_members(
-    State(api): State<Api>,
-    c: Option<Extension<RequestContext>>,
-    Path(id): Path<String>,
-) -> Response {
-    let c = tri!(ctx(c));
+async fn list_members(State(api): State<Api>, Ctx(c): Ctx, Path(id): Path<String>) -> Response {
     let id = tri!(image_id(&id));
     match api.members(&c, &id).await {
         Ok((img, members)) => Json(json!({
@@ -451,10 +388,9 @@ async fn list_members(
 
 async fn show_member(
     State(api): State<Api>,
-    c: Option<Extension<RequestContext>>,
+    Ctx(c): Ctx,
     Path((id, member)): Path<(String, String)>,
 ) -> Response {
-    let c = tri!(ctx(c));
     let id = tri!(image_id(&id));
     match api.members(&c, &id).await {
         Ok((img, members)) => match members.iter().find(|m| m.member_id == member) {
@@ -473,11 +409,10 @@ fn object_field<'a>(body: &'a Value, key: &str) -> Result<&'a str, Response> {
 
 async fn add_member(
     State(api): State<Api>,
-    c: Option<Extension<RequestContext>>,
+    Ctx(c): Ctx,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let c = tri!(ctx(c));
     let id = tri!(image_id(&id));
     let v: Value = tri!(parse_json(&body).map_err(IntoResponse::into_response));
     let member = tri!(object_field(&v, "member"));
@@ -492,11 +427,10 @@ async fn add_member(
 
 async fn update_member(
     State(api): State<Api>,
-    c: Option<Extension<RequestContext>>,
+    Ctx(c): Ctx,
     Path((id, member)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let c = tri!(ctx(c));
     let id = tri!(image_id(&id));
     let v: Value = tri!(parse_json(&body).map_err(IntoResponse::into_response));
     let status = tri!(object_field(&v, "status"));
@@ -514,10 +448,9 @@ async fn update_member(
 
 async fn remove_member(
     State(api): State<Api>,
-    c: Option<Extension<RequestContext>>,
+    Ctx(c): Ctx,
     Path((id, member)): Path<(String, String)>,
 ) -> Response {
-    let c = tri!(ctx(c));
     let id = tri!(image_id(&id));
     match api.remove_member(&c, &id, &member).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
