@@ -81,6 +81,9 @@ pub enum ClientError {
     /// A request could not be built (an invalid header value, a bad URL).
     #[error("cannot build the request: {0}")]
     Request(String),
+    /// A request body could not be serialised.
+    #[error("cannot serialise the request body")]
+    Serialize(#[source] serde_json::Error),
 }
 
 impl ClientError {
@@ -100,7 +103,9 @@ impl Classify for ClientError {
             ClientError::Transport { source, .. } if source.is_timeout() => ErrorKind::Timeout,
             ClientError::Transport { .. } => ErrorKind::Unavailable,
             ClientError::NoToken(_) => ErrorKind::Unauthenticated,
-            ClientError::Decode { .. } | ClientError::Request(_) => ErrorKind::Internal,
+            ClientError::Decode { .. } | ClientError::Request(_) | ClientError::Serialize(_) => {
+                ErrorKind::Internal
+            }
         }
     }
 }
@@ -227,7 +232,7 @@ impl Body {
     ) -> Result<Body, ClientError> {
         serde_json::to_vec(value)
             .map(|v| Body::Bytes(v.into(), content_type))
-            .map_err(|e| ClientError::Request(format!("cannot serialise the body: {e}")))
+            .map_err(ClientError::Serialize)
     }
 }
 

@@ -99,7 +99,7 @@ impl Connection {
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.call_blocking(f))
             .await
-            .map_err(|e| LibvirtError::Worker(e.to_string()))?
+            .map_err(LibvirtError::Worker)?
     }
 
     /// Runs `f` with the connection on the calling thread (for blocking contexts).

@@ -512,8 +512,7 @@ impl LibvirtDriver {
 
     async fn load_attachments(&self, id: ServerId) -> Result<Attachments, LibvirtError> {
         match tokio::fs::read(self.attachments_path(id)).await {
-            Ok(b) => serde_json::from_slice(&b)
-                .map_err(|e| LibvirtError::Io(std::io::Error::other(e.to_string()))),
+            Ok(b) => serde_json::from_slice(&b).map_err(LibvirtError::Record),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Attachments::default()),
             Err(e) => Err(e.into()),
         }
@@ -525,8 +524,7 @@ impl LibvirtDriver {
             tokio::fs::create_dir_all(dir).await?;
         }
         let tmp = p.with_extension("json.tmp");
-        let body = serde_json::to_vec_pretty(a)
-            .map_err(|e| LibvirtError::Io(std::io::Error::other(e.to_string())))?;
+        let body = serde_json::to_vec_pretty(a).map_err(LibvirtError::Record)?;
         tokio::fs::write(&tmp, body).await?;
         tokio::fs::rename(&tmp, &p).await?;
         Ok(())
@@ -944,7 +942,7 @@ impl Console for LibvirtDriver {
             Ok(bytes) => Ok(ferrostack_compute::hypervisor::console_tail(&bytes, lines)),
             // Nothing written yet (or console logging off).
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-            Err(e) => Err(ComputeError::Internal(format!("reading {}: {e}", log.display()))),
+            Err(e) => Err(LibvirtError::Io(e).into_compute(self.name_(), "console_output")),
         }
     }
 }

@@ -45,9 +45,12 @@ pub enum LibvirtError {
     /// Local state (instance directory, attachment records) could not be read or written.
     #[error("instance state: {0}")]
     Io(#[from] std::io::Error),
+    /// A local state record (the attachment records) could not be encoded or decoded.
+    #[error("instance state record: {0}")]
+    Record(#[source] serde_json::Error),
     /// The blocking worker was cancelled or panicked.
-    #[error("libvirt worker failed: {0}")]
-    Worker(String),
+    #[error("libvirt worker failed")]
+    Worker(#[source] tokio::task::JoinError),
 }
 
 impl LibvirtError {
@@ -90,9 +93,10 @@ impl Classify for LibvirtError {
             LibvirtError::NotSupported(_) => ErrorKind::NotSupported,
             LibvirtError::NotReady(_) => ErrorKind::Conflict,
             LibvirtError::Command(e) => e.kind(),
-            LibvirtError::Libvirt { .. } | LibvirtError::Io(_) | LibvirtError::Worker(_) => {
-                ErrorKind::Internal
-            }
+            LibvirtError::Libvirt { .. }
+            | LibvirtError::Io(_)
+            | LibvirtError::Record(_)
+            | LibvirtError::Worker(_) => ErrorKind::Internal,
         }
     }
 }
