@@ -10,11 +10,11 @@
 //! | [`context`] | [`RequestContext`]: who is calling, in which scope, with which roles |
 //! | [`error`] | [`ErrorKind`]: the twelve classes every crate error maps into, with HTTP status and OpenStack fault name |
 //! | [`pagination`] | marker/limit/sort parameters as every OpenStack list API takes them |
-//! | [`store`] | [`store::Store`]: the control plane's versioned key-value state with compare-and-swap transactions, the typed [`store::Collection`], and [`store::MemoryStore`] |
+//! | [`store`] | [`store::Store`]: the control plane's versioned key-value state with compare-and-swap transactions, the typed [`store::Collection`], [`store::MemoryStore`], and [`store::retry::retry_txn`], the one loop every optimistic transaction retries in |
 //! | [`bus`] | [`bus::Bus`]: RPC between services (`call`, `cast`, `fanout`) and [`bus::LocalBus`] |
 //! | [`command`] | [`command::CommandRunner`]: how drivers run system tools (argv only, timeouts, privilege wrapper) |
 //! | [`policy`] | the oslo.policy rule language, compiled once and evaluated per request |
-//! | `http` (feature `http`) | axum plumbing: OpenStack error bodies, request ids, version documents, JSON extraction |
+//! | `http` (feature `http`) | axum plumbing every REST API shares: OpenStack error bodies, request ids, version documents, JSON extraction, the `Ctx` extractor, microversion negotiation; `http::client` (feature `client`): the base of every service's remote `http::Client`; `http::testing`: a fake token table and a loopback server |
 //!
 //! ## Design
 //!
@@ -25,6 +25,11 @@
 //! * **One error vocabulary.** Crates keep their own `thiserror` enums with the facts of each
 //!   failure and classify them with `fn kind(&self) -> ErrorKind`; the HTTP layer maps the kind
 //!   to a status and fault body exactly once.
+//! * **One shape for every service.** Each service crate has `api.rs` (its `XxxApi` trait
+//!   and typed requests), `service/` (the local implementation, split by resource), `http/`
+//!   (`router` over `Arc<dyn XxxApi>` and a `Client` implementing the same trait over REST),
+//!   `testing` (fakes and conformance suites) and `error.rs`. What their HTTP layers share is
+//!   here, once: [`http::Ctx`](crate::http), microversions, error bodies, the client base.
 //! * **No I/O in types.** Ids, contexts, policy and pagination are plain data, usable from
 //!   synchronous hot paths (the scheduler, the ring).
 //!
@@ -55,6 +60,7 @@
 //! | feature | default | what |
 //! |---|---|---|
 //! | `http` | no | axum plumbing for REST APIs |
+//! | `client` | no | `http::client::ServiceClient` (reqwest), the base of the remote clients |
 //! | `testing` | no | conformance suites (`store::conformance`, `bus::conformance`) and `testing` helpers |
 
 pub mod bus;
