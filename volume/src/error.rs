@@ -4,6 +4,7 @@
 use crate::backend::BackendError;
 use crate::image::ImageTransferError;
 use ferrostack_core::error::{Classify, ErrorKind};
+use ferrostack_core::http::client::ClientError;
 use ferrostack_core::store::StoreError;
 
 /// Everything the volume service can refuse or fail at. The `Display` texts are Cinder's
@@ -68,6 +69,34 @@ pub enum VolumeError {
     /// The state store failed.
     #[error("the state store failed")]
     Store(#[source] StoreError),
+    /// A remote Cinder (through [`crate::http::Client`]) refused or failed: its fault message
+    /// and kind pass through unchanged.
+    #[error(transparent)]
+    Remote(RemoteError),
+}
+
+/// A failed call to a remote Cinder: its `Display` is the service's fault message (what Cinder
+/// said, without decoration) or, when no answer came, what went wrong on the way; the
+/// transport's error is the [`source`](std::error::Error::source).
+#[derive(Debug)]
+pub struct RemoteError(pub ClientError);
+
+impl std::fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            ClientError::Api(api) => f.write_str(&api.message),
+            other => other.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for RemoteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.0 {
+            ClientError::Api(_) => None,
+            other => other.source(),
+        }
+    }
 }
 
 impl VolumeError {
@@ -88,6 +117,12 @@ impl VolumeError {
 impl From<StoreError> for VolumeError {
     fn from(e: StoreError) -> Self {
         VolumeError::Store(e)
+    }
+}
+
+impl From<ClientError> for VolumeError {
+    fn from(e: ClientError) -> Self {
+        VolumeError::Remote(RemoteError(e))
     }
 }
 
@@ -121,6 +156,7 @@ impl Classify for VolumeError {
                 _ => ErrorKind::Internal,
             },
             VolumeError::Image(e) => e.kind(),
+            VolumeError::Remote(e) => e.0.kind(),
             VolumeError::Store(e) => match e.kind() {
                 ErrorKind::Conflict | ErrorKind::AlreadyExists => ErrorKind::Conflict,
                 ErrorKind::Unavailable => ErrorKind::Unavailable,

@@ -5,12 +5,14 @@
 use super::{attachments, quotas, snapshots, types, volumes};
 use crate::VolumeError;
 use crate::api::{ListFilter, VolumeApi};
+use crate::error::RemoteError;
 use crate::types::MAX_SIZE_GB;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use ferrostack_core::RequestContext;
 use ferrostack_core::error::{Classify, ErrorKind};
+use ferrostack_core::http::client::ClientError;
 use ferrostack_core::http::{
     ApiError, ErrorStyle, Microversion, MicroversionRange, VersionDoc, body_limit,
     with_error_style, with_microversions,
@@ -36,6 +38,8 @@ pub(super) struct AppState {
 
 pub(super) fn err(e: VolumeError) -> ApiError {
     match &e {
+        // A remote Cinder's fault passes through as it was (a router over a `Client`).
+        VolumeError::Remote(RemoteError(ClientError::Api(api))) => api.clone(),
         VolumeError::Backend { source, .. } if e.kind() != ErrorKind::Internal => {
             ApiError::new(e.kind(), format!("{e}: {source}"))
         }
