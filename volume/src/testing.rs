@@ -5,7 +5,10 @@
 //!   failure injection per operation. It keeps data (sparsely), so it passes the conformance
 //!   suite; it is a test double, not a driver.
 //! * [`conformance`]: the suite every `VolumeBackend` implementation must pass (the file
-//!   backend here, LVM and Ceph in their driver crates).
+//!   backend here; LVM and Ceph drivers, when they are written, in their own crates).
+//! * [`api_conformance`]: the suite every [`VolumeApi`](crate::VolumeApi) implementation must
+//!   pass, run against the local [`VolumeService`](crate::VolumeService) and against
+//!   [`http::Client`](crate::http::Client) over the served router (`tests/conformance.rs`).
 
 use crate::backend::{
     BackendError, BackendSnapshot, BackendVolume, ByteStream, Capabilities, CapacityGb,
@@ -18,6 +21,8 @@ use ferrostack_core::id::{SnapshotId, VolumeId};
 use futures::StreamExt;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
+
+pub mod api_conformance;
 
 const CHUNK: usize = 1024 * 1024;
 
