@@ -314,8 +314,12 @@ pub struct CreateServer {
         skip_serializing_if = "Option::is_none"
     )]
     pub availability_zone: Option<String>,
-    /// Minimum count (1 when absent).
-    #[serde(default = "one", deserialize_with = "nova::min_count")]
+    /// Minimum count (1 when absent; 0 means 1).
+    #[serde(
+        default = "one",
+        deserialize_with = "nova::min_count",
+        skip_serializing_if = "at_most_one"
+    )]
     pub min_count: u32,
     /// Maximum count (`min_count` when absent).
     #[serde(
@@ -357,6 +361,10 @@ pub struct CreateServer {
 
 fn one() -> u32 {
     1
+}
+
+fn at_most_one(n: &u32) -> bool {
+    *n <= 1
 }
 
 impl CreateServer {

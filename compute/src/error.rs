@@ -3,6 +3,7 @@
 //! [`ferrostack_core::ErrorKind`] once.
 
 use ferrostack_core::error::{BoxError, Classify, ErrorKind};
+use ferrostack_core::http::client::ClientError;
 
 /// A compute failure. Messages are what Nova shows callers; causes sit in `source()`.
 #[derive(Debug, thiserror::Error)]
@@ -95,9 +96,27 @@ pub enum ComputeError {
         /// The remote message.
         message: String,
     },
+    /// A remote compute API ([`crate::http::Client`]) failed. When it answered with a fault,
+    /// the message is the fault's (what Nova said) and the kind its status's; otherwise the
+    /// transport failure is the source.
+    #[error("{}", client_message(.0))]
+    Client(#[source] ClientError),
     /// A bug or an unexpected failure.
     #[error("{0}")]
     Internal(String),
+}
+
+fn client_message(e: &ClientError) -> String {
+    match e.api() {
+        Some(api) => api.message.clone(),
+        None => "the compute API could not be reached".into(),
+    }
+}
+
+impl From<ClientError> for ComputeError {
+    fn from(e: ClientError) -> Self {
+        ComputeError::Client(e)
+    }
 }
 
 impl ComputeError {
@@ -121,6 +140,7 @@ impl Classify for ComputeError {
             ComputeError::Hypervisor { .. } | ComputeError::Internal(_) => ErrorKind::Internal,
             ComputeError::Dependency { kind, .. } | ComputeError::Remote { kind, .. } => *kind,
             ComputeError::Store(e) => e.kind(),
+            ComputeError::Client(e) => e.kind(),
             ComputeError::Bus(e) => e.kind(),
         }
     }

@@ -97,4 +97,5 @@ pub mod policy;
 pub mod ports;
 pub mod rpc;
 pub mod service;
+pub mod testing;
 pub mod types;

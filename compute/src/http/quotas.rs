@@ -62,6 +62,24 @@ pub(super) async fn show(
     Ok(Json(json!({"quota_set": quota_view(&project, &l, mv)})).into_response())
 }
 
+/// `GET /os-quota-sets/{project}/detail`: each resource's `limit`, `in_use` and `reserved`.
+pub(super) async fn detail(State(api): State<Api>, ctx: Ctx, Path(project): Path<String>) -> R {
+    let p = ProjectId::try_from(project.clone()).map_err(|_| bad("Invalid project id."))?;
+    let (l, u) = api.quotas(&ctx, &p).await.map_err(err)?;
+    let item = |limit: i64, in_use: i64| json!({"limit": limit, "in_use": in_use, "reserved": 0});
+    Ok(Json(json!({"quota_set": {
+        "id": project,
+        "instances": item(l.instances, u.instances),
+        "cores": item(l.cores, u.cores),
+        "ram": item(l.ram, u.ram),
+        "key_pairs": item(l.key_pairs, 0),
+        "metadata_items": item(l.metadata_items, 0),
+        "server_groups": item(l.server_groups, 0),
+        "server_group_members": item(l.server_group_members, 0),
+    }}))
+    .into_response())
+}
+
 #[derive(Deserialize)]
 struct UpdateBody {
     quota_set: BTreeMap<String, QuotaValue>,

@@ -59,7 +59,7 @@ pub fn router(api: Api) -> Router {
         .route("/os-availability-zone", get(quotas::availability_zones))
         .route("/limits", get(quotas::limits))
         .route("/os-quota-sets/{project}", get(quotas::show).put(quotas::update))
-        .route("/os-quota-sets/{project}/detail", get(quotas::show))
+        .route("/os-quota-sets/{project}/detail", get(quotas::detail))
         .with_state(api);
     let v21 = Router::new()
         .route("/", get(version))
