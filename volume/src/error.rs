@@ -6,6 +6,7 @@ use crate::image::ImageTransferError;
 use ferrostack_core::error::{Classify, ErrorKind};
 use ferrostack_core::http::client::ClientError;
 use ferrostack_core::store::StoreError;
+use ferrostack_core::store::retry::Contention;
 
 /// Everything the volume service can refuse or fail at. The `Display` texts are Cinder's
 /// messages, shown to API callers for every kind but `Internal`.
@@ -35,9 +36,12 @@ pub enum VolumeError {
     /// A name is already taken (409).
     #[error("{0}")]
     AlreadyExists(String),
-    /// A concurrent change won too often, or a state conflict (409).
+    /// A state conflict (409).
     #[error("{0}")]
     Conflict(String),
+    /// Concurrent changes won every attempt of an optimistic transaction (409; try again).
+    #[error(transparent)]
+    Contention(#[from] Contention),
     /// Quota exceeded (413), with Cinder's `VolumeSizeExceedsAvailableQuota` and
     /// `VolumeLimitExceeded` messages.
     #[error("{0}")]
@@ -145,7 +149,7 @@ impl Classify for VolumeError {
             | VolumeError::NotSupported(_) => ErrorKind::InvalidInput,
             VolumeError::NotFound { .. } => ErrorKind::NotFound,
             VolumeError::AlreadyExists(_) => ErrorKind::AlreadyExists,
-            VolumeError::Conflict(_) => ErrorKind::Conflict,
+            VolumeError::Conflict(_) | VolumeError::Contention(_) => ErrorKind::Conflict,
             VolumeError::QuotaExceeded(_) => ErrorKind::QuotaExceeded,
             VolumeError::Forbidden(_) => ErrorKind::Forbidden,
             VolumeError::NoValidBackend(_) => ErrorKind::InvalidInput,

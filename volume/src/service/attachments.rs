@@ -2,7 +2,7 @@
 //! The attachment flow of Cinder 3.27+: reserve, update with a connector (export and
 //! connection info), complete, delete (terminate and remove the export).
 
-use super::{MAX_RETRIES, VolumeService, bvol, now, or_str};
+use super::{VolumeService, bvol, now, or_str};
 use crate::VolumeError;
 use crate::api::VolumeApi;
 use crate::backend::{BackendVolume, VolumeBackend};
@@ -11,6 +11,7 @@ use crate::types::*;
 use ferrostack_core::RequestContext;
 use ferrostack_core::id::{ServerId, VolumeId};
 use ferrostack_core::store::Txn;
+use ferrostack_core::store::retry::retry_txn;
 use std::sync::Arc;
 
 pub(super) async fn create(
@@ -30,8 +31,7 @@ pub(super) async fn create(
             ferrostack_core::id::truncate_for_message(&mode)
         )));
     }
-    let mut created = None;
-    for _ in 0..MAX_RETRIES {
+    let att = retry_txn(&format!("volume {volume_id}"), || async {
         let cur = svc.visible_volume(ctx, volume_id).await?;
         let vol = &cur.value;
         let expected: &[VolumeStatus] = if vol.multiattach {
@@ -76,14 +76,9 @@ pub(super) async fn create(
             .when(svc.attachments.absent(&att.id.to_string()))
             .op(svc.volumes.put_op(&vol.id.to_string(), &next)?)
             .op(svc.attachments.put_op(&att.id.to_string(), &att)?);
-        if svc.store.txn(txn).await?.is_committed() {
-            created = Some(att);
-            break;
-        }
-    }
-    let Some(att) = created else {
-        return Err(VolumeError::Conflict("too many concurrent changes; retry".into()));
-    };
+        Ok::<_, VolumeError>(svc.store.txn(txn).await?.is_committed().then_some(att))
+    })
+    .await?;
     match connector {
         Some(c) => svc.update_attachment(ctx, &att.id, c).await,
         None => Ok(att),
@@ -142,16 +137,15 @@ pub(super) async fn update(
             return Err(VolumeService::backend_err(b.as_ref(), "initialize connection")(e));
         }
     };
-    for _ in 0..MAX_RETRIES {
+    // Record it; on any failure (a concurrent delete, contention, the store) the export goes.
+    let recorded = retry_txn(&format!("attachment {id}"), || async {
         let (Some(a), Some(v)) = (
             svc.attachments.get(&id.to_string()).await?,
             svc.volumes.get(&att.volume_id.to_string()).await?,
         ) else {
-            VolumeService::attachment_rollback(&b, &bv, id, &connector).await;
             return Err(VolumeError::attachment_not_found(id));
         };
         if !a.value.attach_status.can_become(AttachStatus::Attaching) {
-            VolumeService::attachment_rollback(&b, &bv, id, &connector).await;
             return Err(VolumeError::Conflict(format!(
                 "attachment {id} changed to {} concurrently",
                 a.value.attach_status.as_str()
@@ -172,12 +166,13 @@ pub(super) async fn update(
             .when(svc.volumes.unchanged(&v.value.id.to_string(), v.revision))
             .op(svc.attachments.put_op(&id.to_string(), &na)?)
             .op(svc.volumes.put_op(&v.value.id.to_string(), &nv)?);
-        if svc.store.txn(txn).await?.is_committed() {
-            return Ok(na);
-        }
+        Ok::<_, VolumeError>(svc.store.txn(txn).await?.is_committed().then_some(na))
+    })
+    .await;
+    if recorded.is_err() {
+        VolumeService::attachment_rollback(&b, &bv, id, &connector).await;
     }
-    VolumeService::attachment_rollback(&b, &bv, id, &connector).await;
-    Err(VolumeError::Conflict("too many concurrent changes; retry".into()))
+    recorded
 }
 
 pub(super) async fn complete(
@@ -187,10 +182,10 @@ pub(super) async fn complete(
 ) -> Result<Attachment, VolumeError> {
     let att = svc.visible_attachment(ctx, id).await?.value;
     authorize("volume:attachment_complete", ctx, &VolumeService::target(&att.project_id))?;
-    for _ in 0..MAX_RETRIES {
+    retry_txn(&format!("attachment {id}"), || async {
         let a = svc.visible_attachment(ctx, id).await?;
         if a.value.attach_status == AttachStatus::Attached {
-            return Ok(a.value);
+            return Ok(Some(a.value));
         }
         if a.value.attach_status != AttachStatus::Attaching {
             return Err(VolumeError::InvalidInput(format!(
@@ -210,11 +205,9 @@ pub(super) async fn complete(
             .when(svc.volumes.unchanged(&v.value.id.to_string(), v.revision))
             .op(svc.attachments.put_op(&id.to_string(), &na)?)
             .op(svc.volumes.put_op(&v.value.id.to_string(), &nv)?);
-        if svc.store.txn(txn).await?.is_committed() {
-            return Ok(na);
-        }
-    }
-    Err(VolumeError::Conflict("too many concurrent changes; retry".into()))
+        Ok::<_, VolumeError>(svc.store.txn(txn).await?.is_committed().then_some(na))
+    })
+    .await
 }
 
 pub(super) async fn delete(
@@ -255,7 +248,7 @@ pub(super) async fn delete(
             return Err(e);
         }
     }
-    for _ in 0..MAX_RETRIES {
+    retry_txn(&format!("attachment {id}"), || async {
         let Some(a) = svc.attachments.get(&id.to_string()).await? else {
             return Err(VolumeError::attachment_not_found(id));
         };
@@ -270,11 +263,9 @@ pub(super) async fn delete(
             .when(svc.volumes.unchanged(&v.value.id.to_string(), v.revision))
             .op(svc.attachments.delete_op(&id.to_string()))
             .op(svc.volumes.put_op(&v.value.id.to_string(), &nv)?);
-        if svc.store.txn(txn).await?.is_committed() {
-            return Ok(remaining);
-        }
-    }
-    Err(VolumeError::Conflict("too many concurrent changes; retry".into()))
+        Ok::<_, VolumeError>(svc.store.txn(txn).await?.is_committed().then_some(remaining))
+    })
+    .await
 }
 
 pub(super) async fn get(

@@ -46,8 +46,6 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-const MAX_RETRIES: usize = 256;
-
 /// Told when an attached volume grew, so the hypervisor can resize the guest's disk (Nova's
 /// `volume-extended` external event).
 ///

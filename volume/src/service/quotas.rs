@@ -2,13 +2,14 @@
 //! Quotas: limits per project (defaults when unset), usage kept in one document per project
 //! and changed in the same transaction as the resources it counts, and limit changes.
 
-use super::{MAX_RETRIES, VolumeService};
+use super::VolumeService;
 use crate::VolumeError;
 use crate::api::QuotaUpdate;
 use crate::policy::authorize;
 use crate::types::*;
 use ferrostack_core::RequestContext;
 use ferrostack_core::id::ProjectId;
+use ferrostack_core::store::retry::retry_txn;
 use ferrostack_core::store::{Condition, Op, Txn};
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -57,7 +58,7 @@ pub(super) async fn update(
             }
         }
     }
-    for _ in 0..MAX_RETRIES {
+    retry_txn(&format!("the quotas of project {project}"), || async {
         let cur = svc.quotas.get(project.as_str()).await?;
         let mut l = cur.as_ref().map(|v| v.value).unwrap_or(svc.default_quota);
         if let Some(v) = change.volumes {
@@ -77,11 +78,9 @@ pub(super) async fn update(
             None => svc.quotas.absent(project.as_str()),
         };
         let txn = Txn::new().when(cond).op(svc.quotas.put_op(project.as_str(), &l)?);
-        if svc.store.txn(txn).await?.is_committed() {
-            return Ok(l);
-        }
-    }
-    Err(VolumeError::Conflict("too many concurrent changes; retry".into()))
+        Ok::<_, VolumeError>(svc.store.txn(txn).await?.is_committed().then_some(l))
+    })
+    .await
 }
 
 impl VolumeService {

@@ -3,7 +3,7 @@
 //! update, delete.
 
 use super::quotas::Delta;
-use super::{MAX_RETRIES, VolumeService, bvol, check_metadata, check_text, now};
+use super::{VolumeService, bvol, check_metadata, check_text, now};
 use crate::VolumeError;
 use crate::api::{ListFilter, UpdateVolume};
 use crate::backend::{BackendError, BackendSnapshot, BackendVolume};
@@ -12,6 +12,7 @@ use crate::types::*;
 use ferrostack_core::RequestContext;
 use ferrostack_core::id::{SnapshotId, VolumeId};
 use ferrostack_core::store::Txn;
+use ferrostack_core::store::retry::retry_txn;
 use std::collections::BTreeMap;
 
 pub(super) async fn create(
@@ -26,8 +27,7 @@ pub(super) async fn create(
     authorize("volume:create_snapshot", ctx, &VolumeService::target(&v.project_id))?;
     check_text("name", &name, MAX_NAME_LEN)?;
     check_text("description", &description, MAX_DESCRIPTION_LEN)?;
-    let mut created = None;
-    for _ in 0..MAX_RETRIES {
+    let (snap, vol) = retry_txn(&format!("volume {volume_id}"), || async {
         let cur = svc.visible_volume(ctx, volume_id).await?;
         let vol = &cur.value;
         let ok =
@@ -73,14 +73,11 @@ pub(super) async fn create(
             .op(op)
             .op(svc.volumes.put_op(&vol.id.to_string(), &touched)?)
             .op(svc.snapshots.put_op(&snap.id.to_string(), &snap)?);
-        if svc.store.txn(txn).await?.is_committed() {
-            created = Some((snap, vol.clone()));
-            break;
-        }
-    }
-    let Some((snap, vol)) = created else {
-        return Err(VolumeError::Conflict("too many concurrent changes; retry".into()));
-    };
+        Ok::<_, VolumeError>(
+            svc.store.txn(txn).await?.is_committed().then_some((snap, vol.clone())),
+        )
+    })
+    .await?;
     let b = svc.backend_of(&vol)?.clone();
     let bs = BackendSnapshot { id: snap.id, volume: bvol(&vol) };
     let outcome = b.create_snapshot(&bs).await;
@@ -208,7 +205,7 @@ pub(super) async fn delete(
             .await?;
         return Err(VolumeService::backend_err(b.as_ref(), "delete snapshot")(e));
     }
-    for _ in 0..MAX_RETRIES {
+    retry_txn(&format!("snapshot {id}"), || async {
         let cur = svc.snapshots.require(&id.to_string()).await?;
         let (cond, op, _) = svc
             .usage_step(
@@ -222,9 +219,7 @@ pub(super) async fn delete(
             .when(svc.snapshots.unchanged(&id.to_string(), cur.revision))
             .op(op)
             .op(svc.snapshots.delete_op(&id.to_string()));
-        if svc.store.txn(txn).await?.is_committed() {
-            return Ok(());
-        }
-    }
-    Err(VolumeError::Conflict("too many concurrent changes; retry".into()))
+        Ok::<_, VolumeError>(svc.store.txn(txn).await?.is_committed().then_some(()))
+    })
+    .await
 }

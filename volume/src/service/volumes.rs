@@ -3,10 +3,7 @@
 //! delete, extend (offline and online) and retype (in place or by migration).
 
 use super::quotas::Delta;
-use super::{
-    MAX_RETRIES, VolumeService, bvol, check_metadata, check_text, images, now, or_str,
-    vol_with_error,
-};
+use super::{VolumeService, bvol, check_metadata, check_text, images, now, or_str, vol_with_error};
 use crate::VolumeError;
 use crate::api::{CreateVolume, ListFilter, MigrationPolicy, UpdateVolume};
 use crate::backend::{BackendSnapshot, BackendVolume, DiskFormat, VolumeBackend};
@@ -15,6 +12,7 @@ use crate::scheduler::{BackendState, select_backend};
 use crate::types::*;
 use ferrostack_core::RequestContext;
 use ferrostack_core::id::{ServerId, VolumeId};
+use ferrostack_core::store::retry::retry_txn;
 use ferrostack_core::store::{Condition, Txn};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -186,7 +184,7 @@ pub(super) async fn create(
         updated_at: None,
         image_metadata,
     };
-    for _ in 0..MAX_RETRIES {
+    retry_txn(&format!("the quota usage of project {project}"), || async {
         let (cond, op, _) = svc
             .usage_step(&project, Delta { volumes: 1, gigabytes: size as i64, snapshots: 0 }, true)
             .await?;
@@ -205,20 +203,19 @@ pub(super) async fn create(
             }
             _ => {}
         }
-        if svc.store.txn(txn).await?.is_committed() {
-            if vol.backend.is_none() {
-                tracing::warn!(volume = %vol.id, "no valid backend was found");
-                return Ok(vol);
-            }
-            let errored = vol_with_error(&vol);
-            return svc.run_create(ctx, vol).await.or_else(|e| match e {
-                // The record is in `error`, as Cinder leaves it; the API still answers 202.
-                VolumeError::Backend { .. } => Ok(errored),
-                other => Err(other),
-            });
-        }
+        Ok::<_, VolumeError>(svc.store.txn(txn).await?.is_committed().then_some(()))
+    })
+    .await?;
+    if vol.backend.is_none() {
+        tracing::warn!(volume = %vol.id, "no valid backend was found");
+        return Ok(vol);
     }
-    Err(VolumeError::Conflict("too many concurrent changes; retry".into()))
+    let errored = vol_with_error(&vol);
+    svc.run_create(ctx, vol).await.or_else(|e| match e {
+        // The record is in `error`, as Cinder leaves it; the API still answers 202.
+        VolumeError::Backend { .. } => Ok(errored),
+        other => Err(other),
+    })
 }
 
 pub(super) async fn get(
@@ -298,8 +295,7 @@ pub(super) async fn delete(
     authorize("volume:delete", ctx, &VolumeService::target(&v.project_id))?;
     const DELETABLE: [VolumeStatus; 3] =
         [VolumeStatus::Available, VolumeStatus::Error, VolumeStatus::ErrorExtending];
-    let mut marked = None;
-    for _ in 0..MAX_RETRIES {
+    let vol = retry_txn(&format!("volume {id}"), || async {
         let cur = svc.visible_volume(ctx, id).await?;
         let snaps = svc.volume_snapshots(id).await?;
         let attached = !svc.live_attachments(id).await?.is_empty();
@@ -316,14 +312,9 @@ pub(super) async fn delete(
         let txn = Txn::new()
             .when(svc.volumes.unchanged(&id.to_string(), cur.revision))
             .op(svc.volumes.put_op(&id.to_string(), &next)?);
-        if svc.store.txn(txn).await?.is_committed() {
-            marked = Some(next);
-            break;
-        }
-    }
-    let Some(vol) = marked else {
-        return Err(VolumeError::Conflict("too many concurrent changes; retry".into()));
-    };
+        Ok::<_, VolumeError>(svc.store.txn(txn).await?.is_committed().then_some(next))
+    })
+    .await?;
     if vol.backend.is_some() {
         let b = svc.backend_of(&vol)?.clone();
         if let Err(e) = b.delete_volume(&bvol(&vol)).await {
@@ -331,7 +322,7 @@ pub(super) async fn delete(
             return Err(VolumeService::backend_err(b.as_ref(), "delete volume")(e));
         }
     }
-    for _ in 0..MAX_RETRIES {
+    retry_txn(&format!("volume {id}"), || async {
         let cur = svc.volumes.require(&id.to_string()).await?;
         let (cond, op, _) = svc
             .usage_step(
@@ -345,11 +336,9 @@ pub(super) async fn delete(
             .when(svc.volumes.unchanged(&id.to_string(), cur.revision))
             .op(op)
             .op(svc.volumes.delete_op(&id.to_string()));
-        if svc.store.txn(txn).await?.is_committed() {
-            return Ok(());
-        }
-    }
-    Err(VolumeError::Conflict("too many concurrent changes; retry".into()))
+        Ok::<_, VolumeError>(svc.store.txn(txn).await?.is_committed().then_some(()))
+    })
+    .await
 }
 
 pub(super) async fn extend(
@@ -370,8 +359,7 @@ pub(super) async fn extend(
             "Volume size '{new_size_gb}' must be an integer and greater than 0"
         )));
     }
-    let mut prior = None;
-    for _ in 0..MAX_RETRIES {
+    let old = retry_txn(&format!("volume {id}"), || async {
         let cur = svc.visible_volume(ctx, id).await?;
         let vol = &cur.value;
         if !matches!(vol.status, VolumeStatus::Available | VolumeStatus::InUse) {
@@ -413,19 +401,14 @@ pub(super) async fn extend(
             .when(svc.volumes.unchanged(&id.to_string(), cur.revision))
             .op(op)
             .op(svc.volumes.put_op(&id.to_string(), &next)?);
-        if svc.store.txn(txn).await?.is_committed() {
-            prior = Some(vol.clone());
-            break;
-        }
-    }
-    let Some(old) = prior else {
-        return Err(VolumeError::Conflict("too many concurrent changes; retry".into()));
-    };
+        Ok::<_, VolumeError>(svc.store.txn(txn).await?.is_committed().then_some(vol.clone()))
+    })
+    .await?;
     let b = svc.backend_of(&old)?.clone();
     let back = old.status;
     if let Err(e) = b.extend_volume(&bvol(&old), new_size_gb).await {
         // Give the GiB back, as Cinder rolls back the reservation, and record the error.
-        for _ in 0..MAX_RETRIES {
+        let recorded = retry_txn(&format!("volume {id}"), || async {
             let cur = svc.volumes.require(&id.to_string()).await?;
             let (cond, op, _) = svc
                 .usage_step(
@@ -441,9 +424,11 @@ pub(super) async fn extend(
                 .when(svc.volumes.unchanged(&id.to_string(), cur.revision))
                 .op(op)
                 .op(svc.volumes.put_op(&id.to_string(), &next)?);
-            if svc.store.txn(txn).await?.is_committed() {
-                break;
-            }
+            Ok::<_, VolumeError>(svc.store.txn(txn).await?.is_committed().then_some(()))
+        })
+        .await;
+        if let Err(failure) = recorded {
+            tracing::error!(volume = %id, error = %ferrostack_core::http::error_chain(&failure), "the failed extend could not be recorded");
         }
         return Err(VolumeService::backend_err(b.as_ref(), "extend volume")(e));
     }
