@@ -134,6 +134,16 @@ pub enum BackendError {
     /// image).
     #[error("{0}")]
     Invalid(String),
+    /// Image data handed to the backend is not what its format says (`qemu-img` cannot read
+    /// it as that format); the tool's failure is the source.
+    #[error("the image data is not valid {format}")]
+    InvalidImage {
+        /// The claimed format.
+        format: &'static str,
+        /// Why it was refused.
+        #[source]
+        source: Box<BackendError>,
+    },
     /// A fault injected by a test backend.
     #[error("injected failure in {op}")]
     Injected {
@@ -159,7 +169,7 @@ impl Classify for BackendError {
             BackendError::NotFound { .. } => ErrorKind::NotFound,
             BackendError::NotSupported { .. } => ErrorKind::NotSupported,
             BackendError::NoSpace { .. } => ErrorKind::QuotaExceeded,
-            BackendError::Invalid(_) => ErrorKind::InvalidInput,
+            BackendError::Invalid(_) | BackendError::InvalidImage { .. } => ErrorKind::InvalidInput,
             BackendError::Injected { .. } | BackendError::Failed { .. } => ErrorKind::Internal,
         }
     }

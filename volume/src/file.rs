@@ -666,8 +666,8 @@ impl VolumeBackend for FileBackend {
             }
             f.flush().await.map_err(io("write image data"))?;
         }
-        let info = self.info(image.path(), format.as_str()).await.map_err(|_| {
-            BackendError::Invalid(format!("the image data is not valid {}", format.as_str()))
+        let info = self.info(image.path(), format.as_str()).await.map_err(|source| {
+            BackendError::InvalidImage { format: format.as_str(), source: Box::new(source) }
         })?;
         if info.backing_filename.is_some() {
             return Err(BackendError::Invalid("images with a backing file are refused".into()));

@@ -310,10 +310,10 @@ impl VolumeService {
         connector: &Connector,
     ) {
         if let Err(e) = b.terminate_connection(bv, id, connector).await {
-            tracing::error!(attachment = %id, error = %e, "rollback: terminate_connection failed");
+            tracing::error!(attachment = %id, error = %ferrostack_core::http::error_chain(&e), "rollback: terminate_connection failed");
         }
         if let Err(e) = b.remove_export(bv, id).await {
-            tracing::error!(attachment = %id, error = %e, "rollback: remove_export failed; export leaked");
+            tracing::error!(attachment = %id, error = %ferrostack_core::http::error_chain(&e), "rollback: remove_export failed; export leaked");
         }
     }
 }

@@ -298,7 +298,9 @@ impl VolumeService {
                     capabilities: b.capabilities(),
                     capacity,
                 }),
-                Err(e) => tracing::warn!(backend = b.name(), error = %e, "capacity report failed"),
+                Err(e) => {
+                    tracing::warn!(backend = b.name(), error = %ferrostack_core::http::error_chain(&e), "capacity report failed")
+                }
             }
         }
         out

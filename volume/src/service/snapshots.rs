@@ -92,7 +92,7 @@ pub(super) async fn create(
         .await?
         .value;
     if let Err(e) = outcome {
-        tracing::warn!(snapshot = %snap.id, error = %e, "snapshot failed");
+        tracing::warn!(snapshot = %snap.id, error = %ferrostack_core::http::error_chain(&e), "snapshot failed");
         if matches!(e, BackendError::NotSupported { .. } | BackendError::Invalid(_)) {
             return Err(VolumeService::backend_err(b.as_ref(), "create snapshot")(e));
         }

@@ -440,7 +440,7 @@ pub(super) async fn extend(
         let servers: Vec<ServerId> =
             svc.live_attachments(id).await?.iter().filter_map(|a| a.instance_uuid).collect();
         if let Err(e) = n.volume_extended(id, &servers, new_size_gb).await {
-            tracing::error!(volume = %id, error = %e, "the hypervisor was not told about the extend");
+            tracing::error!(volume = %id, error = %ferrostack_core::http::error_chain(&*e), "the hypervisor was not told about the extend");
         }
     }
     Ok(vol)
@@ -508,7 +508,7 @@ pub(super) async fn retype(
         })
         .await?;
     if let Err(e) = cur.delete_volume(&bvol(&old)).await {
-        tracing::error!(volume = %id, error = %e, "retype: the old copy could not be deleted");
+        tracing::error!(volume = %id, error = %ferrostack_core::http::error_chain(&e), "retype: the old copy could not be deleted");
     }
     Ok(vol)
 }
