@@ -6,6 +6,7 @@
 use crate::error::ComputeError;
 use crate::types::{Flavor, Keypair, QuotaLimits, QuotaUsage, Server, ServerGroup, ServerGroupId};
 use ferrostack_core::id::{ProjectId, ServerId};
+use ferrostack_core::store::retry::retry_txn;
 use ferrostack_core::store::{Collection, Condition, Store, Txn, Versioned};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -47,8 +48,6 @@ pub struct ComputeDb {
     pub tombstones: Collection<Tombstone>,
 }
 
-const RETRIES: usize = 200;
-
 impl ComputeDb {
     /// The collections over `store`.
     pub fn new(store: Arc<dyn Store>) -> Self {
@@ -78,21 +77,21 @@ impl ComputeDb {
     where
         F: FnMut(&mut Server) -> Result<(), ComputeError> + Send,
     {
-        for _ in 0..RETRIES {
+        // The change runs once per attempt; the lock only lends it to one attempt at a time.
+        let change = std::sync::Mutex::new(&mut change);
+        let change = &change;
+        retry_txn(&format!("instance {id}"), || async move {
             let cur = self.server(id).await?;
             let mut s = cur.value.clone();
-            change(&mut s)?;
+            (change.lock().unwrap_or_else(std::sync::PoisonError::into_inner))(&mut s)?;
             s.updated_at = OffsetDateTime::now_utc();
             let key = id.to_string();
             let txn = Txn::new()
                 .when(self.servers.unchanged(&key, cur.revision))
                 .op(self.servers.put_op(&key, &s)?);
-            if self.store.txn(txn).await?.is_committed() {
-                return Ok(s);
-            }
-            tokio::task::yield_now().await;
-        }
-        Err(ComputeError::Conflict(format!("instance {id} is being changed concurrently")))
+            Ok(self.store.txn(txn).await?.is_committed().then_some(s))
+        })
+        .await
     }
 
     /// A project's quota limits.
@@ -109,14 +108,15 @@ impl ComputeDb {
     /// refusing with [`ComputeError::QuotaExceeded`] when a limit would be passed.
     pub async fn create_servers(&self, servers: &[Server]) -> Result<(), ComputeError> {
         let Some(first) = servers.first() else { return Ok(()) };
-        let project = first.project_id.clone();
+        let project = &first.project_id;
         let need = QuotaUsage {
             instances: servers.len() as i64,
             cores: servers.iter().map(|s| i64::from(s.flavor.vcpus)).sum(),
             ram: servers.iter().map(|s| s.flavor.ram_mb as i64).sum(),
         };
-        for _ in 0..RETRIES {
-            let limits = self.limits(&project).await?;
+        let need = &need;
+        retry_txn("quota usage", || async move {
+            let limits = self.limits(project).await?;
             let cur = self.usage.get(project.as_str()).await?;
             let used = cur.as_ref().map(|v| v.value).unwrap_or_default();
             for (resource, requested, used, limit) in [
@@ -142,19 +142,18 @@ impl ComputeDb {
                 let key = s.id.to_string();
                 txn = txn.when(self.servers.absent(&key)).op(self.servers.put_op(&key, s)?);
             }
-            if self.store.txn(txn).await?.is_committed() {
-                return Ok(());
-            }
-            tokio::task::yield_now().await;
-        }
-        Err(ComputeError::Conflict("quota usage is being changed concurrently; retry".into()))
+            Ok(self.store.txn(txn).await?.is_committed().then_some(()))
+        })
+        .await
     }
 
     /// Deletes a server record, returns its usage and leaves a tombstone, in one transaction.
     /// Returns the deleted record, or `None` when it was already gone.
     pub async fn finish_delete(&self, id: ServerId) -> Result<Option<Server>, ComputeError> {
-        for _ in 0..RETRIES {
-            let Some(cur) = self.servers.get(&id.to_string()).await? else { return Ok(None) };
+        retry_txn(&format!("instance {id}"), || async move {
+            let Some(cur) = self.servers.get(&id.to_string()).await? else {
+                return Ok(Some(None));
+            };
             let s = cur.value;
             let project = s.project_id.as_str().to_owned();
             let ucur = self.usage.get(&project).await?;
@@ -189,12 +188,9 @@ impl ComputeDb {
                         .op(self.groups.put_op(&gid.to_string(), &gv)?);
                 }
             }
-            if self.store.txn(txn).await?.is_committed() {
-                return Ok(Some(s));
-            }
-            tokio::task::yield_now().await;
-        }
-        Err(ComputeError::Conflict(format!("instance {id} is being changed concurrently")))
+            Ok(self.store.txn(txn).await?.is_committed().then_some(Some(s)))
+        })
+        .await
     }
 
     /// Adds servers to a group, enforcing the member quota, in one transaction.
@@ -204,7 +200,7 @@ impl ComputeDb {
         members: &[ServerId],
         limit: i64,
     ) -> Result<(), ComputeError> {
-        for _ in 0..RETRIES {
+        retry_txn(&format!("server group {gid}"), || async move {
             let g = self
                 .groups
                 .get(&gid.to_string())
@@ -223,11 +219,9 @@ impl ComputeDb {
             let txn = Txn::new()
                 .when(self.groups.unchanged(&gid.to_string(), g.revision))
                 .op(self.groups.put_op(&gid.to_string(), &v)?);
-            if self.store.txn(txn).await?.is_committed() {
-                return Ok(());
-            }
-        }
-        Err(ComputeError::Conflict("server group is being changed concurrently".into()))
+            Ok(self.store.txn(txn).await?.is_committed().then_some(()))
+        })
+        .await
     }
 
     /// Every server.

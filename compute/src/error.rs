@@ -101,6 +101,18 @@ pub enum ComputeError {
     /// transport failure is the source.
     #[error("{}", client_message(.0))]
     Client(#[source] ClientError),
+    /// A stored record could not be encoded or decoded.
+    #[error("corrupt {what} record")]
+    Codec {
+        /// Which record (`"placement"`, `"host reply"`, ...).
+        what: &'static str,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// An optimistic transaction kept losing races (HTTP 409; try again).
+    #[error(transparent)]
+    Contention(#[from] ferrostack_core::store::retry::Contention),
     /// A bug or an unexpected failure.
     #[error("{0}")]
     Internal(String),
@@ -137,10 +149,13 @@ impl Classify for ComputeError {
             ComputeError::NoValidHost(_) => ErrorKind::Unavailable,
             ComputeError::Forbidden(_) => ErrorKind::Forbidden,
             ComputeError::NotSupported(_) => ErrorKind::NotSupported,
-            ComputeError::Hypervisor { .. } | ComputeError::Internal(_) => ErrorKind::Internal,
+            ComputeError::Hypervisor { .. }
+            | ComputeError::Codec { .. }
+            | ComputeError::Internal(_) => ErrorKind::Internal,
             ComputeError::Dependency { kind, .. } | ComputeError::Remote { kind, .. } => *kind,
             ComputeError::Store(e) => e.kind(),
             ComputeError::Client(e) => e.kind(),
+            ComputeError::Contention(e) => e.kind(),
             ComputeError::Bus(e) => e.kind(),
         }
     }

@@ -9,6 +9,7 @@
 use crate::error::ComputeError;
 use crate::types::{GroupPolicy, ServerGroupId};
 use ferrostack_core::id::ServerId;
+use ferrostack_core::store::retry::retry_txn;
 use ferrostack_core::store::{Condition, Store, StoreExt, Txn, TxnOutcome};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -170,13 +171,11 @@ impl StorePlacement {
 }
 
 fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>, ComputeError> {
-    serde_json::to_vec(v).map_err(|e| ComputeError::Internal(e.to_string()))
+    serde_json::to_vec(v).map_err(|source| ComputeError::Codec { what: "placement", source })
 }
 fn dec<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ComputeError> {
-    serde_json::from_slice(b).map_err(|e| ComputeError::Internal(e.to_string()))
+    serde_json::from_slice(b).map_err(|source| ComputeError::Codec { what: "placement", source })
 }
-
-const MAX_RETRIES: usize = 200;
 
 #[async_trait::async_trait]
 impl Placement for StorePlacement {
@@ -187,16 +186,16 @@ impl Placement for StorePlacement {
         total: Resources,
         up: bool,
     ) -> Result<(), ComputeError> {
-        let key = format!("{HOSTS}{host}");
-        for _ in 0..MAX_RETRIES {
-            let cur = self.store.get(&key).await?;
+        let key = &format!("{HOSTS}{host}");
+        retry_txn(&format!("host {host}"), || async move {
+            let cur = self.store.get(key).await?;
             let (rec, cond) = match &cur {
                 Some(kv) => {
                     let mut r: HostRecord = dec(&kv.value)?;
                     r.total = total;
                     r.up = up;
                     r.availability_zone = az.into();
-                    (r, Condition::mod_revision(&key, kv.mod_revision))
+                    (r, Condition::mod_revision(key, kv.mod_revision))
                 }
                 None => (
                     HostRecord {
@@ -211,19 +210,18 @@ impl Placement for StorePlacement {
                         ram_ratio: self.config.ram_ratio,
                         disk_ratio: self.config.disk_ratio,
                     },
-                    Condition::absent(&key),
+                    Condition::absent(key),
                 ),
             };
-            if self.store.txn(Txn::new().when(cond).put(&key, enc(&rec)?)).await?.is_committed() {
-                return Ok(());
-            }
-        }
-        Err(ComputeError::Conflict("host report kept conflicting".into()))
+            let txn = Txn::new().when(cond).put(key, enc(&rec)?);
+            Ok(self.store.txn(txn).await?.is_committed().then_some(()))
+        })
+        .await
     }
 
     async fn claim(&self, req: &ClaimRequest) -> Result<Allocation, ComputeError> {
-        let alloc_key = format!("{ALLOCS}{}", req.server);
-        for _ in 0..MAX_RETRIES {
+        let alloc_key = &format!("{ALLOCS}{}", req.server);
+        retry_txn(&format!("placement of instance {}", req.server), || async move {
             let hosts = self.store.list_all(HOSTS).await?;
             let group_kv = match &req.group {
                 Some((gid, _, _)) => self.store.get(&format!("{GROUPS}{gid}")).await?,
@@ -297,9 +295,9 @@ impl Placement for StorePlacement {
             let host_key = format!("{HOSTS}{}", host.name);
             let mut txn = Txn::new()
                 .when(Condition::mod_revision(&host_key, rev))
-                .when(Condition::absent(&alloc_key))
+                .when(Condition::absent(alloc_key))
                 .put(&host_key, enc(&updated)?)
-                .put(&alloc_key, enc(&alloc)?);
+                .put(alloc_key, enc(&alloc)?);
             if let Some((gid, _, _)) = &req.group {
                 let gkey = format!("{GROUPS}{gid}");
                 txn = match (&group_kv, hard_group) {
@@ -314,30 +312,28 @@ impl Placement for StorePlacement {
                 txn = txn.put(&gkey, enc(&m)?);
             }
             match self.store.txn(txn).await? {
-                TxnOutcome::Committed { .. } => return Ok(alloc),
-                _ => {
-                    if self.store.get(&alloc_key).await?.is_some() {
-                        return Err(ComputeError::AlreadyExists(format!(
-                            "instance {} already has an allocation",
-                            req.server
-                        )));
-                    }
-                    tokio::task::yield_now().await;
+                TxnOutcome::Committed { .. } => Ok(Some(alloc)),
+                _ if self.store.get(alloc_key).await?.is_some() => {
+                    Err(ComputeError::AlreadyExists(format!(
+                        "instance {} already has an allocation",
+                        req.server
+                    )))
                 }
+                _ => Ok(None),
             }
-        }
-        Err(ComputeError::Conflict("placement claims kept conflicting; retry".into()))
+        })
+        .await
     }
 
     async fn release(&self, server: ServerId) -> Result<bool, ComputeError> {
-        let alloc_key = format!("{ALLOCS}{server}");
-        for _ in 0..MAX_RETRIES {
-            let Some(akv) = self.store.get(&alloc_key).await? else { return Ok(false) };
+        let alloc_key = &format!("{ALLOCS}{server}");
+        retry_txn(&format!("placement of instance {server}"), || async move {
+            let Some(akv) = self.store.get(alloc_key).await? else { return Ok(Some(false)) };
             let alloc: Allocation = dec(&akv.value)?;
             let host_key = format!("{HOSTS}{}", alloc.host);
             let mut txn = Txn::new()
-                .when(Condition::mod_revision(&alloc_key, akv.mod_revision))
-                .delete(&alloc_key);
+                .when(Condition::mod_revision(alloc_key, akv.mod_revision))
+                .delete(alloc_key);
             if let Some(hkv) = self.store.get(&host_key).await? {
                 let mut h: HostRecord = dec(&hkv.value)?;
                 h.used = h.used.sub(alloc.resources);
@@ -361,18 +357,15 @@ impl Placement for StorePlacement {
                         .put(&gkey, enc(&m)?);
                 }
             }
-            if self.store.txn(txn).await?.is_committed() {
-                return Ok(true);
-            }
-            tokio::task::yield_now().await;
-        }
-        Err(ComputeError::Conflict("placement release kept conflicting; retry".into()))
+            Ok(self.store.txn(txn).await?.is_committed().then_some(true))
+        })
+        .await
     }
 
     async fn resize(&self, server: ServerId, to: Resources) -> Result<(), ComputeError> {
-        let alloc_key = format!("{ALLOCS}{server}");
-        for _ in 0..MAX_RETRIES {
-            let akv = self.store.get(&alloc_key).await?.ok_or_else(|| {
+        let alloc_key = &format!("{ALLOCS}{server}");
+        retry_txn(&format!("placement of instance {server}"), || async move {
+            let akv = self.store.get(alloc_key).await?.ok_or_else(|| {
                 ComputeError::Conflict(format!("instance {server} has no allocation"))
             })?;
             let mut alloc: Allocation = dec(&akv.value)?;
@@ -393,15 +386,13 @@ impl Placement for StorePlacement {
             h.used = h.used.add(to);
             alloc.resources = to;
             let txn = Txn::new()
-                .when(Condition::mod_revision(&alloc_key, akv.mod_revision))
+                .when(Condition::mod_revision(alloc_key, akv.mod_revision))
                 .when(Condition::mod_revision(&host_key, hkv.mod_revision))
-                .put(&alloc_key, enc(&alloc)?)
+                .put(alloc_key, enc(&alloc)?)
                 .put(&host_key, enc(&h)?);
-            if self.store.txn(txn).await?.is_committed() {
-                return Ok(());
-            }
-        }
-        Err(ComputeError::Conflict("placement resize kept conflicting; retry".into()))
+            Ok(self.store.txn(txn).await?.is_committed().then_some(()))
+        })
+        .await
     }
 
     async fn allocation(&self, server: ServerId) -> Result<Option<Allocation>, ComputeError> {
