@@ -1,20 +1,36 @@
 // SPDX-License-Identifier: Apache-2.0
 //! # ferrostack-volume: Cinder
 //!
-//! Block storage with Cinder's semantics, as a library:
+//! Block storage with Cinder's semantics, as a library: the [`VolumeApi`] trait, its local
+//! implementation [`VolumeService`], the Cinder v3 REST API ([`http::router`]) and a remote
+//! client of it ([`http::Client`]).
 //!
 //! | module | what |
 //! |---|---|
+//! | [`api`] | the [`VolumeApi`] trait (with `# Contract`) and its typed requests ([`CreateVolume`], [`UpdateVolume`], [`ListFilter`], [`UploadToImage`], [`QuotaUpdate`], ...) |
 //! | [`types`] | volumes, snapshots, volume types, attachments, quotas; status enums with the legal transitions |
+//! | [`service`] | [`VolumeService`], the local implementation over a `Store`, one file per resource (`volumes`, `images`, `snapshots`, `types`, `attachments`, `quotas`) |
+//! | [`http`] | the Cinder v3 REST API: [`http::router`] over any `Arc<dyn VolumeApi>` (handlers split by resource), [`http::Client`] implementing [`VolumeApi`] over it |
 //! | [`backend`] | the [`VolumeBackend`] trait (with `# Contract`), typed [`Capabilities`], capacity reports |
 //! | [`scheduler`] | backend selection: Cinder's capabilities filter, capacity filter and capacity weigher |
-//! | [`service`] | the [`VolumeApi`] trait and [`VolumeService`], its implementation over a `Store` |
 //! | [`mod@file`] | [`FileBackend`]: sparse raw or qcow2 files in a directory, through `qemu-img` |
 //! | [`image`] | [`ImageSource`]/[`ImageSink`]: what volumes need from the image service |
 //! | [`policy`] | Cinder's default policy rules and the one [`policy::authorize`] function |
-//! | [`http`] | the Cinder v3 REST API over any `Arc<dyn VolumeApi>` |
-//! | [`testing`] | [`testing::FakeVolumeBackend`] and the public [`testing::conformance`] suite |
+//! | [`testing`] | [`testing::FakeVolumeBackend`], the backend suite [`testing::conformance`] and the API suite [`testing::api_conformance`] |
+//! | [`error`] | [`VolumeError`], classified once; remote faults pass through with their text |
 //!
+//! ## What is built
+//!
+//! * **One backend: [`FileBackend`]** (raw or qcow2 files, attached as local paths), what the
+//!   embedded cloud runs. The [`testing::FakeVolumeBackend`] is a test double, not a driver.
+//! * **Not built:** LVM/iSCSI and Ceph RBD backends. They belong in their own driver crates
+//!   (`drivers/lvm`, `drivers/ceph`), which do not implement [`VolumeBackend`] yet; no
+//!   backups, consistency groups, transfers, QoS specs, volume migration between backends
+//!   of different kinds, or encryption.
+//! * **Both sides of the API:** [`VolumeService`] and [`http::Client`] pass the same
+//!   [`testing::api_conformance`] suite (`tests/conformance.rs`), the client through the
+//!   router served on loopback.
+
 //! ## Design
 //!
 //! * **The store is the truth.** Volumes, snapshots, attachments, types and per-project quota
