@@ -90,7 +90,6 @@ impl VolumeService {
 
     /// Reads `project`'s usage, checks `d` against its limits when `enforce`, and returns the
     /// condition pinning the usage read and the op writing the new usage.
-
     pub(super) async fn usage_step(
         &self,
         project: &ProjectId,
