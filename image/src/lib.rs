@@ -103,6 +103,7 @@ pub mod http;
 pub mod inspector;
 pub mod service;
 pub mod store;
+pub mod testing;
 pub mod types;
 pub mod web_download;
 
