@@ -10,16 +10,34 @@
 //!
 //! ## Design
 //!
-//! | piece | what |
+//! The crate has the shape every Ferrostack service has (`DESIGN.md` §3):
+//!
+//! | module | what |
 //! |---|---|
-//! | [`types`] | resources serialised exactly as Neutron renders them; strict request bodies |
-//! | [`NetworkApi`] | the operations, each taking the caller's `RequestContext` |
-//! | [`NetworkService`] | the implementation over any [`Store`](ferrostack_core::store::Store): every change is **one transaction** with compare-and-swap conditions on what it read and `absent` conditions on the index keys it creates (addresses, MACs, segment ids, rule fingerprints, floating IP associations), retried from fresh reads when it loses a race |
+//! | [`types`] | resources serialised exactly as Neutron renders them; strict request bodies (serialisable too, for the client) |
+//! | [`api`] | [`NetworkApi`]: the operations, each taking the caller's `RequestContext` |
+//! | [`service`] | [`NetworkService`], the implementation over any [`Store`](ferrostack_core::store::Store): every change is **one transaction** with compare-and-swap conditions on what it read and `absent` conditions on the index keys it creates (addresses, MACs, segment ids, rule fingerprints, floating IP associations), retried from fresh reads when it loses a race. One file per resource: `service/{networks,subnets,ports,routers,floating_ips,security_groups,quotas}.rs`, with `ipam.rs` (address allocation) and `sync.rs` (what the backends are told, and [`NetworkService::desired_state`]) |
 //! | [`backend`] | the declarative data-plane traits [`NetworkBackend`](backend::NetworkBackend), [`Firewall`](backend::Firewall), [`L3Backend`](backend::L3Backend), [`DhcpBackend`](backend::DhcpBackend) |
 //! | [`secgroup`] | the pure compiler from security-group rules to an ordered accept list any firewall renders |
 //! | [`policy`] | Neutron's default rules for [`ferrostack_core::policy`] and the one [`policy::authorize`] |
-//! | [`http`] | the Neutron v2.0 router (`/v2.0/...`, Neutron error bodies, filters, `fields=`, pagination) |
-//! | [`testing`] | [`testing::FakeBackend`] and the backend conformance suites |
+//! | [`http`] | [`http::router`], the Neutron v2.0 API over any `Arc<dyn NetworkApi>` (`/v2.0/...`, Neutron error bodies, filters, `fields=`, sorting, pagination), and [`http::Client`], a [`NetworkApi`] over that API |
+//! | [`testing`] | [`testing::FakeBackend`], the backend conformance suites, and [`testing::run_api_conformance`], which the local service and the client both pass |
+//! | [`error`] | [`NetworkError`] with Neutron's exception types; a remote fault keeps its kind, message and type |
+//!
+//! ## Built and not built
+//!
+//! Built: the resources above and their REST API; `GET /v2.0/extensions` lists only the
+//! extensions really served (`allowed-address-pairs`, `binding`, `external-net`, `ext-gw-mode`,
+//! `extraroute`, `net-mtu`, `port-security`, `provider`, `quotas`, `quota_details`, `router`,
+//! `security-group`, `stateful-security-group`, `standard-attr-description`,
+//! `standard-attr-revisions`, `standard-attr-timestamp`).
+//!
+//! Not built: agents (`/v2.0/agents`), network IP availability, subnet pools and subnet
+//! allocation, address scopes, trunks, QoS, tags (`tags` renders empty), RBAC policies
+//! (sharing is all-or-nothing through `shared`), segments, port forwardings, DVR and HA routers,
+//! metering. Policy is Neutron's legacy default (owner or admin); the `reader` role is not
+//! distinguished from `member`. The data plane lives elsewhere: the Linux drivers are in
+//! `ferrostack-linuxnet`, and this crate ships only the recording [`testing::FakeBackend`].
 //!
 //! The service commits state first and then tells the backends (as Neutron's server notifies
 //! its agents); a backend failure is logged and shows in the resource (`binding_failed`), and
@@ -61,6 +79,7 @@
 //!
 //! | feature | default | what |
 //! |---|---|---|
+//! | `client` | yes | [`http::Client`] (reqwest through core's `ServiceClient`) |
 //! | `testing` | no | reserved; [`testing`] (the fake backend and conformance suites) has no extra dependencies and is always built, so integrators can run a control plane without a data plane |
 
 pub mod api;
