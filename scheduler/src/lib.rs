@@ -39,9 +39,10 @@
 //!   (`pool`, the crate's one `unsafe`: a borrowed job handed to threads that finish
 //!   with it before the call returns) yield-spin between phases instead of sleeping:
 //!   waking a sleeping vCPU cost more than a phase on the machines this was measured on.
-//! * **Claims in the store.** [`Claimer`] is the seam: [`LocalClaims`] for one process,
-//!   [`claims::StoreClaims`] for many workers sharing a [`ferrostack_core::store::Store`],
-//!   where every claim is a compare-and-swap on the host's usage record.
+//! * **Claims.** [`Claimer`] is the seam: [`LocalClaims`] for one process. Claims shared by
+//!   many workers live in one store-backed claim store, compute's `StorePlacement`
+//!   (`ferrostack_compute::placement`), where every claim is a compare-and-swap on the
+//!   host's record; `tests/no_overcommit.rs` drives several workers through it.
 //! * **Legacy schedulers.** [`ChanceScheduler`] and [`SimpleScheduler`].
 //!
 //! The [`io`] module reads the equivalence harness's `cluster.json`/`requests.jsonl` and
@@ -80,7 +81,6 @@
 //! # Ok::<(), ferrostack_scheduler::SchedulerError>(())
 //! ```
 
-pub mod claims;
 pub mod error;
 pub mod filters;
 pub mod host;
