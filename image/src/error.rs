@@ -6,6 +6,7 @@ use ferrostack_core::http::ApiError;
 use ferrostack_core::http::client::ClientError;
 use ferrostack_core::policy::PolicyError;
 use ferrostack_core::store::StoreError;
+use ferrostack_core::store::retry::Contention;
 
 /// Everything that can go wrong in the image service.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,9 @@ pub enum ImageError {
     /// Policy refused the operation.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// A change lost its optimistic-transaction race too many times (the image is busy).
+    #[error(transparent)]
+    Contention(#[from] Contention),
     /// The record store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -77,6 +81,7 @@ impl Classify for ImageError {
             ImageError::OverLimit(_) => ErrorKind::QuotaExceeded,
             ImageError::Policy(e) => e.kind(),
             ImageError::Store(e) => e.kind(),
+            ImageError::Contention(e) => e.kind(),
             ImageError::Backend(_) => ErrorKind::Unavailable,
             ImageError::Api(e) => e.kind,
             ImageError::Remote(e) => e.kind(),

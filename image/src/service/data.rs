@@ -6,10 +6,11 @@ use bytes::Bytes;
 use ferrostack_core::RequestContext;
 use ferrostack_core::id::ImageId;
 use ferrostack_core::store::Txn;
+use ferrostack_core::store::retry::retry_txn;
 use futures::StreamExt;
 use md5::Digest as _;
 
-use super::{IMPORT_TASK_PROPERTY, ImageService, MAX_RETRIES, is_admin, target};
+use super::{IMPORT_TASK_PROPERTY, ImageService, is_admin, target};
 use crate::error::{ImageError, Result};
 use crate::inspector::InspectWrapper;
 use crate::store::{ByteStream, ImageWriter};
@@ -186,11 +187,12 @@ impl ImageService {
         from: ImageStatus,
         d: Digest,
     ) -> Result<Image> {
-        let key = id.to_string();
-        for _ in 0..MAX_RETRIES {
-            let Some(cur) = self.images.get(&key).await? else {
+        let key = &id.to_string();
+        let d = &d;
+        retry_txn(&format!("image {id}"), move || async move {
+            let Some(cur) = self.images.get(key).await? else {
                 let _ = self.data.delete(id).await;
-                return Err(ImageError::NotFound(key));
+                return Err(ImageError::NotFound(key.clone()));
             };
             let mut img = cur.value;
             if img.status != from {
@@ -204,10 +206,9 @@ impl ImageService {
             img.checksum = Some(d.checksum.clone());
             img.os_hash_algo = Some("sha512".into());
             img.os_hash_value = Some(d.sha512.clone());
-            let base =
-                Txn::new()
-                    .when(self.images.unchanged(&key, cur.revision))
-                    .op(self.images.put_op(&key, &img)?);
+            let base = Txn::new()
+                .when(self.images.unchanged(key, cur.revision))
+                .op(self.images.put_op(key, &img)?);
             let total = self.config.image_size_total;
             let committed = self
                 .with_usage(img.owner.as_ref(), 0, d.size as i64, base, |u| match total {
@@ -218,16 +219,17 @@ impl ImageService {
                 })
                 .await;
             match committed {
-                Ok(true) => return Ok(img),
-                Ok(false) => continue,
+                Ok(true) => Ok(Some(img)),
+                // The image record raced: read it again.
+                Ok(false) => Ok(None),
                 Err(e) => {
                     let _ = self.data.delete(id).await;
                     self.revert(id, from).await;
-                    return Err(e);
+                    Err(e)
                 }
             }
-        }
-        Err(ImageError::Conflict("the image is being changed concurrently".into()))
+        })
+        .await
     }
 
     pub(super) async fn upload_data(

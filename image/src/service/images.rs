@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use ferrostack_core::RequestContext;
 use ferrostack_core::id::{ImageId, ProjectId};
 use ferrostack_core::store::Txn;
+use ferrostack_core::store::retry::retry_txn;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{ImageService, MAX_RETRIES, is_admin, target};
+use super::{ImageService, is_admin, target};
 use crate::api::{CreateImage, ListQuery, PatchOp, PatchValue, check_property_name};
 use crate::error::{ImageError, Result};
 use crate::types::*;
@@ -350,16 +351,17 @@ impl ImageService {
         id: &ImageId,
         ops: &[PatchOp],
     ) -> Result<Image> {
-        for _ in 0..MAX_RETRIES {
+        retry_txn(&format!("image {id}"), || async move {
             let (mut img, rev) = self.load(ctx, id).await?;
             self.authorize("modify_image", ctx, &target(&img))?;
             self.apply_patch(ctx, &mut img, ops)?;
             match self.save(&img, rev).await {
-                Err(ImageError::Conflict(_)) => continue,
-                r => return r.map(|_| img),
+                // Another writer changed the image since it was read: patch it afresh.
+                Err(ImageError::Conflict(_)) => Ok(None),
+                r => r.map(|_| Some(img)),
             }
-        }
-        Err(ImageError::Conflict("the image is being changed concurrently".into()))
+        })
+        .await
     }
 
     pub(super) async fn delete_image(&self, ctx: &RequestContext, id: &ImageId) -> Result<()> {

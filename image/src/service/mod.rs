@@ -14,6 +14,7 @@ use std::sync::Arc;
 use ferrostack_core::RequestContext;
 use ferrostack_core::id::{ImageId, ProjectId};
 use ferrostack_core::policy::{Policy, RuleDefault};
+use ferrostack_core::store::retry::retry_txn;
 use ferrostack_core::store::{Collection, Store, Txn, TxnOutcome};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -118,8 +119,6 @@ pub struct ImageService {
     downloader: Option<Downloader>,
 }
 
-const MAX_RETRIES: usize = 1000;
-
 fn is_admin(ctx: &RequestContext) -> bool {
     ctx.has_role("admin")
 }
@@ -220,7 +219,8 @@ impl ImageService {
             return Ok(self.images.store().txn(base).await?.is_committed());
         };
         let pid = project.as_str();
-        for _ in 0..MAX_RETRIES {
+        let (base, check) = (&base, &check);
+        retry_txn(&format!("the image usage of project {pid}"), move || async move {
             let current = self.usage.get(pid).await?;
             let mut u = current.as_ref().map(|v| v.value.clone()).unwrap_or_default();
             u.count = u.count.saturating_add_signed(delta_count);
@@ -233,12 +233,14 @@ impl ImageService {
             let n_base = base.conditions.len();
             let txn = base.clone().when(cond).op(self.usage.put_op(pid, &u)?);
             match self.images.store().txn(txn).await? {
-                TxnOutcome::Committed { .. } => return Ok(true),
-                TxnOutcome::Failed { condition } if condition < n_base => return Ok(false),
-                TxnOutcome::Failed { .. } => tokio::task::yield_now().await,
+                TxnOutcome::Committed { .. } => Ok(Some(true)),
+                // One of the caller's conditions failed: that is the caller's to handle.
+                TxnOutcome::Failed { condition } if condition < n_base => Ok(Some(false)),
+                // Only the usage record raced: count again.
+                TxnOutcome::Failed { .. } => Ok(None),
             }
-        }
-        Err(ImageError::Conflict("usage record contended; retry".into()))
+        })
+        .await
     }
 }
 
