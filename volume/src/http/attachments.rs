@@ -2,8 +2,11 @@
 //! `/attachments` (3.27+): create, list, show, update with a connector, delete, `os-complete`
 //! (3.44+).
 
-use super::router::*;
-use super::views::*;
+use super::router::{
+    AppState, check_project, err, invalid, need, opt_str, parse_id, parse_list_query, root,
+    single_action, uuid_field,
+};
+use super::views::{attachment_summary, attachment_view};
 use crate::VolumeError;
 use crate::types::*;
 use axum::Json;

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //! `/os-quota-sets`: show (with usage), defaults, update.
 
-use super::router::*;
-use super::views::*;
+use super::router::{AppState, check_project, err, invalid, root};
+use super::views::quota_json;
 use crate::api::QuotaUpdate;
 use axum::Json;
 use axum::extract::{Path, Query, State};

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 //! `/snapshots`: create, list, show, update, delete.
 
-use super::router::*;
-use super::views::*;
+use super::router::{
+    AppState, check_project, err, opt_bool, opt_metadata, opt_str, parse_id, parse_list_query,
+    root, uuid_field,
+};
+use super::views::snapshot_view;
 use crate::VolumeError;
 use crate::api::UpdateVolume;
 use crate::types::*;

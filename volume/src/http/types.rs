@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 //! `/types`: list, show, create, delete, extra specs.
 
-use super::router::*;
-use super::views::*;
+use super::router::{
+    AppState, check_project, err, opt_bool, opt_metadata, opt_str, parse_id, root,
+};
+use super::views::type_view;
 use crate::VolumeError;
 use crate::api::CreateVolumeType;
 use crate::types::*;

@@ -2,8 +2,11 @@
 //! `/volumes`: create, list, show, update, delete, and the actions `os-extend`,
 //! `os-volume_upload_image` and `os-retype`.
 
-use super::router::*;
-use super::views::*;
+use super::router::{
+    AppState, check_project, err, invalid, opt_bool, opt_metadata, opt_str, parse_id,
+    parse_list_query, root, single_action, size_value, uuid_field,
+};
+use super::views::{fmt_opt, link, volume_view};
 use crate::VolumeError;
 use crate::api::{CreateVolume, MigrationPolicy, UpdateVolume, UploadToImage};
 use crate::backend::DiskFormat;
