@@ -838,6 +838,7 @@ mod tests {
     use super::*;
     use crate::testing::conformance;
     use ferrostack_core::command::SystemRunner;
+    use ferrostack_core::error::{Classify, ErrorKind};
 
     fn qemu_img_available() -> bool {
         let ok = std::process::Command::new("qemu-img")
@@ -967,10 +968,10 @@ mod tests {
         // Garbage claimed to be qcow2.
         let s = futures::stream::iter(vec![Ok::<_, BoxError>(Bytes::from_static(b"not an image"))])
             .boxed();
-        assert!(matches!(
-            b.copy_image_to_volume(&v, DiskFormat::Qcow2, s).await,
-            Err(BackendError::Invalid(_))
-        ));
+        let err = b.copy_image_to_volume(&v, DiskFormat::Qcow2, s).await.unwrap_err();
+        assert!(matches!(err, BackendError::InvalidImage { format: "qcow2", .. }), "{err}");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!(std::error::Error::source(&err).is_some(), "qemu-img's failure is kept");
         conformance::assert_contents(&b, &v, &[]).await;
         b.delete_volume(&v).await.unwrap();
         assert_clean(dir.path()).await;
