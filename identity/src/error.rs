@@ -60,6 +60,9 @@ pub enum IdentityError {
     /// a project that has children, ...).
     #[error("{0}")]
     Conflict(String),
+    /// An optimistic transaction kept losing its race (core's `retry_txn` gave up): 409.
+    #[error(transparent)]
+    Contention(#[from] ferrostack_core::store::retry::Contention),
     /// Keystone's `ForbiddenNotSecurity`: the operation is refused for a reason that is not
     /// about the caller's rights (deleting an enabled domain, a project with children).
     #[error("{0}")]
@@ -142,7 +145,9 @@ impl Classify for IdentityError {
     fn kind(&self) -> ErrorKind {
         match self {
             IdentityError::NotFound { .. } | IdentityError::TokenNotFound => ErrorKind::NotFound,
-            IdentityError::Duplicate { .. } | IdentityError::Conflict(_) => ErrorKind::Conflict,
+            IdentityError::Duplicate { .. }
+            | IdentityError::Conflict(_)
+            | IdentityError::Contention(_) => ErrorKind::Conflict,
             IdentityError::Validation(_) => ErrorKind::InvalidInput,
             IdentityError::Unauthorized { .. } | IdentityError::InvalidToken { .. } => {
                 ErrorKind::Unauthenticated

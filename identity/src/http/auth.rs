@@ -2,12 +2,11 @@
 //! `X-Auth-Token` → [`RequestContext`].
 
 use crate::api::IdentityApi;
-use axum::extract::{FromRequestParts, Request, State};
-use axum::http::request::Parts;
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ferrostack_core::RequestContext;
-use ferrostack_core::http::{ApiError, RequestId};
+use ferrostack_core::http::{ApiError, RequestId, unauthenticated};
 use std::sync::Arc;
 
 /// The state of [`auth_middleware`]: where tokens are validated, and whether a request
@@ -44,17 +43,10 @@ pub async fn auth_middleware(
             }
             Err(e) => return ApiError::from(e).into_response(),
         },
-        None if st.required => return unauthorized().into_response(),
+        None if st.required => return unauthenticated().into_response(),
         None => {}
     }
     next.run(req).await
-}
-
-fn unauthorized() -> ApiError {
-    ApiError::new(
-        ferrostack_core::ErrorKind::Unauthenticated,
-        "The request you have made requires authentication.",
-    )
 }
 
 /// Wraps `router` with [`auth_middleware`].
@@ -75,14 +67,7 @@ pub fn require_auth<S: Clone + Send + Sync + 'static>(
     with_auth(router, api, true)
 }
 
-/// Extracts the caller's [`RequestContext`]; 401 when the request had no valid token.
-#[derive(Debug, Clone)]
-pub struct Ctx(pub RequestContext);
-
-impl<S: Send + Sync> FromRequestParts<S> for Ctx {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        parts.extensions.get::<RequestContext>().cloned().map(Ctx).ok_or_else(unauthorized)
-    }
-}
+/// The caller's [`RequestContext`] as an axum extractor (401 when the request had no valid
+/// token; `Option<Ctx>` for public endpoints): core's, shared by every service's router, and
+/// re-exported here for code that names identity's.
+pub use ferrostack_core::http::Ctx;

@@ -47,6 +47,7 @@ use crate::types::*;
 use ferrostack_core::RequestContext;
 use ferrostack_core::context::Scope;
 use ferrostack_core::id::{DomainId, GroupId, ProjectId, RoleId, UserId};
+use ferrostack_core::store::retry::retry_txn;
 use ferrostack_core::store::{Collection, Condition, Store, StoreExt, Txn, TxnOutcome};
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -197,17 +198,17 @@ impl IdentityService {
         let refuse = || {
             // Bootstrap's admin and the service users live in the store's default domain; a
             // directory there would hide them.
-            Err(IdentityError::Validation("ldap: domain must not be the default domain".into()))
+            IdentityError::Validation("ldap: domain must not be the default domain".into())
         };
         if lc.domain.eq_ignore_ascii_case("default") || lc.domain == self.config.default_domain_id {
-            return refuse();
+            return Err(refuse());
         }
-        for _ in 0..2 {
+        retry_txn("the LDAP domain", || async {
             if let Some(id) = self.lookup_name("domain", "-", &lc.domain).await? {
                 if id == self.config.default_domain_id {
-                    return refuse();
+                    return Err(refuse());
                 }
-                return parse_id("domain", &id);
+                return parse_id("domain", &id).map(Some);
             }
             let d = Domain {
                 id: parse_id("domain", &uuid::Uuid::new_v4().simple().to_string())?,
@@ -218,13 +219,13 @@ impl IdentityService {
             };
             match self.insert_named(&self.domains, "domain", d.id.as_str(), "-", &d.name, &d).await
             {
-                Ok(()) => return Ok(d.id),
+                Ok(()) => Ok(Some(d.id)),
                 // Another process created it concurrently: read its id.
-                Err(IdentityError::Duplicate { .. }) => continue,
-                Err(e) => return Err(e),
+                Err(IdentityError::Duplicate { .. }) => Ok(None),
+                Err(e) => Err(e),
             }
-        }
-        Err(IdentityError::Conflict("the LDAP domain could not be created".into()))
+        })
+        .await
     }
 
     /// The directory if `domain` is the LDAP domain.
