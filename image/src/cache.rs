@@ -22,6 +22,7 @@ use futures::StreamExt;
 use sha2::Digest as _;
 use tokio::io::AsyncWriteExt;
 
+use crate::blocking::{self, Batched};
 use crate::error::{ImageError, Result};
 use crate::store::ImageStore;
 use crate::types::{Image, ImageStatus};
@@ -79,7 +80,8 @@ impl ImageCache {
         };
         let _guard = lock.lock().await;
         if tokio::fs::metadata(&path).await.is_ok() {
-            touch(&path);
+            let p = path.clone();
+            blocking::run(move || touch(&p)).await?;
             return Ok(path);
         }
         self.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -87,14 +89,15 @@ impl ImageCache {
         let result = async {
             let mut file = tokio::fs::File::create(&tmp).await.map_err(backend)?;
             let mut stream = source.open(&image.id).await?;
-            let mut sha = sha2::Sha512::new();
+            // The hash runs on the blocking pool, the file writes through tokio's.
+            let mut sha = Batched::new(sha2::Sha512::new());
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk?;
-                sha.update(&chunk);
                 file.write_all(&chunk).await.map_err(backend)?;
+                sha = sha.feed(chunk).await?;
             }
             file.sync_all().await.map_err(backend)?;
-            if hex::encode(sha.finalize()) != key {
+            if sha.finish(|h| hex::encode(h.finalize())).await? != key {
                 return Err(ImageError::Invalid(format!(
                     "data of image {} does not match its os_hash_value",
                     image.id

@@ -97,6 +97,7 @@
 //! ```
 
 pub mod api;
+mod blocking;
 pub mod cache;
 pub mod error;
 pub mod http;

@@ -127,6 +127,9 @@ struct FsWriter {
 
 impl Drop for FsWriter {
     fn drop(&mut self) {
+        // A writer dropped mid-way (a cancelled upload) removes its partial file at once: an
+        // unlink is a metadata operation, not large-body I/O, and doing it here (rather than
+        // on the blocking pool, later) means nothing is ever left behind when the drop returns.
         if !self.done {
             let _ = std::fs::remove_file(&self.tmp);
         }

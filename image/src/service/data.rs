@@ -11,8 +11,9 @@ use futures::StreamExt;
 use md5::Digest as _;
 
 use super::{IMPORT_TASK_PROPERTY, ImageService, is_admin, target};
+use crate::blocking::{Absorb, Batched};
 use crate::error::{ImageError, Result};
-use crate::inspector::InspectWrapper;
+use crate::inspector::{InspectWrapper, Verdict};
 use crate::store::{ByteStream, ImageWriter};
 use crate::types::*;
 
@@ -25,64 +26,38 @@ pub(super) struct Digest {
     virtual_size: Option<u64>,
 }
 
-/// Hand this many bytes at a time to a blocking thread for hashing and inspection.
-const DIGEST_BATCH: usize = 1 << 20;
-
-/// The CPU-heavy side of ingesting data: md5, sha512 and the format inspector. Chunks are
-/// batched and processed on the blocking pool, so a large upload never occupies a runtime
-/// thread with hashing.
+/// The CPU-heavy side of ingesting data: md5, sha512 and the format inspector, run on the
+/// blocking pool ([`Batched`]) so a large upload never occupies a runtime thread with hashing.
 struct Digester {
     md5: md5::Md5,
     sha: sha2::Sha512,
     inspector: InspectWrapper,
-    pending: Vec<Bytes>,
-    pending_len: usize,
+}
+
+impl Absorb for Digester {
+    fn absorb(&mut self, data: &[u8]) {
+        self.md5.update(data);
+        self.sha.update(data);
+        self.inspector.feed(data);
+    }
 }
 
 impl Digester {
-    fn new() -> Self {
-        Digester {
+    fn batched() -> Batched<Digester> {
+        Batched::new(Digester {
             md5: md5::Md5::new(),
             sha: sha2::Sha512::new(),
             inspector: InspectWrapper::new(),
-            pending: Vec::new(),
-            pending_len: 0,
-        }
-    }
-
-    /// Queues a chunk, processing the batch once it is large enough.
-    async fn feed(self, chunk: Bytes) -> Result<Self> {
-        let mut me = self;
-        me.pending_len += chunk.len();
-        me.pending.push(chunk);
-        if me.pending_len >= DIGEST_BATCH { me.flush().await } else { Ok(me) }
-    }
-
-    async fn flush(mut self) -> Result<Self> {
-        if self.pending.is_empty() {
-            return Ok(self);
-        }
-        tokio::task::spawn_blocking(move || {
-            for c in std::mem::take(&mut self.pending) {
-                self.md5.update(&c);
-                self.sha.update(&c);
-                self.inspector.feed(&c);
-            }
-            self.pending_len = 0;
-            self
         })
-        .await
-        .map_err(|e| ImageError::Backend(Box::new(e)))
     }
 
-    /// The hashes and the inspector's verdict.
-    async fn finish(self) -> Result<(String, String, crate::inspector::Verdict)> {
-        let me = self.flush().await?;
-        tokio::task::spawn_blocking(move || {
-            (hex::encode(me.md5.finalize()), hex::encode(me.sha.finalize()), me.inspector.finish())
-        })
-        .await
-        .map_err(|e| ImageError::Backend(Box::new(e)))
+    /// The md5 and sha512 hex digests and the inspector's verdict.
+    fn finish(self) -> (String, String, Verdict) {
+        (
+            hex::encode(self.md5.finalize()),
+            hex::encode(self.sha.finalize()),
+            self.inspector.finish(),
+        )
     }
 }
 
@@ -137,7 +112,7 @@ impl ImageService {
         let limit = self.upload_limit(img).await?;
         let mut size: u64 = 0;
         let outcome: Result<(u64, String, String, Option<u64>)> = async {
-            let mut digester = Digester::new();
+            let mut digester = Digester::batched();
             while let Some(chunk) = data.next().await {
                 let chunk: Bytes = chunk?;
                 size += chunk.len() as u64;
@@ -147,7 +122,7 @@ impl ImageService {
                 }
                 digester = digester.feed(chunk).await?;
             }
-            let (checksum, sha512, verdict) = digester.finish().await?;
+            let (checksum, sha512, verdict) = digester.finish(Digester::finish).await?;
             let virtual_size = if img.container_format.as_deref() != Some("bare") {
                 None
             } else {
