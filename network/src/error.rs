@@ -71,6 +71,9 @@ pub enum NetworkError {
         #[source]
         source: ferrostack_core::BoxError,
     },
+    /// A change lost its optimistic-transaction race too often (409; the client should retry).
+    #[error("{0}")]
+    Contention(#[source] ferrostack_core::store::retry::Contention),
     /// A remote Neutron answered with a fault ([`crate::http::Client`]): its kind, its message
     /// and its exception type, as the server rendered them.
     #[error("{}", .0.message)]
@@ -116,6 +119,7 @@ impl NetworkError {
     pub fn neutron_type(&self) -> &str {
         match self {
             NetworkError::Remote(e) => e.error_type.as_deref().unwrap_or("HTTPError"),
+            NetworkError::Contention(_) => "Conflict",
             #[cfg(feature = "client")]
             NetworkError::Client(_) => "HTTPServiceUnavailable",
             NetworkError::NotFound { neutron_type, .. }
@@ -129,6 +133,12 @@ impl NetworkError {
             NetworkError::Exhausted(_) => "NoNetworkAvailable",
             NetworkError::Store(_) | NetworkError::Backend { .. } => "HTTPInternalServerError",
         }
+    }
+}
+
+impl From<ferrostack_core::store::retry::Contention> for NetworkError {
+    fn from(e: ferrostack_core::store::retry::Contention) -> Self {
+        NetworkError::Contention(e)
     }
 }
 
@@ -157,6 +167,7 @@ impl Classify for NetworkError {
             },
             NetworkError::Backend { kind, .. } => *kind,
             NetworkError::Remote(e) => e.kind,
+            NetworkError::Contention(_) => ErrorKind::Conflict,
             #[cfg(feature = "client")]
             NetworkError::Client(e) => e.kind(),
         }

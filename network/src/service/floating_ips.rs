@@ -98,7 +98,7 @@ pub(super) async fn create_floatingip(
     authorize("create_floatingip", ctx, &json!({}))?;
     let project = owner_for(ctx, &req.project_id, &req.tenant_id)?;
     let explicit = req.floating_ip_address.as_deref().map(parse_ip).transpose()?;
-    for _ in 0..MAX_ATTEMPTS {
+    retry_txn("a new floating IP", || async {
         let net = svc.visible_network(ctx, &req.floating_network_id).await?;
         if !net.value.external {
             return Err(NetworkError::BadRequest {
@@ -180,10 +180,11 @@ pub(super) async fn create_floatingip(
             if let Some(r) = fip.router_id {
                 svc.sync_router(r).await;
             }
-            return Ok(fip);
+            return Ok(Some(fip));
         }
-    }
-    Err(NetworkService::too_busy())
+        Ok(None)
+    })
+    .await
 }
 
 pub(super) async fn get_floatingip(
@@ -216,7 +217,7 @@ pub(super) async fn update_floatingip(
 ) -> Result<FloatingIp> {
     let cur = svc.visible_fip(ctx, &id).await?;
     authorize("update_floatingip", ctx, &target(&cur.value.project_id))?;
-    for _ in 0..MAX_ATTEMPTS {
+    retry_txn(&format!("floating IP {id}"), || async {
         let cur = svc.visible_fip(ctx, &id).await?;
         let mut f = cur.value.clone();
         let mut plan = Plan::default();
@@ -246,10 +247,11 @@ pub(super) async fn update_floatingip(
             for r in [old_router, f.router_id].into_iter().flatten().collect::<BTreeSet<_>>() {
                 svc.sync_router(r).await;
             }
-            return Ok(f);
+            return Ok(Some(f));
         }
-    }
-    Err(NetworkService::too_busy())
+        Ok(None)
+    })
+    .await
 }
 
 pub(super) async fn delete_floatingip(
@@ -259,7 +261,7 @@ pub(super) async fn delete_floatingip(
 ) -> Result<()> {
     let cur = svc.visible_fip(ctx, &id).await?;
     authorize("delete_floatingip", ctx, &target(&cur.value.project_id))?;
-    for _ in 0..MAX_ATTEMPTS {
+    retry_txn(&format!("floating IP {id}"), || async {
         let cur = svc.visible_fip(ctx, &id).await?;
         let f = &cur.value;
         let mut plan = Plan::default();
@@ -274,8 +276,9 @@ pub(super) async fn delete_floatingip(
             if let Some(r) = f.router_id {
                 svc.sync_router(r).await;
             }
-            return Ok(());
+            return Ok(Some(()));
         }
-    }
-    Err(NetworkService::too_busy())
+        Ok(None)
+    })
+    .await
 }

@@ -17,7 +17,8 @@
 //! | `network/sg-rule-fp/<group>/<fingerprint>` | rule uniqueness |
 //! | `network/fip-assoc/<port>/<addr hex>` | a fixed address's floating IP (one-to-one NAT) |
 //!
-//! A losing transaction is rebuilt from fresh reads and retried, so concurrent creators never
+//! A losing transaction is rebuilt from fresh reads and retried (through core's
+//! [`retry_txn`], which bounds the attempts and counts the lost races), so concurrent creators never
 //! share an address, a MAC or a segment, and a quota is never overshot. Deleting a subnet,
 //! network or security group first marks it (a CAS that makes every in-flight transaction
 //! depending on it fail), then checks it is unused, then deletes it.
@@ -39,6 +40,7 @@ use crate::secgroup::{compile, has_ports, is_icmp, protocol_number};
 use crate::types::*;
 use ferrostack_core::RequestContext;
 use ferrostack_core::id::{NetworkId, PortId, ProjectId, RouterId, SubnetId};
+use ferrostack_core::store::retry::{Contention, retry_txn};
 use ferrostack_core::store::{
     Collection, Condition, Op, Store, StoreExt, Txn, TxnOutcome, Versioned,
 };
@@ -61,9 +63,6 @@ mod sync;
 pub use ipam::free_candidates;
 pub use ports::parse_mac;
 pub use subnets::validate_subnet_layout;
-
-/// How many times a transaction is rebuilt after losing a race before giving up.
-pub const MAX_ATTEMPTS: usize = 500;
 
 /// A VLAN range of a physical network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -347,8 +346,9 @@ impl NetworkService {
         }
     }
 
-    fn too_busy() -> NetworkError {
-        NetworkError::conflict("Conflict", "too many concurrent updates; try again")
+    /// A single-attempt step (the final delete after marking) lost its race.
+    fn too_busy(what: String) -> NetworkError {
+        NetworkError::Contention(Contention { what, attempts: 1 })
     }
 
     fn network_visible(ctx: &RequestContext, n: &Network) -> bool {

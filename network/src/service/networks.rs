@@ -185,7 +185,7 @@ pub(super) async fn create_network(
     let name = req.name.clone().unwrap_or_default();
     check_len("name", &name, 255)?;
     check_len("description", req.description.as_deref().unwrap_or(""), 255)?;
-    for _ in 0..MAX_ATTEMPTS {
+    retry_txn("a new network", || async {
         let mut plan = Plan::default();
         let seg = svc.plan_segment(&mut plan, &req).await?;
         let max_mtu = match seg.network_type {
@@ -231,10 +231,11 @@ pub(super) async fn create_network(
             if let Err(e) = svc.backends.l2.ensure_network(&spec).await {
                 tracing::warn!(network = %net.id, error = %e, "ensure_network failed");
             }
-            return Ok(net);
+            return Ok(Some(net));
         }
-    }
-    Err(NetworkService::too_busy())
+        Ok(None)
+    })
+    .await
 }
 
 pub(super) async fn get_network(
@@ -377,7 +378,7 @@ pub(super) async fn delete_network(
     svc.usage(&mut plan, &net.project_id, Resource::Network, -1, false).await?;
     if !svc.run(plan).await? {
         unmark().await;
-        return Err(NetworkService::too_busy());
+        return Err(NetworkService::too_busy(format!("network {id}")));
     }
     let _ = svc.backends.dhcp.remove_network(id).await;
     let _ = svc.backends.l2.remove_network(id).await;

@@ -321,7 +321,7 @@ pub(super) async fn create_port(
             "Cannot apply both stateful and stateless security groups on the same port at the same time",
         ));
     }
-    for _ in 0..MAX_ATTEMPTS {
+    retry_txn("a new port", || async {
         let net = svc.visible_network(ctx, &req.network_id).await?;
         let mut plan = Plan::default();
         let port =
@@ -333,10 +333,11 @@ pub(super) async fn create_port(
             };
             svc.sync_dhcp(port.network_id).await;
             svc.refresh_port_firewall(&port).await;
-            return Ok(port);
+            return Ok(Some(port));
         }
-    }
-    Err(NetworkService::too_busy())
+        Ok(None)
+    })
+    .await
 }
 
 pub(super) async fn get_port(
@@ -408,7 +409,7 @@ pub(super) async fn update_port(
         ));
     }
     let old_groups = cur.value.security_groups.clone();
-    for _ in 0..MAX_ATTEMPTS {
+    retry_txn(&format!("port {id}"), || async {
         let cur = svc.visible_port(ctx, &id).await?;
         let mut p = cur.value.clone();
         if let Some(v) = &req.name {
@@ -466,10 +467,11 @@ pub(super) async fn update_port(
             if p.security_groups.is_empty() {
                 svc.refresh_port_firewall(&p).await;
             }
-            return Ok(p);
+            return Ok(Some(p));
         }
-    }
-    Err(NetworkService::too_busy())
+        Ok(None)
+    })
+    .await
 }
 
 pub(super) async fn delete_port(
@@ -491,7 +493,7 @@ pub(super) async fn delete_port(
             ),
         ));
     }
-    for _ in 0..MAX_ATTEMPTS {
+    retry_txn(&format!("port {id}"), || async {
         let cur = svc.visible_port(ctx, &id).await?;
         let mut plan = Plan::default();
         let routers = svc.plan_port_delete(&mut plan, &cur, true).await?;
@@ -503,8 +505,9 @@ pub(super) async fn delete_port(
                 svc.sync_router(r).await;
             }
             svc.refresh_firewalls(&cur.value.security_groups).await;
-            return Ok(());
+            return Ok(Some(()));
         }
-    }
-    Err(NetworkService::too_busy())
+        Ok(None)
+    })
+    .await
 }

@@ -120,7 +120,7 @@ pub(super) async fn update_quota(
             return Err(NetworkError::invalid(format!("'{v}' should be non-negative")));
         }
     }
-    for _ in 0..MAX_ATTEMPTS {
+    retry_txn(&format!("the quota of project {project}"), || async {
         let cur = svc.quotas.get(project.as_str()).await?;
         let mut q = cur.as_ref().map(|v| v.value).unwrap_or(svc.config.default_quotas);
         if let Some(v) = req.network {
@@ -149,10 +149,11 @@ pub(super) async fn update_quota(
             None => svc.quotas.create(project.as_str(), &q).await.is_ok(),
         };
         if ok {
-            return Ok(q);
+            return Ok(Some(q));
         }
-    }
-    Err(NetworkService::too_busy())
+        Ok(None)
+    })
+    .await
 }
 
 pub(super) async fn delete_quota(

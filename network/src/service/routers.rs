@@ -93,7 +93,7 @@ pub(super) async fn create_router(
     }
     let name = req.name.clone().unwrap_or_default();
     check_len("name", &name, 255)?;
-    for _ in 0..MAX_ATTEMPTS {
+    retry_txn("a new router", || async {
         let t = now();
         let mut router = Router {
             id: RouterId::new(),
@@ -125,10 +125,11 @@ pub(super) async fn create_router(
         if svc.run(plan).await? {
             svc.sync_router(router.id).await;
             svc.sync_gateway_dhcp(&[&router]).await;
-            return Ok(router);
+            return Ok(Some(router));
         }
-    }
-    Err(NetworkService::too_busy())
+        Ok(None)
+    })
+    .await
 }
 
 pub(super) async fn get_router(
@@ -176,7 +177,7 @@ pub(super) async fn update_router(
     if let Some(routes) = &req.routes {
         NetworkService::validate_routes(routes, svc.config.max_subnet_host_routes)?;
     }
-    for _ in 0..MAX_ATTEMPTS {
+    retry_txn(&format!("router {id}"), || async {
         let cur = svc.visible_router(ctx, &id).await?;
         let mut r = cur.value.clone();
         let mut plan = Plan::default();
@@ -259,10 +260,11 @@ pub(super) async fn update_router(
         if svc.run(plan).await? {
             svc.sync_router(id).await;
             svc.sync_gateway_dhcp(&[&cur.value, &r]).await;
-            return Ok(r);
+            return Ok(Some(r));
         }
-    }
-    Err(NetworkService::too_busy())
+        Ok(None)
+    })
+    .await
 }
 
 pub(super) async fn delete_router(
@@ -272,7 +274,7 @@ pub(super) async fn delete_router(
 ) -> Result<()> {
     let cur = svc.visible_router(ctx, &id).await?;
     authorize("delete_router", ctx, &target(&cur.value.project_id))?;
-    for _ in 0..MAX_ATTEMPTS {
+    retry_txn(&format!("router {id}"), || async {
         let cur = svc.visible_router(ctx, &id).await?;
         if !svc.router_interface_ports(&id).await?.is_empty() {
             return Err(NetworkError::conflict(
@@ -298,10 +300,11 @@ pub(super) async fn delete_router(
         if svc.run(plan).await? {
             svc.sync_router(id).await;
             svc.sync_gateway_dhcp(&[&cur.value]).await;
-            return Ok(());
+            return Ok(Some(()));
         }
-    }
-    Err(NetworkService::too_busy())
+        Ok(None)
+    })
+    .await
 }
 
 pub(super) async fn add_router_interface(
@@ -322,7 +325,7 @@ pub(super) async fn add_router_interface(
         }
         _ => {}
     }
-    for _ in 0..MAX_ATTEMPTS {
+    retry_txn(&format!("router {id}"), || async {
         let cur = svc.visible_router(ctx, &id).await?;
         let mut plan = Plan::default();
         plan.when(svc.routers.unchanged(&cur.id, cur.revision), Tag::Retry);
@@ -438,7 +441,7 @@ pub(super) async fn add_router_interface(
                 tracing::warn!(port = %port.id, error = %e, "firewall removal failed");
             }
             let subnet_ids: Vec<SubnetId> = port.fixed_ips.iter().map(|f| f.subnet_id).collect();
-            return Ok(RouterInterfaceInfo {
+            return Ok(Some(RouterInterfaceInfo {
                 id,
                 tenant_id: r.project_id.clone(),
                 project_id: r.project_id.clone(),
@@ -446,10 +449,11 @@ pub(super) async fn add_router_interface(
                 network_id: port.network_id,
                 subnet_id: subnet_ids[0],
                 subnet_ids,
-            });
+            }));
         }
-    }
-    Err(NetworkService::too_busy())
+        Ok(None)
+    })
+    .await
 }
 
 pub(super) async fn remove_router_interface(
@@ -460,7 +464,7 @@ pub(super) async fn remove_router_interface(
 ) -> Result<RouterInterfaceInfo> {
     let cur = svc.visible_router(ctx, &id).await?;
     authorize("remove_router_interface", ctx, &target(&cur.value.project_id))?;
-    for _ in 0..MAX_ATTEMPTS {
+    retry_txn(&format!("router {id}"), || async {
         let cur = svc.visible_router(ctx, &id).await?;
         let ports = svc.router_interface_ports(&id).await?;
         let port = match (&req.subnet_id, &req.port_id) {
@@ -510,7 +514,7 @@ pub(super) async fn remove_router_interface(
         if svc.run(plan).await? {
             svc.sync_router(id).await;
             svc.sync_dhcp(port.value.network_id).await;
-            return Ok(RouterInterfaceInfo {
+            return Ok(Some(RouterInterfaceInfo {
                 id,
                 tenant_id: r.project_id.clone(),
                 project_id: r.project_id,
@@ -518,8 +522,9 @@ pub(super) async fn remove_router_interface(
                 network_id: port.value.network_id,
                 subnet_id: subnet_ids[0],
                 subnet_ids,
-            });
+            }));
         }
-    }
-    Err(NetworkService::too_busy())
+        Ok(None)
+    })
+    .await
 }

@@ -80,7 +80,7 @@ impl NetworkService {
 
     /// The project's `default` group, created (with Neutron's default rules) on first use.
     pub async fn ensure_default_sg(&self, project: &ProjectId) -> Result<SecurityGroupId> {
-        for _ in 0..MAX_ATTEMPTS {
+        retry_txn(&format!("the default security group of project {project}"), || async {
             if let Some(kv) = self.store.get(&default_sg_key(project)).await? {
                 let id: SecurityGroupId =
                     String::from_utf8_lossy(&kv.value).parse().map_err(|_| {
@@ -88,7 +88,7 @@ impl NetworkService {
                             kv.key.clone(),
                         ))
                     })?;
-                return Ok(id);
+                return Ok(Some(id));
             }
             let sg = Self::new_group(project, "default", "Default security group", true);
             let rules = vec![
@@ -112,10 +112,11 @@ impl NetworkService {
             self.usage(&mut plan, project, Resource::SecurityGroupRule, rules.len() as i64, false)
                 .await?;
             if self.run(plan).await? {
-                return Ok(sg.id);
+                return Ok(Some(sg.id));
             }
-        }
-        Err(Self::too_busy())
+            Ok(None)
+        })
+        .await
     }
 
     pub(super) async fn group_rules(&self, id: &SecurityGroupId) -> Result<Vec<SecurityGroupRule>> {
@@ -147,7 +148,7 @@ pub(super) async fn create_security_group(
         ));
     }
     svc.ensure_default_sg(&project).await?;
-    for _ in 0..MAX_ATTEMPTS {
+    retry_txn("a new security group", || async {
         let mut sg = NetworkService::new_group(
             &project,
             &name,
@@ -169,10 +170,11 @@ pub(super) async fn create_security_group(
         }
         if svc.run(plan).await? {
             sg.security_group_rules = rules;
-            return Ok(sg);
+            return Ok(Some(sg));
         }
-    }
-    Err(NetworkService::too_busy())
+        Ok(None)
+    })
+    .await
 }
 
 pub(super) async fn get_security_group(
@@ -294,7 +296,7 @@ pub(super) async fn delete_security_group(
     }
     svc.usage(&mut plan, &cur.value.project_id, Resource::SecurityGroup, -1, false).await?;
     if !svc.run(plan).await? {
-        return Err(NetworkService::too_busy());
+        return Err(NetworkService::too_busy(format!("security group {id}")));
     }
     svc.refresh_firewalls(&[id]).await;
     Ok(())
@@ -436,7 +438,7 @@ pub(super) async fn create_security_group_rule(
         svc.visible_sg(ctx, g).await?;
     }
     check_len("description", req.description.as_deref().unwrap_or(""), 255)?;
-    for _ in 0..MAX_ATTEMPTS {
+    retry_txn("a new security group rule", || async {
         let sg = svc.visible_sg(ctx, &req.security_group_id).await?;
         let t = now();
         let rule = SecurityGroupRule {
@@ -479,10 +481,11 @@ pub(super) async fn create_security_group_rule(
         plan.op(svc.rules.put_op(&rule.id.to_string(), &rule)?);
         if svc.run(plan).await? {
             svc.refresh_firewalls(&[sg.value.id]).await;
-            return Ok(rule);
+            return Ok(Some(rule));
         }
-    }
-    Err(NetworkService::too_busy())
+        Ok(None)
+    })
+    .await
 }
 
 pub(super) async fn get_security_group_rule(
@@ -523,7 +526,7 @@ pub(super) async fn delete_security_group_rule(
         _ => return Err(NetworkError::not_found("security_group_rule", id)),
     };
     authorize("delete_security_group_rule", ctx, &target(&r.value.project_id))?;
-    for _ in 0..MAX_ATTEMPTS {
+    retry_txn(&format!("security group rule {id}"), || async {
         let Some(r) = svc.rules.get(&id.to_string()).await? else {
             return Err(NetworkError::not_found("security_group_rule", id));
         };
@@ -534,8 +537,9 @@ pub(super) async fn delete_security_group_rule(
         svc.usage(&mut plan, &r.value.project_id, Resource::SecurityGroupRule, -1, false).await?;
         if svc.run(plan).await? {
             svc.refresh_firewalls(&[r.value.security_group_id]).await;
-            return Ok(());
+            return Ok(Some(()));
         }
-    }
-    Err(NetworkService::too_busy())
+        Ok(None)
+    })
+    .await
 }

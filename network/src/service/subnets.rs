@@ -235,7 +235,7 @@ pub(super) async fn create_subnet(
     )?;
     let routes = req.host_routes.clone().unwrap_or_default();
     NetworkService::validate_routes(&routes, svc.config.max_subnet_host_routes)?;
-    for _ in 0..MAX_ATTEMPTS {
+    retry_txn("a new subnet", || async {
         let net = svc.visible_network(ctx, &req.network_id).await?;
         for s in svc.network_subnets(&net.value).await? {
             if s.value.cidr.overlaps(&cidr) {
@@ -281,10 +281,11 @@ pub(super) async fn create_subnet(
         plan.op(svc.subnets.put_op(&subnet.id.to_string(), &subnet)?);
         if svc.run(plan).await? {
             svc.sync_dhcp(net.value.id).await;
-            return Ok(subnet);
+            return Ok(Some(subnet));
         }
-    }
-    Err(NetworkService::too_busy())
+        Ok(None)
+    })
+    .await
 }
 
 pub(super) async fn get_subnet(
@@ -401,9 +402,9 @@ pub(super) async fn delete_subnet(
             ),
         ));
     }
-    for _ in 0..MAX_ATTEMPTS {
+    let deleted = retry_txn(&format!("subnet {id}"), || async {
         let Some(net) = svc.networks.get(&marked.value.network_id.to_string()).await? else {
-            break;
+            return Err(NetworkError::not_found("network", marked.value.network_id));
         };
         let mut plan = Plan::default();
         plan.when(svc.subnets.unchanged(&marked.id, marked.revision), Tag::Retry);
@@ -416,9 +417,13 @@ pub(super) async fn delete_subnet(
         svc.usage(&mut plan, &marked.value.project_id, Resource::Subnet, -1, false).await?;
         if svc.run(plan).await? {
             svc.sync_dhcp(n.id).await;
-            return Ok(());
+            return Ok(Some(()));
         }
+        Ok(None)
+    })
+    .await;
+    if deleted.is_err() {
+        unmark().await;
     }
-    unmark().await;
-    Err(NetworkService::too_busy())
+    deleted
 }
