@@ -326,7 +326,8 @@ pub trait VolumeApi: Send + Sync + std::fmt::Debug + 'static {
         ctx: &RequestContext,
         project: &ProjectId,
     ) -> Result<(QuotaLimits, QuotaUsage), VolumeError>;
-    /// The default quota limits.
+    /// The default quota limits (those of a project nobody changed). Synchronous: the local
+    /// service knows them; [`crate::http::Client`] answers what it fetched when it connected.
     fn default_quotas(&self) -> QuotaLimits;
     /// Changes a project's quota limits (admin).
     async fn update_quotas(
