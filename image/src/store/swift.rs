@@ -111,6 +111,9 @@ pub enum SwiftError {
         op: &'static str,
         /// What was wrong.
         detail: String,
+        /// The parser's or task's error, when one said so.
+        #[source]
+        source: Option<ferrostack_core::error::BoxError>,
     },
     /// A segment's etag differs from the md5 of what was sent.
     #[error("segment {object}: swift etag {got:?}, expected {expected}")]
@@ -152,7 +155,16 @@ fn transport(op: &'static str) -> impl FnOnce(reqwest::Error) -> SwiftError {
 }
 
 fn bad(op: &'static str, detail: impl Into<String>) -> SwiftError {
-    SwiftError::BadResponse { op, detail: detail.into() }
+    SwiftError::BadResponse { op, detail: detail.into(), source: None }
+}
+
+/// [`bad`], keeping the error that found the fault as the source.
+fn bad_because(
+    op: &'static str,
+    detail: impl Into<String>,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> SwiftError {
+    SwiftError::BadResponse { op, detail: detail.into(), source: Some(Box::new(e)) }
 }
 
 /// An authenticated session: where the account lives and the token to present.
@@ -190,7 +202,7 @@ impl SwiftSession {
 
     fn parse(op: &'static str, storage_url: &str, token: &str) -> Result<Self, SwiftError> {
         let url = Url::parse(storage_url)
-            .map_err(|e| bad(op, format!("storage url {storage_url:?}: {e}")))?;
+            .map_err(|e| bad_because(op, format!("storage url {storage_url:?}"), e))?;
         if !matches!(url.scheme(), "http" | "https")
             || url.host().is_none()
             || url.cannot_be_a_base()
@@ -621,7 +633,7 @@ impl Inner {
             }
             let body = read_capped(OP, resp).await?;
             let page: Vec<Entry> =
-                serde_json::from_slice(&body).map_err(|e| bad(OP, format!("listing: {e}")))?;
+                serde_json::from_slice(&body).map_err(|e| bad_because(OP, "listing", e))?;
             let Some(last) = page.last() else { return Ok(names) };
             if last.name <= marker {
                 return Err(bad(OP, "listing does not advance"));
@@ -794,7 +806,7 @@ impl SwiftWriter {
         drop(tx);
         let resp = match task.await {
             Ok(r) => r.map_err(transport(OP))?,
-            Err(e) => return Err(bad(OP, format!("upload task failed: {e}"))),
+            Err(e) => return Err(bad_because(OP, "upload task failed", e)),
         };
         match resp.status() {
             StatusCode::CREATED => {}
@@ -870,7 +882,7 @@ impl SwiftWriter {
                     })
                 })
                 .collect();
-            let body = serde_json::to_vec(&manifest).map_err(|e| bad(OP, e.to_string()))?;
+            let body = serde_json::to_vec(&manifest).map_err(|e| bad_because(OP, "manifest", e))?;
             let mut req = Req::new(Method::PUT, &inner.container, Some(&name));
             req.query = &[("multipart-manifest", "put")];
             req.body = Some(body.into());
