@@ -21,6 +21,19 @@ pub enum NetworkError {
     /// Malformed or invalid input (`InvalidInput`, 400).
     #[error("Invalid input for operation: {0}.")]
     InvalidInput(String),
+    /// Input that does not parse (`InvalidInput`, 400): the parse error is the source, and
+    /// the message shows it as Neutron does.
+    #[error(
+        "Invalid input for operation: {}{source}.",
+        .field.map(|f| format!("Invalid {f}: ")).unwrap_or_default()
+    )]
+    Malformed {
+        /// The field, when the parse error does not name it.
+        field: Option<&'static str>,
+        /// Why it does not parse.
+        #[source]
+        source: ferrostack_core::BoxError,
+    },
     /// Input Neutron rejects with a specific 400 exception (`SecurityGroupInvalidPortRange`).
     #[error("{message}")]
     Rejected {
@@ -115,6 +128,15 @@ impl NetworkError {
         NetworkError::InvalidInput(message.into())
     }
 
+    /// A [`NetworkError::Malformed`] for `source`, a parse error of `field` (when the error
+    /// itself does not say which input it is about).
+    pub fn malformed(
+        field: Option<&'static str>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        NetworkError::Malformed { field, source: Box::new(source) }
+    }
+
     /// Neutron's exception type name, shown in `NeutronError.type`.
     pub fn neutron_type(&self) -> &str {
         match self {
@@ -125,7 +147,7 @@ impl NetworkError {
             NetworkError::NotFound { neutron_type, .. }
             | NetworkError::Conflict { neutron_type, .. }
             | NetworkError::Rejected { neutron_type, .. } => neutron_type,
-            NetworkError::InvalidInput(_) => "InvalidInput",
+            NetworkError::InvalidInput(_) | NetworkError::Malformed { .. } => "InvalidInput",
             NetworkError::BadRequest { .. } => "BadRequest",
             NetworkError::OverQuota(_) => "OverQuota",
             NetworkError::Forbidden(_) => "PolicyNotAuthorized",
@@ -153,6 +175,7 @@ impl Classify for NetworkError {
         match self {
             NetworkError::NotFound { .. } => ErrorKind::NotFound,
             NetworkError::InvalidInput(_)
+            | NetworkError::Malformed { .. }
             | NetworkError::BadRequest { .. }
             | NetworkError::Rejected { .. } => ErrorKind::InvalidInput,
             // Neutron answers OverQuota with 409, not 413.

@@ -110,14 +110,16 @@ fn wrap<B: Serialize>(key: &str, body: &B) -> Result<Value> {
 }
 
 /// The router renders quota sets with their project; [`QuotaSet`] is the limits alone.
-fn quota_entry(mut m: Map<String, Value>) -> std::result::Result<(ProjectId, QuotaSet), String> {
+fn quota_entry(
+    mut m: Map<String, Value>,
+) -> std::result::Result<(ProjectId, QuotaSet), ferrostack_core::BoxError> {
     m.remove("tenant_id");
     let project = m
         .remove("project_id")
         .and_then(|p| p.as_str().map(str::to_owned))
         .ok_or("a quota without project_id")?;
     let project = ProjectId::try_from(project).map_err(|_| "an invalid project_id")?;
-    let quota = serde_json::from_value(Value::Object(m)).map_err(|e| e.to_string())?;
+    let quota = serde_json::from_value(Value::Object(m))?;
     Ok((project, quota))
 }
 
@@ -325,9 +327,7 @@ impl NetworkApi for Client {
     async fn list_quotas(&self, ctx: &RequestContext) -> Result<Vec<(ProjectId, QuotaSet)>> {
         let path = "/v2.0/quotas";
         let list: Vec<Map<String, Value>> = self.get_one(ctx, path, "quotas").await?;
-        list.into_iter()
-            .map(|m| quota_entry(m).map_err(|e| self.decode_error(path, e.into())))
-            .collect()
+        list.into_iter().map(|m| quota_entry(m).map_err(|e| self.decode_error(path, e))).collect()
     }
     async fn update_quota(
         &self,

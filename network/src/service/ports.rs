@@ -223,7 +223,7 @@ impl NetworkService {
 
     pub(super) fn validate_pairs(pairs: &[AddressPair]) -> Result<()> {
         for a in pairs {
-            Cidr::parse_loose(&a.ip_address).map_err(|e| NetworkError::invalid(e.to_string()))?;
+            Cidr::parse_loose(&a.ip_address).map_err(|e| NetworkError::malformed(None, e))?;
             if let Some(m) = &a.mac_address {
                 parse_mac(m)?;
             }

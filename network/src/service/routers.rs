@@ -165,15 +165,15 @@ pub(super) async fn update_router(
     if let Some(n) = &req.name {
         check_len("name", n, 255)?;
     }
-    let gw_req: Option<Option<GatewayRequest>> =
-        match &req.external_gateway_info {
-            None => None,
-            Some(None) => Some(None),
-            Some(Some(v)) if v.as_object().is_some_and(|o| o.is_empty()) => Some(None),
-            Some(Some(v)) => Some(Some(serde_json::from_value(v.clone()).map_err(|e| {
-                NetworkError::invalid(format!("Invalid external_gateway_info: {e}"))
-            })?)),
-        };
+    let gw_req: Option<Option<GatewayRequest>> = match &req.external_gateway_info {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(v)) if v.as_object().is_some_and(|o| o.is_empty()) => Some(None),
+        Some(Some(v)) => Some(Some(
+            serde_json::from_value(v.clone())
+                .map_err(|e| NetworkError::malformed(Some("external_gateway_info"), e))?,
+        )),
+    };
     if let Some(routes) = &req.routes {
         NetworkService::validate_routes(routes, svc.config.max_subnet_host_routes)?;
     }

@@ -424,7 +424,7 @@ pub(super) async fn create_security_group_rule(
     let prefix = match &req.remote_ip_prefix {
         None => None,
         Some(s) => {
-            let c = Cidr::parse_loose(s).map_err(|e| NetworkError::invalid(e.to_string()))?;
+            let c = Cidr::parse_loose(s).map_err(|e| NetworkError::malformed(None, e))?;
             if c.version() != version {
                 return Err(rule_err(
                     "SecurityGroupRuleParameterConflict",

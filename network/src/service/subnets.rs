@@ -182,7 +182,7 @@ pub(super) async fn create_subnet(
         resource: "subnets",
         message: "a cidr must be specified in the absence of a subnet pool".into(),
     })?;
-    let cidr = Cidr::parse_strict(cidr_s).map_err(|e| NetworkError::invalid(e.to_string()))?;
+    let cidr = Cidr::parse_strict(cidr_s).map_err(|e| NetworkError::malformed(None, e))?;
     if cidr.version() != version {
         return Err(NetworkError::invalid(format!(
             "Cidr {cidr} does not match ip_version {}",
