@@ -47,8 +47,11 @@ pub const COMPUTE_MOUNT: ServiceMount = ServiceMount {
 
 /// Maps another service's error into compute's, keeping its class: a missing image stays a
 /// 404/400 for the caller, an outage stays a 503.
-fn dependency(service: &'static str, e: impl Classify + std::fmt::Display) -> ComputeError {
-    ComputeError::Dependency { service, message: e.to_string(), kind: e.kind() }
+fn dependency<E>(service: &'static str, e: E) -> ComputeError
+where
+    E: Classify + std::error::Error + Send + Sync + 'static,
+{
+    ComputeError::upstream(service, e)
 }
 
 /// Like [`dependency`], but a missing resource is compute's own `NotFound` for `what`.
@@ -56,7 +59,7 @@ fn lookup_error(
     what: &'static str,
     id: impl ToString,
     service: &'static str,
-    e: impl Classify + std::fmt::Display,
+    e: impl Classify + std::error::Error + Send + Sync + 'static,
 ) -> ComputeError {
     match e.kind() {
         ErrorKind::NotFound => ComputeError::NotFound { what, id: id.to_string() },
@@ -104,7 +107,7 @@ impl ImagePort for ImagesForCompute {
                 message: format!("image {id} has no data"),
                 kind: ErrorKind::Conflict,
             })?;
-        let io = |e: std::io::Error| ComputeError::Internal(format!("image cache write: {e}"));
+        let io = ComputeError::io("writing the image cache");
         let mut file = tokio::fs::File::create(dest).await.map_err(io)?;
         let mut written = 0u64;
         while let Some(chunk) = data.next().await {
@@ -148,9 +151,8 @@ impl ImagePort for ImagesForCompute {
             PatchOp::add("/container_format", "bare"),
         ];
         self.0.update(ctx, &id, ops).await.map_err(|e| dependency("image", e))?;
-        let file = tokio::fs::File::open(src)
-            .await
-            .map_err(|e| ComputeError::Internal(format!("snapshot read: {e}")))?;
+        let file =
+            tokio::fs::File::open(src).await.map_err(ComputeError::io("reading the snapshot"))?;
         let chunks = futures::stream::unfold(file, |mut file| async move {
             let mut buf = vec![0u8; 1 << 20];
             match file.read(&mut buf).await {
@@ -347,7 +349,7 @@ impl NetworkPort for NetworksForCompute {
             body["fixed_ips"] = json!([{ "ip_address": ip }]);
         }
         let req = serde_json::from_value(body)
-            .map_err(|e| ComputeError::Internal(format!("port request: {e}")))?;
+            .map_err(|source| ComputeError::Codec { what: "port request", source })?;
         let port = self
             .0
             .create_port(ctx, req)

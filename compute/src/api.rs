@@ -13,9 +13,10 @@
 
 use crate::error::ComputeError;
 use crate::hypervisor::RebootKind;
+pub use crate::types::NetworkRequest;
 use crate::types::{
-    Flavor, GroupPolicy, Keypair, KeypairType, NetworkRequest, QuotaLimits, QuotaUsage, Server,
-    ServerGroup, ServerGroupId, Vif, VolumeAttachment,
+    Flavor, GroupPolicy, Keypair, KeypairType, QuotaLimits, QuotaUsage, Server, ServerGroup,
+    ServerGroupId, Vif, VolumeAttachment,
 };
 use ferrostack_core::RequestContext;
 use ferrostack_core::id::{ImageId, NetworkId, PortId, ProjectId, ServerId, VolumeId};

@@ -101,6 +101,25 @@ pub enum ComputeError {
     /// transport failure is the source.
     #[error("{}", client_message(.0))]
     Client(#[source] ClientError),
+    /// A service compute depends on failed, with the cause kept: shown as the cause's own
+    /// message (the other service's fault text), classified as the cause is.
+    #[error(transparent)]
+    Upstream(UpstreamError),
+    /// A local file operation failed.
+    #[error("{what} failed")]
+    Io {
+        /// What was being done (`"creating the image cache"`).
+        what: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A background task (a blocking job) failed to finish.
+    #[error("a background task failed")]
+    Task(#[source] tokio::task::JoinError),
+    /// The policy could not be evaluated.
+    #[error("the policy could not be evaluated")]
+    Policy(#[source] ferrostack_core::policy::PolicyError),
     /// A stored record could not be encoded or decoded.
     #[error("corrupt {what} record")]
     Codec {
@@ -131,7 +150,44 @@ impl From<ClientError> for ComputeError {
     }
 }
 
+/// See [`ComputeError::Upstream`]: another service's error with the class it has for
+/// compute's callers. Displays as the cause; `source()` continues the cause's chain.
+#[derive(Debug)]
+pub struct UpstreamError {
+    /// `"image"`, `"volume"`, `"network"`.
+    pub service: &'static str,
+    /// The class of the failure (a missing image is a 400 to the caller, an outage a 503).
+    pub kind: ErrorKind,
+    /// The other service's error.
+    pub cause: BoxError,
+}
+
+impl std::fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.cause.fmt(f)
+    }
+}
+
+impl std::error::Error for UpstreamError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause.source()
+    }
+}
+
 impl ComputeError {
+    /// `e`, a failure of `service`, keeping its class and its cause.
+    pub fn upstream<E>(service: &'static str, e: E) -> Self
+    where
+        E: Classify + std::error::Error + Send + Sync + 'static,
+    {
+        ComputeError::Upstream(UpstreamError { service, kind: e.kind(), cause: Box::new(e) })
+    }
+
+    /// An `Io` failure while doing `what`.
+    pub fn io(what: &'static str) -> impl Fn(std::io::Error) -> Self + Copy {
+        move |source| ComputeError::Io { what, source }
+    }
+
     /// A `NotFound` for an instance.
     pub fn instance_not_found(id: impl ToString) -> Self {
         ComputeError::NotFound { what: "Instance", id: id.to_string() }
@@ -149,7 +205,11 @@ impl Classify for ComputeError {
             ComputeError::NoValidHost(_) => ErrorKind::Unavailable,
             ComputeError::Forbidden(_) => ErrorKind::Forbidden,
             ComputeError::NotSupported(_) => ErrorKind::NotSupported,
+            ComputeError::Upstream(e) => e.kind,
             ComputeError::Hypervisor { .. }
+            | ComputeError::Io { .. }
+            | ComputeError::Task(_)
+            | ComputeError::Policy(_)
             | ComputeError::Codec { .. }
             | ComputeError::Internal(_) => ErrorKind::Internal,
             ComputeError::Dependency { kind, .. } | ComputeError::Remote { kind, .. } => *kind,
@@ -185,7 +245,7 @@ impl From<ferrostack_core::policy::PolicyError> for ComputeError {
                 "Policy doesn't allow {} to be performed.",
                 e.rule().unwrap_or("the operation")
             )),
-            _ => ComputeError::Internal(e.to_string()),
+            _ => ComputeError::Policy(e),
         }
     }
 }

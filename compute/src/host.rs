@@ -218,7 +218,7 @@ impl ComputeHost {
     pub async fn start(self: Arc<Self>) -> Result<HostHandle, ComputeError> {
         tokio::fs::create_dir_all(&self.cfg.image_cache_dir)
             .await
-            .map_err(|e| ComputeError::Internal(format!("cannot create the image cache: {e}")))?;
+            .map_err(ComputeError::io("creating the image cache"))?;
         let mut sub = self.deps.bus.subscribe(&host_topic(&self.cfg.name)).await?;
         self.report(true).await?;
         let host = self.clone();
@@ -310,14 +310,16 @@ impl ComputeHost {
                 let a = self
                     .attach_volume(ctx, server, volume, attachment, device, delete_on_termination)
                     .await?;
-                serde_json::to_value(a).map_err(|e| ComputeError::Internal(e.to_string()))
+                serde_json::to_value(a)
+                    .map_err(|source| ComputeError::Codec { what: "host reply", source })
             }
             HostRequest::DetachVolume { server, volume } => {
                 self.detach_volume(ctx, server, volume).await.map(|_| Value::Null)
             }
             HostRequest::AttachInterface { server, network, port } => {
                 let v = self.attach_interface(ctx, server, network, port).await?;
-                serde_json::to_value(v).map_err(|e| ComputeError::Internal(e.to_string()))
+                serde_json::to_value(v)
+                    .map_err(|source| ComputeError::Codec { what: "host reply", source })
             }
             HostRequest::DetachInterface { server, port } => {
                 self.detach_interface(ctx, server, port).await.map(|_| Value::Null)
@@ -571,9 +573,9 @@ impl ComputeHost {
                 let res = self.deps.images.fetch_to(ctx, img, &tmp).await;
                 match res {
                     Ok(n) => {
-                        tokio::fs::rename(&tmp, &path).await.map_err(|e| {
-                            ComputeError::Internal(format!("image cache rename failed: {e}"))
-                        })?;
+                        tokio::fs::rename(&tmp, &path)
+                            .await
+                            .map_err(ComputeError::io("renaming into the image cache"))?;
                         n
                     }
                     Err(e) => {

@@ -308,11 +308,7 @@ impl ImagePort for FakeImages {
                 .map(|(_, d)| d.clone())
                 .ok_or(ComputeError::NotFound { what: "Image", id: id.to_string() })?
         };
-        tokio::fs::write(dest, &data).await.map_err(|e| ComputeError::Dependency {
-            service: "image",
-            message: format!("could not write the image cache: {e}"),
-            kind: ErrorKind::Internal,
-        })?;
+        tokio::fs::write(dest, &data).await.map_err(ComputeError::io("writing the image cache"))?;
         Ok(data.len() as u64)
     }
     async fn create_snapshot(
@@ -349,11 +345,7 @@ impl ImagePort for FakeImages {
         if self.lock().failures.take("upload_snapshot") {
             return Err(injected("image", "upload_snapshot"));
         }
-        let data = tokio::fs::read(src).await.map_err(|e| ComputeError::Dependency {
-            service: "image",
-            message: format!("could not read the snapshot: {e}"),
-            kind: ErrorKind::Internal,
-        })?;
+        let data = tokio::fs::read(src).await.map_err(ComputeError::io("reading the snapshot"))?;
         let mut st = self.lock();
         let (meta, bytes) = st
             .images

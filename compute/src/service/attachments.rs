@@ -34,7 +34,6 @@ pub(super) async fn attach_volume(
             ErrorKind::NotFound => {
                 ComputeError::NotFound { what: "Volume", id: volume.to_string() }
             }
-            ErrorKind::InvalidInput => ComputeError::Invalid(e.to_string()),
             _ => e,
         })?;
     let used: Vec<&str> = s.volumes.iter().map(|a| a.device.as_str()).collect();
@@ -58,7 +57,8 @@ pub(super) async fn attach_volume(
         )
         .await;
     match r {
-        Ok(v) => serde_json::from_value(v).map_err(|e| ComputeError::Internal(e.to_string())),
+        Ok(v) => serde_json::from_value(v)
+            .map_err(|source| ComputeError::Codec { what: "host reply", source }),
         Err(e) => {
             let _ = me.deps.volumes.attachment_delete(ctx, attachment).await;
             Err(e)
@@ -105,7 +105,7 @@ pub(super) async fn attach_interface(
     }
     let host = s.host.clone().unwrap_or_default();
     let v = me.call(ctx, &host, HostRequest::AttachInterface { server: id, network, port }).await?;
-    serde_json::from_value(v).map_err(|e| ComputeError::Internal(e.to_string()))
+    serde_json::from_value(v).map_err(|source| ComputeError::Codec { what: "host reply", source })
 }
 
 pub(super) async fn detach_interface(

@@ -136,12 +136,11 @@ pub(super) async fn delete(
 async fn generate_ssh_keypair(comment: &str) -> Result<(String, String), ComputeError> {
     let comment = comment.to_owned();
     tokio::task::spawn_blocking(move || {
-        let fail = |what: String| ComputeError::Internal(format!("keypair generation: {what}"));
         let dir = std::env::temp_dir().join(format!("ferrostack-keygen-{}", uuid::Uuid::new_v4()));
         let mut builder = std::fs::DirBuilder::new();
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(&dir).map_err(|e| fail(e.to_string()))?;
+        builder.create(&dir).map_err(ComputeError::io("creating the key directory"))?;
         let key = dir.join("key");
         let result = std::process::Command::new("ssh-keygen")
             .args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-C"])
@@ -150,19 +149,24 @@ async fn generate_ssh_keypair(comment: &str) -> Result<(String, String), Compute
             .arg(&key)
             .stdin(std::process::Stdio::null())
             .output()
-            .map_err(|e| fail(format!("cannot run ssh-keygen: {e}")))
+            .map_err(ComputeError::io("running ssh-keygen"))
             .and_then(|out| {
                 if !out.status.success() {
-                    return Err(fail(String::from_utf8_lossy(&out.stderr).trim().to_owned()));
+                    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+                    return Err(ComputeError::Io {
+                        what: "ssh-keygen",
+                        source: std::io::Error::other(format!("{}: {stderr}", out.status)),
+                    });
                 }
-                let private = std::fs::read_to_string(&key).map_err(|e| fail(e.to_string()))?;
+                let read = ComputeError::io("reading the generated key");
+                let private = std::fs::read_to_string(&key).map_err(read)?;
                 let public = std::fs::read_to_string(key.with_extension("pub"))
-                    .map_err(|e| fail(e.to_string()))?;
+                    .map_err(ComputeError::io("reading the generated key"))?;
                 Ok((public.trim().to_owned(), private))
             });
         let _ = std::fs::remove_dir_all(&dir);
         result
     })
     .await
-    .map_err(|e| ComputeError::Internal(format!("keypair generation task: {e}")))?
+    .map_err(ComputeError::Task)?
 }
