@@ -1,9 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Benchmark: security groups for 1,000 ports x 10 rules (one of them a remote-group rule)
-//! applied with nftables (this driver) versus the same rules rendered as one
-//! `iptables-restore` the way Neutron's iptables firewall driver does, then one remote-group
-//! membership change on both. Runs in a private network namespace; needs root, `nft` and
-//! `iptables-restore` (`bash scripts/test-env/linuxnet.sh`).
+//! applied with nftables (this driver), then one remote-group membership change, against the
+//! same rules rendered the way Neutron's iptables firewall driver renders them:
+//!
+//! * **iptables + ipset, Neutron's default** (`enable_ipset = True`), the headline baseline:
+//!   one `ipset restore` creating and filling the group's set, then one `iptables-restore` of
+//!   the filter table whose rules `--match-set` it; a member joining is one
+//!   `ipset add -exist` (the steps `iptables::IpsetFirewall::changes_to` gives, as Neutron's
+//!   `IpsetManager` takes them).
+//! * **iptables without ipset** (`enable_ipset = False`): a rule per member per port; a member
+//!   joining reloads the whole table.
+//!
+//! Each baseline runs with the system's `iptables-restore` and, where installed,
+//! `iptables-legacy-restore`, each in a fresh network namespace of its own; the rules, the
+//! sets and the namespaces are removed at the end. Rendering time counts on every side (the
+//! nftables figure includes the driver's diffing). Needs root, `nft`, `iptables-restore` and
+//! `ipset` (`bash scripts/test-env/linuxnet.sh`).
 //!
 //! ```text
 //! cargo run --release -p ferrostack-linuxnet --example sg_bench -- [PORTS] [MEMBERS]
@@ -11,13 +23,15 @@
 
 use ferrostack_core::command::SystemRunner;
 use ferrostack_core::id::{NetworkId, PortId};
+use ferrostack_linuxnet::iptables::{self, IpsetFirewall, Step};
 use ferrostack_linuxnet::{LinuxNet, LinuxNetConfig};
 use ferrostack_network::backend::{FirewallPort, NetworkBackend, NetworkSpec};
 use ferrostack_network::cidr::{Cidr, IpVersion};
 use ferrostack_network::secgroup::{CompiledRule, CompiledRuleSet, L4Match};
 use ferrostack_network::types::{Direction, NetworkType, SecurityGroupId, Segment};
+use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -77,22 +91,113 @@ fn ports(ids: &[PortId], group: SecurityGroupId, members: &[IpAddr]) -> Vec<Fire
         .collect()
 }
 
-fn restore(ns: &str, text: &str, program: &str) -> Duration {
-    let path = std::env::temp_dir().join(format!("sg-bench-{}.rules", std::process::id()));
-    std::fs::write(&path, text).unwrap();
+/// Runs `program args` inside `ns` with `stdin`, and returns how long it took; panics with
+/// the tool's stderr if it fails.
+fn run(ns: &str, program: &str, args: &[&str], stdin: &str) -> Duration {
     let t = Instant::now();
-    let o = Command::new("ip").args(["netns", "exec", ns, program]).arg(&path).output().unwrap();
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns, program])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
     let d = t.elapsed();
-    let _ = std::fs::remove_file(&path);
-    assert!(o.status.success(), "{program}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&o.stderr));
     d
 }
 
+/// A network namespace, deleted on drop.
 struct Ns(String);
+impl Ns {
+    fn add(name: String) -> Self {
+        assert!(
+            Command::new("ip").args(["netns", "add", &name]).status().unwrap().success(),
+            "needs root"
+        );
+        Ns(name)
+    }
+}
 impl Drop for Ns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
     }
+}
+
+/// One baseline's namespace: its `filter` table and ipsets are removed before the
+/// namespace (also when the benchmark panics).
+struct Baseline {
+    ns: Ns,
+    restore: &'static str,
+    sets: Vec<String>,
+}
+impl Baseline {
+    fn new(tag: &str, restore: &'static str) -> Self {
+        Self { ns: Ns::add(format!("fsb-{}-{tag}", std::process::id())), restore, sets: Vec::new() }
+    }
+
+    /// Empties the `filter` table (the rules referencing the sets), destroys the sets and
+    /// returns the names of the sets still there (none).
+    fn clean(&mut self) -> Vec<String> {
+        let flush =
+            "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n";
+        run(&self.ns.0, self.restore, &[], flush);
+        for set in std::mem::take(&mut self.sets) {
+            run(&self.ns.0, "ipset", &["destroy", &set], "");
+        }
+        let o = Command::new("ip")
+            .args(["netns", "exec", &self.ns.0, "ipset", "list", "-n"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).lines().map(str::to_owned).collect()
+    }
+
+    /// Loads the ipset rendering: the sets, then the table that references them.
+    fn apply_ipset(&mut self, fw: &IpsetFirewall) {
+        run(&self.ns.0, "ipset", &["restore", "-exist"], &fw.ipset_restore());
+        self.sets.extend(fw.sets.keys().cloned());
+        run(&self.ns.0, self.restore, &[], &fw.iptables);
+    }
+
+    /// Runs the steps of an ipset-mode change.
+    fn run_steps(&mut self, steps: &[Step]) {
+        for step in steps {
+            match step {
+                Step::Ipset(args) => {
+                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                    run(&self.ns.0, "ipset", &args, "");
+                    match args.as_slice() {
+                        ["create", _, name, ..] => self.sets.push((*name).to_owned()),
+                        ["destroy", name] => self.sets.retain(|s| s != name),
+                        _ => {}
+                    }
+                }
+                Step::IpsetRestore(text) => {
+                    run(&self.ns.0, "ipset", &["restore", "-exist"], text);
+                }
+                Step::IptablesRestore(text) => {
+                    run(&self.ns.0, self.restore, &[], text);
+                }
+            }
+        }
+    }
+}
+impl Drop for Baseline {
+    fn drop(&mut self) {
+        if !self.sets.is_empty() {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.clean()));
+        }
+    }
+}
+
+/// One baseline's result.
+struct Row {
+    label: String,
+    apply: Duration,
+    update: Duration,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -100,14 +205,7 @@ async fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let n_ports = args.first().copied().unwrap_or(1000);
     let n_members = args.get(1).copied().unwrap_or(1).max(1);
-    let ns = Ns(format!("fsb-{}-hv", std::process::id()));
-    let ipt_ns = Ns(format!("fsb-{}-ipt", std::process::id()));
-    for n in [&ns.0, &ipt_ns.0] {
-        assert!(
-            Command::new("ip").args(["netns", "add", n]).status().unwrap().success(),
-            "needs root"
-        );
-    }
+    let ns = Ns::add(format!("fsb-{}-hv", std::process::id()));
     let cfg = LinuxNetConfig {
         prefix: "fsb".into(),
         host_netns: Some(ns.0.clone()),
@@ -151,50 +249,103 @@ async fn main() {
     let with = |set: &[FirewallPort]| -> Vec<(FirewallPort, String)> {
         set.iter().cloned().zip(taps.iter().cloned()).collect()
     };
-    let t = Instant::now();
-    let text_before = ferrostack_linuxnet::iptables::restore(&with(&set_before));
-    let render_before = t.elapsed();
-    let ipt_apply = render_before + restore(&ipt_ns.0, &text_before, "iptables-restore");
-    let t = Instant::now();
-    let text_after = ferrostack_linuxnet::iptables::restore(&with(&set_after));
-    let render_after = t.elapsed();
-    let ipt_update = render_after + restore(&ipt_ns.0, &text_after, "iptables-restore");
-    let legacy = Command::new("sh")
+    let (ports_before, ports_after) = (with(&set_before), with(&set_after));
+
+    // The system's iptables-restore, and the legacy back end where installed.
+    let mut programs = vec![("iptables-restore", backend("iptables-restore"))];
+    if Command::new("sh")
         .args(["-c", "command -v iptables-legacy-restore"])
         .output()
-        .is_ok_and(|o| o.status.success());
-    let (mut leg_apply, mut leg_update) = (None, None);
-    if legacy {
-        leg_apply =
-            Some(render_before + restore(&ipt_ns.0, &text_before, "iptables-legacy-restore"));
-        leg_update =
-            Some(render_after + restore(&ipt_ns.0, &text_after, "iptables-legacy-restore"));
+        .is_ok_and(|o| o.status.success())
+    {
+        programs.push(("iptables-legacy-restore", "legacy".to_owned()));
     }
-    let rules_ipt = text_after.lines().filter(|l| l.starts_with("-A")).count();
+    let mut rows = Vec::new();
+    let mut join_steps = Vec::new();
+    let (mut ipset_rules, mut expanded_rules) = (0, 0);
+    // iptables + ipset, Neutron's default.
+    for (k, (program, be)) in programs.iter().enumerate() {
+        let mut b = Baseline::new(&format!("ips{k}"), program);
+        let t = Instant::now();
+        let fw = IpsetFirewall::render(&ports_before);
+        b.apply_ipset(&fw);
+        let apply = t.elapsed();
+        let t = Instant::now();
+        let next = IpsetFirewall::render(&ports_after);
+        let steps = fw.changes_to(&next);
+        b.run_steps(&steps);
+        let update = t.elapsed();
+        let left = b.clean();
+        assert!(left.is_empty(), "ipsets left behind: {left:?}");
+        ipset_rules = next.iptables.lines().filter(|l| l.starts_with("-A")).count();
+        join_steps = steps;
+        let label = format!("iptables + ipset, Neutron default ({be})");
+        rows.push(Row { label, apply, update });
+    }
+    // iptables without ipset.
+    for (k, (program, be)) in programs.iter().enumerate() {
+        let mut b = Baseline::new(&format!("ipt{k}"), program);
+        let t = Instant::now();
+        let text = iptables::restore(&ports_before);
+        run(&b.ns.0, program, &[], &text);
+        let apply = t.elapsed();
+        let t = Instant::now();
+        let text = iptables::restore(&ports_after);
+        run(&b.ns.0, program, &[], &text);
+        let update = t.elapsed();
+        b.clean();
+        expanded_rules = text.lines().filter(|l| l.starts_with("-A")).count();
+        rows.push(Row { label: format!("iptables without ipset ({be})"), apply, update });
+    }
+
     println!(
-        "iptables-restore input: {rules_ipt} rules; nftables: per-port chains, one shared remote-group set"
+        "iptables-restore input: {ipset_rules} rules with ipset (+ one set of {} members), \
+         {expanded_rules} without; nftables: per-port chains, one shared remote-group set",
+        after.len()
     );
-    println!("{:<32} {:>12} {:>14}", "", "apply all", "member joins");
+    let described: Vec<String> = join_steps.iter().map(describe).collect();
+    println!("member joins with ipset: {}", described.join("; "));
+    println!("{:<48} {:>12} {:>14}", "", "apply all", "member joins");
     println!(
-        "{:<32} {:>10.1}ms {:>12.1}ms",
+        "{:<48} {:>10.1}ms {:>12.1}ms",
         "nftables (this driver)",
         ms(nft_apply),
         ms(nft_update)
     );
-    println!(
-        "{:<32} {:>10.1}ms {:>12.1}ms",
-        "iptables-restore (nft backend)",
-        ms(ipt_apply),
-        ms(ipt_update)
-    );
-    if let (Some(a), Some(u)) = (leg_apply, leg_update) {
-        println!("{:<32} {:>10.1}ms {:>12.1}ms", "iptables-legacy-restore", ms(a), ms(u));
+    for r in &rows {
+        println!("{:<48} {:>10.1}ms {:>12.1}ms", r.label, ms(r.apply), ms(r.update));
     }
-    println!(
-        "ratio iptables-restore / nftables: apply {:.2}x, membership update {:.2}x",
-        ms(ipt_apply) / ms(nft_apply),
-        ms(ipt_update) / ms(nft_update)
-    );
+    println!("ours / baseline (below 1: nftables is faster):");
+    for r in &rows {
+        println!(
+            "  vs {:<48} apply {:.2}, member joins {:.2}",
+            r.label,
+            ms(nft_apply) / ms(r.apply),
+            ms(nft_update) / ms(r.update)
+        );
+    }
+    println!("ipsets and rules removed; namespaces deleted");
+}
+
+/// `nf_tables` or `legacy`, from `<program> --version`.
+fn backend(program: &str) -> String {
+    let out = Command::new(program).arg("--version").output().map(|o| o.stdout).unwrap_or_default();
+    let v = String::from_utf8_lossy(&out);
+    match (v.find('('), v.find(')')) {
+        (Some(a), Some(b)) if a < b => v[a + 1..b].to_owned(),
+        _ => program.to_owned(),
+    }
+}
+
+/// A step as the command line it runs.
+fn describe(step: &Step) -> String {
+    match step {
+        Step::Ipset(args) => format!("ipset {}", args.join(" ")),
+        Step::IpsetRestore(text) => {
+            format!("ipset restore -exist ({} lines)", text.lines().count())
+        }
+        Step::IptablesRestore(text) => format!("iptables-restore ({} lines)", text.lines().count()),
+    }
 }
 
 fn ms(d: Duration) -> f64 {
