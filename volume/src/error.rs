@@ -77,6 +77,9 @@ pub enum VolumeError {
     /// and kind pass through unchanged.
     #[error(transparent)]
     Remote(RemoteError),
+    /// A remote Cinder answered 2xx with something this client cannot read.
+    #[error("the remote volume service answered with an unreadable {0}")]
+    RemoteAnswer(&'static str),
 }
 
 /// A failed call to a remote Cinder: its `Display` is the service's fault message (what Cinder
@@ -161,6 +164,7 @@ impl Classify for VolumeError {
             },
             VolumeError::Image(e) => e.kind(),
             VolumeError::Remote(e) => e.0.kind(),
+            VolumeError::RemoteAnswer(_) => ErrorKind::Internal,
             VolumeError::Store(e) => match e.kind() {
                 ErrorKind::Conflict | ErrorKind::AlreadyExists => ErrorKind::Conflict,
                 ErrorKind::Unavailable => ErrorKind::Unavailable,

@@ -13,7 +13,7 @@ use crate::types::*;
 use axum::http::{HeaderName, HeaderValue, Method};
 use ferrostack_core::RequestContext;
 use ferrostack_core::http::OPENSTACK_API_VERSION;
-use ferrostack_core::http::client::{ClientError, Query, ServiceClient, decode, encode_segment};
+use ferrostack_core::http::client::{Query, ServiceClient, decode, encode_segment};
 use ferrostack_core::id::{ImageId, ProjectId, ServerId, SnapshotId, UserId, VolumeId};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -159,11 +159,8 @@ fn project_of(ctx: &RequestContext) -> Result<ProjectId, VolumeError> {
         .ok_or_else(|| VolumeError::InvalidInput("a project-scoped token is required".into()))
 }
 
-fn bad_body(what: &str) -> VolumeError {
-    VolumeError::Remote(crate::error::RemoteError(ClientError::Decode {
-        url: what.to_owned(),
-        source: format!("unexpected {what} in the answer").into(),
-    }))
+fn bad_body(what: &'static str) -> VolumeError {
+    VolumeError::RemoteAnswer(what)
 }
 
 fn parse_time(s: &str) -> Result<OffsetDateTime, VolumeError> {
@@ -725,7 +722,9 @@ impl VolumeApi for Client {
         if let Some(c) = &connector {
             a.insert(
                 "connector".into(),
-                serde_json::to_value(c).map_err(|_| bad_body("connector"))?,
+                serde_json::to_value(c).map_err(|_| {
+                    VolumeError::InvalidInput("the connector cannot be sent as JSON".into())
+                })?,
             );
         }
         if let Some(m) = mode {
