@@ -3,6 +3,7 @@
 
 use ferrostack_core::error::{Classify, ErrorKind};
 use ferrostack_core::store::StoreError;
+use std::sync::Arc;
 
 /// Every failure of the identity service, classified into [`ErrorKind`] for the API layer.
 ///
@@ -91,11 +92,24 @@ pub enum IdentityError {
     #[error("a blocking task failed")]
     Worker(#[source] tokio::task::JoinError),
     /// A remote identity endpoint failed or answered unexpectedly.
-    #[error("remote identity endpoint failed: {0}")]
-    Remote(String),
-    /// The LDAP directory could not be reached or searched (the cause is logged).
-    #[error("the LDAP directory is unavailable: {0}")]
-    Directory(String),
+    #[error("remote identity endpoint failed: {what}")]
+    Remote {
+        /// What failed.
+        what: String,
+        /// The cause (a transport or decoding error), if any; shared, since one failed
+        /// remote validation answers every caller that waited on it.
+        #[source]
+        source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    },
+    /// The LDAP directory could not be reached or searched.
+    #[error("the LDAP directory is unavailable: {what} failed")]
+    Directory {
+        /// The operation (`"search"`, `"bind"`).
+        what: &'static str,
+        /// The LDAP client's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A write to a user or group of a read-only (LDAP) domain; Keystone's message.
     #[error("LDAP does not support write operations")]
     ReadOnly,
@@ -120,6 +134,19 @@ impl IdentityError {
     /// A [`IdentityError::KeyRepository`] without an I/O cause.
     pub fn key_repository_msg(what: impl Into<String>) -> Self {
         IdentityError::KeyRepository { what: what.into(), source: None }
+    }
+
+    /// A [`IdentityError::Remote`] without a cause.
+    pub fn remote(what: impl Into<String>) -> Self {
+        IdentityError::Remote { what: what.into(), source: None }
+    }
+
+    /// A [`IdentityError::Remote`] caused by `source`.
+    pub fn remote_from(
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        IdentityError::Remote { what: what.into(), source: Some(Arc::new(source)) }
     }
 
     /// A [`IdentityError::Duplicate`] on the name.
@@ -155,7 +182,9 @@ impl Classify for IdentityError {
             IdentityError::Forbidden { .. } | IdentityError::NotAllowed(_) => ErrorKind::Forbidden,
             IdentityError::NotImplemented(_) => ErrorKind::NotSupported,
             IdentityError::Store(e) => e.kind(),
-            IdentityError::Remote(_) | IdentityError::Directory(_) => ErrorKind::Unavailable,
+            IdentityError::Remote { .. } | IdentityError::Directory { .. } => {
+                ErrorKind::Unavailable
+            }
             IdentityError::ReadOnly => ErrorKind::Forbidden,
             IdentityError::KeyRepository { .. }
             | IdentityError::Hashing(_)

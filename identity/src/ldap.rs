@@ -451,9 +451,9 @@ fn connection_broken(e: &ldap3::LdapError) -> bool {
     !matches!(e, ldap3::LdapError::LdapResult { .. } | ldap3::LdapError::FilterParsing)
 }
 
-fn ldap_err(what: &str, e: &ldap3::LdapError) -> IdentityError {
+fn ldap_err(what: &'static str, e: ldap3::LdapError) -> IdentityError {
     tracing::warn!(error = %e, "ldap {what} failed");
-    IdentityError::Directory(format!("{what} failed"))
+    IdentityError::Directory { what, source: Box::new(e) }
 }
 
 /// The LDAP directory backing one domain's users and groups.
@@ -608,10 +608,10 @@ impl LdapDirectory {
                             *g = None;
                         }
                     }
-                    ldap_err("search", &e)
+                    ldap_err("search", e)
                 })
             }
-            Err(e) => Err(ldap_err("search", &e)),
+            Err(e) => Err(ldap_err("search", e)),
         }
     }
 
@@ -772,7 +772,7 @@ impl LdapDirectory {
             }
             // invalidCredentials (49) and friends: the server answered, the password is wrong.
             Err(ldap3::LdapError::LdapResult { .. }) => Ok(false),
-            Err(e) => Err(ldap_err("bind", &e)),
+            Err(e) => Err(ldap_err("bind", e)),
         }
     }
 

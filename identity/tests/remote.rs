@@ -467,8 +467,11 @@ async fn an_unreachable_endpoint_is_identity_unavailable() {
     let e = c.context_for_token("some-token", "r").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
     assert!(e.to_string().contains("identity unavailable"), "{e}");
+    // The transport error is kept as the cause, not flattened into the message.
+    assert!(std::error::Error::source(&e).is_some(), "{e:?}");
     let e = c.authenticate(admin()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    assert!(std::error::Error::source(&e).is_some(), "{e:?}");
     let e =
         c.list_projects(&RequestContext::internal("t"), &ListFilter::default()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");

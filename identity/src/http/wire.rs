@@ -16,7 +16,18 @@ use serde_json::{Value, json};
 
 /// A malformed answer of the remote endpoint.
 pub(crate) fn bad_response(what: impl std::fmt::Display) -> IdentityError {
-    IdentityError::Remote(format!("invalid response from the identity service: {what}"))
+    IdentityError::remote(format!("invalid response from the identity service: {what}"))
+}
+
+/// [`bad_response`] caused by a decoding error.
+pub(crate) fn bad_response_from(
+    what: impl std::fmt::Display,
+    source: impl std::error::Error + Send + Sync + 'static,
+) -> IdentityError {
+    IdentityError::remote_from(
+        format!("invalid response from the identity service: {what}"),
+        source,
+    )
 }
 
 /// `v` with `null` members removed (recursively in objects), so that serde defaults apply
@@ -38,7 +49,7 @@ pub(crate) fn resource<T: DeserializeOwned>(what: &str, v: &Value) -> Result<T> 
     if !v.is_object() {
         return Err(bad_response(format!("{what} is not an object")));
     }
-    serde_json::from_value(strip_nulls(v)).map_err(|e| bad_response(format!("{what}: {e}")))
+    serde_json::from_value(strip_nulls(v)).map_err(|e| bad_response_from(what, e))
 }
 
 /// The object under `key` of a response body.
@@ -129,7 +140,7 @@ struct WireEntry {
 /// A catalog (`[{"type", "endpoints": [...]}, ...]`).
 pub(crate) fn catalog(v: &Value) -> Result<Vec<CatalogEntry>> {
     let entries: Vec<WireEntry> = serde_json::from_value(strip_catalog_nulls(v))
-        .map_err(|e| bad_response(format!("catalog: {e}")))?;
+        .map_err(|e| bad_response_from("catalog", e))?;
     Ok(entries
         .into_iter()
         .map(|e| CatalogEntry {
@@ -445,7 +456,7 @@ mod tests {
             json!({"token": {"user": {"id": "u", "domain": {"id": "d"}}, "expires_at": "2030-01-01T00:00:00Z", "catalog": "x"}}),
         ] {
             let e = token_info("t".into(), &body).unwrap_err();
-            assert!(matches!(e, IdentityError::Remote(_)), "{body}: {e:?}");
+            assert!(matches!(e, IdentityError::Remote { .. }), "{body}: {e:?}");
         }
     }
 
@@ -460,6 +471,6 @@ mod tests {
         assert_eq!(p.parent_id, None);
         assert_eq!(p.description, "");
         let e = one::<Project>(&json!({"project": {"id": 5}}), "project").unwrap_err();
-        assert!(matches!(e, IdentityError::Remote(_)));
+        assert!(matches!(e, IdentityError::Remote { .. }));
     }
 }

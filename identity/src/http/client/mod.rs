@@ -105,7 +105,7 @@
 //! # });
 //! ```
 
-use super::wire::{self, bad_response};
+use super::wire::{self, bad_response, bad_response_from};
 use super::{X_AUTH_TOKEN, X_SUBJECT_TOKEN};
 use crate::api::*;
 use crate::error::{IdentityError, Result};
@@ -279,21 +279,30 @@ impl Drop for InflightGuard<'_> {
 }
 
 /// An error handed to every caller waiting on one shared remote validation.
-fn duplicate(e: &IdentityError) -> IdentityError {
-    match e {
+fn duplicate(shared: &Arc<IdentityError>) -> IdentityError {
+    match &**shared {
         IdentityError::InvalidToken { reason } => IdentityError::InvalidToken { reason },
         IdentityError::Unauthorized { reason } => IdentityError::unauthorized(reason.clone()),
         IdentityError::TokenNotFound => IdentityError::TokenNotFound,
         IdentityError::Validation(m) => IdentityError::Validation(m.clone()),
         IdentityError::NotAllowed(m) => IdentityError::NotAllowed(m.clone()),
         IdentityError::Conflict(m) => IdentityError::Conflict(m.clone()),
-        IdentityError::Remote(m) => IdentityError::Remote(m.clone()),
-        other => IdentityError::Remote(other.to_string()),
+        IdentityError::Remote { what, source } => {
+            IdentityError::Remote { what: what.clone(), source: source.clone() }
+        }
+        other => IdentityError::Remote { what: other.to_string(), source: Some(shared.clone()) },
     }
 }
 
 fn unavailable(what: impl fmt::Display) -> IdentityError {
-    IdentityError::Remote(format!("identity unavailable: {what}"))
+    IdentityError::remote(format!("identity unavailable: {what}"))
+}
+
+fn unavailable_from(
+    what: impl fmt::Display,
+    source: impl std::error::Error + Send + Sync + 'static,
+) -> IdentityError {
+    IdentityError::remote_from(format!("identity unavailable: {what}"), source)
 }
 
 /// The HTTP error of a call, as the crate's error.
@@ -409,7 +418,7 @@ impl Client {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("ferrostack-identity/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| IdentityError::Remote(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| IdentityError::remote_from("cannot build the HTTP client", e))?;
         let capacity = config.token_cache_size;
         Ok(Client {
             inner: Arc::new(Inner {
@@ -489,7 +498,7 @@ impl Client {
         if let Some(b) = &call.body {
             req = req.header(CONTENT_TYPE, "application/json").body(b.to_string());
         }
-        let mut resp = req.send().await.map_err(|e| self.transport_error(&e))?;
+        let mut resp = req.send().await.map_err(|e| self.transport_error(e))?;
         let status = resp.status();
         let subject =
             resp.headers().get(X_SUBJECT_TOKEN).and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -509,7 +518,7 @@ impl Client {
             .is_none_or(|t| t.to_ascii_lowercase().contains("json"));
         let mut bytes = Vec::new();
         if call.method != Method::HEAD {
-            while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport_error(&e))? {
+            while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport_error(e))? {
                 if bytes.len() + chunk.len() > max {
                     return Err(unavailable(format!("response larger than {max} bytes")));
                 }
@@ -524,21 +533,21 @@ impl Client {
         } else if !json_type {
             return Err(bad_response("the body is not JSON"));
         } else {
-            serde_json::from_slice(&bytes).map_err(|e| bad_response(format!("bad JSON: {e}")))?
+            serde_json::from_slice(&bytes).map_err(|e| bad_response_from("bad JSON", e))?
         };
         Ok(Resp { status, subject, body })
     }
 
-    fn transport_error(&self, e: &reqwest::Error) -> IdentityError {
+    fn transport_error(&self, e: reqwest::Error) -> IdentityError {
         let host = self.inner.base.host_str().unwrap_or("?").to_owned();
         let port = self.inner.base.port_or_known_default().unwrap_or(0);
         if e.is_timeout() {
-            unavailable(format!("{host}:{port} did not answer in time"))
+            unavailable_from(format!("{host}:{port} did not answer in time"), e)
         } else if e.is_connect() {
-            unavailable(format!("cannot connect to {host}:{port}"))
+            unavailable_from(format!("cannot connect to {host}:{port}"), e)
         } else {
             tracing::info!(error = %e, "identity request failed");
-            unavailable(format!("request to {host}:{port} failed"))
+            unavailable_from(format!("request to {host}:{port} failed"), e)
         }
     }
 
