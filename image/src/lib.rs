@@ -7,18 +7,35 @@
 //! inspector that detects the format from the stream and refuses hostile images; the
 //! [`ImageStore`] trait for where the bytes live; and the Glance v2 REST API.
 //!
-//! ## Design
+//! ## Module layout
+//!
+//! The crate has the shape every Ferrostack service has (`DESIGN.md` §3):
 //!
 //! | piece | what |
 //! |---|---|
-//! | [`types`] | [`Image`], [`ImageStatus`] with Glance's `valid_state_targets`, [`Visibility`], members |
+//! | [`api`] | [`ImageApi`] (object-safe, the `# Contract`) and its typed requests: [`CreateImage`], [`PatchOp`]/[`PatchValue`], [`ListQuery`] |
+//! | [`service`] | [`ImageService`], the local implementation: `service/{mod,images,data,web_import,members}.rs` |
+//! | [`http`] | [`http::router`] (Glance v2 over any `Arc<dyn ImageApi>`, Glance error bodies) and [`http::Client`] (`ImageApi` over a remote Glance v2, streamed both ways) |
+//! | [`testing`] | [`testing::run_api_conformance`], the `ImageApi` conformance suite; `tests/conformance.rs` runs it against the service and through the client against the served router |
+//! | [`error`] | [`ImageError`], classified once into HTTP statuses; remote faults keep the server's message |
+//! | [`types`] | [`Image`], [`ImageStatus`] with Glance's `valid_state_targets`, [`Visibility`], members, import tasks |
+//! | [`store`] | [`ImageStore`] + [`ImageWriter`](store::ImageWriter) and `store::conformance`; see below for the stores built |
 //! | [`inspector`] | streaming format inspector with oslo.utils' verdicts (differential-tested) |
-//! | [`store`] | [`ImageStore`] + [`ImageWriter`](store::ImageWriter), [`FilesystemStore`] (default), [`MemoryImageStore`], [`SwiftStore`](store::swift::SwiftStore), [`StoreConfig`] (deployment selection), `store::conformance` |
-//! | [`service`] | [`ImageApi`] (object-safe) and its local implementation [`ImageService`] |
-//! | [`http`] | `http::router(Arc<dyn ImageApi>)`: the Glance v2 API, Glance error bodies |
 //! | [`web_download`] | the `web-download` import method's filter and downloader |
-//! | [`error`] | [`ImageError`], classified once into HTTP statuses |
 //! | [`cache`] | compute-host image cache (content-addressed, single fetch, LRU eviction) and `qemu-img` with explicit `-f` |
+//!
+//! ## What is built, what is not
+//!
+//! * Image data stores built here: [`FilesystemStore`] (the default: files in one directory,
+//!   written to a temporary file and renamed on commit), [`SwiftStore`](store::swift::SwiftStore)
+//!   (any Swift-API object store) and [`MemoryImageStore`] (tests and examples), selected by
+//!   [`StoreConfig`].
+//! * **Not built:** an RBD (Ceph) store. It would belong to the Ceph driver crate, which is not
+//!   built either; `type = "rbd"` is refused as configuration.
+//! * Import methods: `glance-direct`, and `web-download` once its host allow-list is set.
+//!   Glance's `copy-image` and multi-store `stores` are not implemented.
+//!
+//! ## Design
 //!
 //! * **Records** live in a `ferrostack_core::store::Store` under `image/images/<id>`; every
 //!   change is a compare-and-swap on the record's revision. Per-project usage (`image/usage/`)
@@ -56,7 +73,8 @@
 //!   ends `active`, or back in `queued` with the failure in its task
 //!   (`GET /v2/images/{id}/tasks`).
 //!
-//! The RBD store belongs to the Ceph driver.
+//! * **Off the async threads**: hashing and format inspection of uploads run in batches on the
+//!   blocking pool; file I/O goes through `tokio::fs` (itself on the blocking pool).
 //!
 //! ## Example
 //!
