@@ -18,11 +18,28 @@ pub struct QuotaDetail {
     pub reserved: i64,
 }
 
-/// Neutron's operations. Every call takes the caller's context; resources the caller may not
-/// see are reported as not found, exactly as for ids that do not exist.
+/// Neutron's operations, implemented locally by [`NetworkService`](crate::NetworkService) and
+/// remotely by [`http::Client`](crate::http::Client).
 ///
 /// List operations return every resource visible to the caller; filtering by attribute,
 /// `fields=` and pagination are applied by the HTTP layer on the rendered resources.
+///
+/// # Contract
+///
+/// Every implementation passes [`testing::run_api_conformance`](crate::testing::run_api_conformance):
+///
+/// * every call acts as `ctx`; resources of another project the caller may not see are
+///   reported as [`NotFound`](ferrostack_core::ErrorKind::NotFound), exactly as ids that do not
+///   exist (shared and external networks are visible to all);
+/// * what policy refuses on a visible target (a member creating a shared or external network,
+///   binding a port, changing quotas) is [`Forbidden`](ferrostack_core::ErrorKind::Forbidden);
+/// * malformed or inconsistent input is `InvalidInput` and changes nothing; an address, MAC,
+///   segment or association already taken, a resource still in use, and an exceeded quota
+///   are `Conflict`;
+/// * IPAM never hands out an address twice, nor one outside the subnet's pools or its
+///   gateway; CIDRs may overlap across networks (and so across projects);
+/// * a call that returned `Ok` is durable: a following `get` or `list` by the same caller
+///   shows it.
 #[async_trait::async_trait]
 pub trait NetworkApi: Send + Sync + std::fmt::Debug {
     /// Creates a network (allocating a segment from the pools when none is given).

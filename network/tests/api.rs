@@ -907,3 +907,103 @@ async fn vlan_pool_never_hands_out_an_id_twice() {
         StatusCode::CONFLICT
     );
 }
+
+/// Every alias `GET /v2.0/extensions` lists stands for something served: a route answering
+/// 200 or an attribute of a rendered resource; the extensions not served are not listed.
+#[tokio::test]
+async fn the_extension_list_names_only_what_is_served() {
+    let e = env();
+    let app = &e.app;
+    let a = admin();
+    let (public, _) = public_network(&e).await;
+    let (s, net) =
+        call(app, Some(&a), "POST", "/v2.0/networks", Some(json!({"network": {"name": "n"}})))
+            .await;
+    assert_eq!(s, StatusCode::CREATED, "{net}");
+    let net = net["network"].clone();
+    let (s, _) = call(
+        app,
+        Some(&a),
+        "POST",
+        "/v2.0/subnets",
+        Some(json!({"subnet": {
+        "network_id": net["id"], "cidr": "10.5.0.0/24", "ip_version": 4}})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, port) = call(
+        app,
+        Some(&a),
+        "POST",
+        "/v2.0/ports",
+        Some(json!({"port": {"network_id": net["id"]}})),
+    )
+    .await;
+    let port = port["port"].clone();
+    let (_, router) = call(
+        app,
+        Some(&a),
+        "POST",
+        "/v2.0/routers",
+        Some(json!({"router": {
+        "name": "r", "external_gateway_info": {"network_id": public}}})),
+    )
+    .await;
+    let router = router["router"].clone();
+    let (_, sg) = call(
+        app,
+        Some(&a),
+        "POST",
+        "/v2.0/security-groups",
+        Some(json!({
+        "security_group": {"name": "g"}})),
+    )
+    .await;
+    let sg = sg["security_group"].clone();
+    let project = a.project_id().unwrap().to_string();
+
+    let (s, list) = call(app, Some(&a), "GET", "/v2.0/extensions", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let aliases: Vec<&str> = list["extensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["alias"].as_str().unwrap())
+        .collect();
+    for alias in ["agent", "network-ip-availability", "subnet_allocation"] {
+        assert!(!aliases.contains(&alias), "{alias} is listed but not served");
+    }
+    for alias in aliases {
+        let (s, one) = call(app, Some(&a), "GET", &format!("/v2.0/extensions/{alias}"), None).await;
+        assert_eq!((s, one["extension"]["alias"].as_str()), (StatusCode::OK, Some(alias)));
+        let served = match alias {
+            "allowed-address-pairs" => port.get("allowed_address_pairs").is_some(),
+            "binding" => {
+                port.get("binding:host_id").is_some() && port.get("binding:vif_type").is_some()
+            }
+            "external-net" => net.get("router:external").is_some(),
+            "ext-gw-mode" => router["external_gateway_info"].get("enable_snat").is_some(),
+            "extraroute" => router.get("routes").is_some(),
+            "net-mtu" => net.get("mtu").is_some(),
+            "port-security" => port.get("port_security_enabled").is_some(),
+            "provider" => net.get("provider:network_type").is_some(),
+            "quotas" => call(app, Some(&a), "GET", "/v2.0/quotas", None).await.0 == StatusCode::OK,
+            "quota_details" => {
+                let uri = format!("/v2.0/quotas/{project}/details.json");
+                call(app, Some(&a), "GET", &uri, None).await.0 == StatusCode::OK
+            }
+            "router" => call(app, Some(&a), "GET", "/v2.0/routers", None).await.0 == StatusCode::OK,
+            "security-group" => {
+                call(app, Some(&a), "GET", "/v2.0/security-groups", None).await.0 == StatusCode::OK
+            }
+            "stateful-security-group" => sg.get("stateful").is_some(),
+            "standard-attr-description" => net.get("description").is_some(),
+            "standard-attr-revisions" => net.get("revision_number").is_some(),
+            "standard-attr-timestamp" => net.get("created_at").is_some(),
+            other => panic!("extension {other} is listed, but this test knows no evidence of it"),
+        };
+        assert!(served, "extension {alias} is listed but not served");
+    }
+    let (s, _) = call(app, Some(&a), "GET", "/v2.0/extensions/agent", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
