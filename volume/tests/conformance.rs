@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 //! The `VolumeApi` conformance suite, twice: against the local `VolumeService`, and against
 //! `http::Client` talking to the same kind of service through the Cinder router on loopback.
-//! The second run is what shows the client complete.
+//! The second run is what shows the client complete. A third runs the local service on
+//! qcow2 files in a temporary directory (needs `qemu-img`).
 
+use ferrostack_core::command::SystemRunner;
 use ferrostack_core::http::client::ServiceClient;
 use ferrostack_core::http::testing::{StaticTokens, serve};
 use ferrostack_core::store::MemoryStore;
+use ferrostack_volume::file::{FileBackend, FileBackendConfig, FileFormat};
 use ferrostack_volume::testing::FakeVolumeBackend;
 use ferrostack_volume::testing::api_conformance::{self, ApiFixture};
 use ferrostack_volume::{VolumeApi, VolumeBackend, VolumeService, http};
@@ -22,6 +25,33 @@ fn service() -> Arc<VolumeService> {
 #[tokio::test]
 async fn the_local_service_passes_the_api_conformance_suite() {
     api_conformance::run(service().as_ref(), &ApiFixture::new()).await;
+}
+
+#[tokio::test]
+async fn the_local_service_on_qcow2_files_passes_the_api_conformance_suite() {
+    let ok = std::process::Command::new("qemu-img")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ferrostack_core::testing::prerequisite(
+        ok,
+        "volume API conformance on files",
+        "qemu-img",
+        "apt-get install qemu-utils",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let files = FileBackend::new(
+        FileBackendConfig::new("file", dir.path(), FileFormat::Qcow2),
+        Arc::new(SystemRunner::new()),
+    )
+    .expect("a file backend");
+    let svc = VolumeService::new(
+        Arc::new(MemoryStore::new()),
+        vec![Arc::new(files) as Arc<dyn VolumeBackend>],
+    );
+    api_conformance::run(&svc, &ApiFixture::new()).await;
 }
 
 #[tokio::test]
