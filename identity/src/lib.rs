@@ -12,7 +12,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`api`] | [`IdentityApi`]: every operation, object-safe, each taking the caller's context |
-//! | [`service`] | [`IdentityService`]: the local implementation over a `Store` |
+//! | [`service`] | [`IdentityService`]: the local implementation over a `Store`, one file per resource under `service/` (`auth`, `tokens`, `domains`, `projects`, `users`, `groups`, `roles`, `assignments`, `catalog`, `appcred`, `credential`; `lookup` for plain reads, `blocking` for the password pool) |
 //! | [`types`] | the stored resources |
 //! | [`token`], [`fernet`], [`msgpack`] | Keystone's Fernet token format and key repository |
 //! | [`password`] | bcrypt (default), bcrypt_sha256, pbkdf2_sha512 and scrypt in passlib's formats |
@@ -20,8 +20,8 @@
 //! | [`ec2`] | EC2 request signatures (v2 HMAC-SHA256, v4) as `/v3/ec2tokens` checks them |
 //! | [`bootstrap`] | `keystone-manage bootstrap` and catalog registration for the facade |
 //! | [`ldap`] | the read-only LDAP identity backend for one domain ([`ldap::LdapDirectory`]) |
-//! | [`http`] | the REST API ([`http::router`]) and the auth layer ([`http::require_auth`]) |
-//! | [`http::client`] | [`http::Client`]: `IdentityApi` against a remote Keystone, remote token validation (feature `client`, default) |
+//! | [`http`] | the REST API ([`http::router`], its handlers split by resource), the auth layer ([`http::require_auth`]) and core's [`http::Ctx`] |
+//! | [`http::client`] | [`http::Client`]: `IdentityApi` against a remote Keystone (`client/operations.rs`: one request per operation), remote token validation (feature `client`, default) |
 //!
 //! ## Design
 //!
