@@ -2,15 +2,18 @@
 //! # ferrostack-compute: Nova
 //!
 //! Instances with Nova's state model, flavors, keypairs, quotas, server groups and
-//! availability zones; a controller ([`service::ComputeService`]) and per-host managers
-//! ([`host::ComputeHost`]) that talk over the [`ferrostack_core::bus::Bus`]; the
-//! [`hypervisor::Hypervisor`] trait that the KVM and Xen drivers implement; and the Nova v2.1
-//! REST API ([`http::router`]).
+//! availability zones. The crate has the shape every Ferrostack service has:
+//! [`api::ComputeApi`] (the operations, typed requests), [`service::ComputeService`] (the
+//! local controller, which implements it), [`http::router`] (Nova's v2.1 REST API over any
+//! `ComputeApi`) and [`http::Client`] (a `ComputeApi` over a remote Nova API), with
+//! [`testing::run_api_conformance`] run against both. Per-host managers
+//! ([`host::ComputeHost`]) talk to the controller over the [`ferrostack_core::bus::Bus`] and
+//! drive a [`hypervisor::Hypervisor`] (the KVM and Xen drivers implement it).
 //!
 //! ## Design
 //!
 //! ```text
-//!  HTTP (http::router) ──▶ dyn ComputeApi = service::Controller(ComputeService)
+//!  HTTP (http::router) ──▶ dyn ComputeApi = ComputeService  (or http::Client, remote)
 //!     policy · validation · state checks · quotas (one Txn with the records)
 //!     Placement::claim (CAS in the Store) ──▶ Bus cast compute.<host>: rpc::HostRequest v1.x
 //!                                              │
@@ -22,23 +25,51 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | [`api`] | `ComputeApi` (with its `# Contract`), `CreateServer` (Nova's `{"server": ..}` body), `ServerAction` (the one-key action bodies), the other typed requests |
+//! | [`service`] | `ComputeService`, split by resource: `servers`, `actions`, `attachments`, `flavors`, `keypairs`, `groups`, `quotas`; Nova's `check_instance_state` rules |
+//! | [`http`] | `router` (`router.rs`, one handler file per resource, `views.rs`), `Client` (`client.rs`), microversions 2.1–2.79 through core's negotiation |
+//! | [`testing`] | the **API** conformance suite every `ComputeApi` must pass |
+//! | [`conformance`] | the **hypervisor** conformance suite every `Hypervisor` driver must pass |
 //! | [`types`] | `VmState`, `TaskState`, `PowerState`, [`types::server_status`] (`_STATE_MAP`), `Flavor`, `Keypair`, `ServerGroup`, quotas, the `Server` record |
 //! | [`hypervisor`] | the `Hypervisor` trait, `Capabilities`, optional capabilities (`Console`, `Snapshots`, `LiveMigration`), `EventSink`, `InstanceSpec`, config drives |
 //! | [`fake`] | `FakeHypervisor`: a **fake** driver in memory, with failure injection per operation |
-//! | [`conformance`] | the public suite every `Hypervisor` must pass |
 //! | [`ports`] | consumer traits for image, volume and network (`ImagePort`, `VolumePort`, `NetworkPort`) with fakes |
-//! | [`placement`] | the `Placement` consumer trait and `StorePlacement` (atomic claims) |
-//! | [`service`] | `ComputeApi`, `ComputeService`, Nova's `check_instance_state` rules |
+//! | [`placement`] | the `Placement` consumer trait and `StorePlacement`, the project's one claim store (atomic claims) |
 //! | [`host`] | `ComputeHost`: build flow, actions, power-state sync, ghost reconciler |
 //! | [`rpc`] | versioned controller → host messages |
 //! | [`local`] | `LocalCompute`: controller + hosts in one process (minicloud) |
-//! | [`http`] | the Nova v2.1 REST API with microversions 2.1–2.79 |
 //! | [`db`], [`policy`], [`error`] | records in the Store, default policy rules, `ComputeError` |
 //!
 //! Concurrency: quota usage is charged in the same transaction that creates the server
 //! records, and placement claims are compare-and-swap transactions on the host's usage
 //! record (and the server group's member counts for hard policies), so concurrent creates
-//! never exceed a quota, a host's capacity or an anti-affinity rule.
+//! never exceed a quota, a host's capacity or an anti-affinity rule. Lost races are retried
+//! by core's `retry_txn`.
+//!
+//! ## What is built, and what is not
+//!
+//! Served: servers (create with `min_count`/`max_count`, boot from image or volume through
+//! `block_device_mapping_v2` `volume` sources, networks and ports, keypairs, user data,
+//! metadata, config drive, availability zones, the `group` scheduler hint; list with
+//! `name`, `status`, `flavor`, `image`, `host`, `all_tenants`, `reservation_id`,
+//! `changes-since`, `marker`, `limit`; show, update, delete, `ips`), the actions `os-stop`,
+//! `os-start`, `reboot`, `resize`, `confirmResize`, `revertResize`, `rebuild`,
+//! `createImage`, `os-getConsoleOutput`, `os-getVNCConsole`/`os-getSPICEConsole`/
+//! `os-getSerialConsole`, remote consoles, volume attachments, interfaces, flavors with extra
+//! specs, keypairs (import, or generated with `ssh-keygen`), server groups, availability
+//! zones, limits and quota sets.
+//!
+//! Answered **501 Not Implemented**: the actions `addFloatingIp`, `removeFloatingIp`,
+//! `addSecurityGroup`, `removeSecurityGroup`, `pause`, `unpause`, `suspend`, `resume`,
+//! `lock`, `unlock`, `shelve`, `unshelve`, `rescue`, `unrescue`, `migrate`,
+//! `os-migrateLive`, `evacuate` and `changePassword` ([`api::NOT_IMPLEMENTED_ACTIONS`]);
+//! block device sources other than volumes and the image itself (`snapshot`, `blank`, an
+//! image to a new volume).
+//!
+//! Accepted and not acted on: `security_groups` on create (ports get the network's default
+//! group), `tags`, scheduler hints other than `group`. Not served at all (404): aggregates,
+//! hypervisors, services, migrations, instance actions, server metadata and tags
+//! sub-resources, flavor access, the legacy v2.0 API (only its version document).
 //!
 //! ## Example
 //!
