@@ -14,8 +14,8 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`types`] | resources serialised exactly as Neutron renders them; strict request bodies (serialisable too, for the client) |
-//! | [`api`] | [`NetworkApi`]: the operations, each taking the caller's `RequestContext` |
+//! | [`types`] | resources serialised exactly as Neutron renders them |
+//! | [`api`] | [`NetworkApi`]: the operations, each taking the caller's `RequestContext`, and their typed request bodies (strict when parsed; serialisable for the client) and answers |
 //! | [`service`] | [`NetworkService`], the implementation over any [`Store`](ferrostack_core::store::Store): every change is **one transaction** with compare-and-swap conditions on what it read and `absent` conditions on the index keys it creates (addresses, MACs, segment ids, rule fingerprints, floating IP associations), retried from fresh reads when it loses a race. One file per resource: `service/{networks,subnets,ports,routers,floating_ips,security_groups,quotas}.rs`, with `ipam.rs` (address allocation) and `sync.rs` (what the backends are told, and [`NetworkService::desired_state`]) |
 //! | [`backend`] | the declarative data-plane traits [`NetworkBackend`](backend::NetworkBackend), [`Firewall`](backend::Firewall), [`L3Backend`](backend::L3Backend), [`DhcpBackend`](backend::DhcpBackend) |
 //! | [`secgroup`] | the pure compiler from security-group rules to an ordered accept list any firewall renders |
