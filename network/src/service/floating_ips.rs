@@ -3,7 +3,20 @@
 //! fixed address through a router.
 
 use super::ipam::parse_ip;
-use super::*;
+use super::{
+    NetworkService, Plan, Tag, assoc_key, check_len, ipam_key, is_admin, now, owner_for, owns,
+    target,
+};
+use crate::cidr::IpVersion;
+use crate::error::{NetworkError, Result};
+use crate::policy::authorize;
+use crate::types::*;
+use ferrostack_core::RequestContext;
+use ferrostack_core::id::{NetworkId, PortId, RouterId, SubnetId};
+use ferrostack_core::store::retry::retry_txn;
+use ferrostack_core::store::{Condition, Op};
+use serde_json::json;
+use std::collections::{BTreeSet, HashSet};
 
 impl NetworkService {
     pub(super) async fn find_fip_router(

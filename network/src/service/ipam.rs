@@ -2,7 +2,16 @@
 //! IPAM: the free-address search and the plans that reserve fixed IPs (one `absent`
 //! condition per address key, so no address is handed out twice).
 
-use super::*;
+use super::{Allocation, NetworkService, Plan, Tag, ipam_key, ipam_prefix, target};
+use crate::cidr::{IpVersion, eui64, from_u128, to_u128};
+use crate::error::{NetworkError, Result};
+use crate::policy::authorize;
+use crate::types::*;
+use ferrostack_core::RequestContext;
+use ferrostack_core::id::SubnetId;
+use ferrostack_core::store::{Condition, StoreExt, Versioned};
+use std::collections::{BTreeSet, HashSet};
+use std::net::IpAddr;
 
 pub(super) fn parse_ip(s: &str) -> Result<IpAddr> {
     s.parse().map_err(|_| {

@@ -33,20 +33,16 @@
 
 use crate::api::{NetworkApi, QuotaDetail};
 use crate::backend::*;
-use crate::cidr::{Cidr, IpVersion, eui64, from_u128, to_u128};
+use crate::cidr::to_u128;
 use crate::error::{NetworkError, Result};
-use crate::policy::{allowed, authorize};
-use crate::secgroup::{compile, has_ports, is_icmp, protocol_number};
+use crate::policy::authorize;
 use crate::types::*;
 use ferrostack_core::RequestContext;
 use ferrostack_core::id::{NetworkId, PortId, ProjectId, RouterId, SubnetId};
-use ferrostack_core::store::retry::{Contention, retry_txn};
-use ferrostack_core::store::{
-    Collection, Condition, Op, Store, StoreExt, Txn, TxnOutcome, Versioned,
-};
+use ferrostack_core::store::retry::Contention;
+use ferrostack_core::store::{Collection, Condition, Op, Store, Txn, TxnOutcome, Versioned};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use serde_json::{Value, json};
 use std::net::IpAddr;
 use std::sync::Arc;
 

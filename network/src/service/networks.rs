@@ -1,7 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Networks: create (segment allocation from the pools), get, list, update, delete.
 
-use super::*;
+use super::ipam::free_candidates;
+use super::{NetworkService, Plan, Tag, check_len, ipam_prefix, now, owner_for, target};
+use crate::backend::*;
+use crate::error::{NetworkError, Result};
+use crate::policy::authorize;
+use crate::types::*;
+use ferrostack_core::RequestContext;
+use ferrostack_core::id::NetworkId;
+use ferrostack_core::store::retry::retry_txn;
+use ferrostack_core::store::{Condition, Op, StoreExt};
+use serde_json::json;
+use std::collections::BTreeSet;
 
 impl NetworkService {
     pub(super) fn segment_key(seg: &Segment) -> String {

@@ -3,7 +3,20 @@
 //! allowed address pairs, security group resolution, and create, get, list, update, delete.
 
 use super::sync::network_spec;
-use super::*;
+use super::{
+    NetworkService, Plan, Tag, check_len, ipam_key, mac_key, now, owner_for, owns, target,
+};
+use crate::backend::*;
+use crate::cidr::Cidr;
+use crate::error::{NetworkError, Result};
+use crate::policy::authorize;
+use crate::types::*;
+use ferrostack_core::RequestContext;
+use ferrostack_core::id::{NetworkId, PortId, ProjectId, RouterId};
+use ferrostack_core::store::retry::retry_txn;
+use ferrostack_core::store::{Condition, Op, StoreExt, Versioned};
+use serde_json::{Map, json};
+use std::collections::{HashMap, HashSet};
 
 /// Parses and normalises a MAC address (`fa:16:3e:aa:bb:cc`); refuses multicast and zero.
 pub fn parse_mac(s: &str) -> Result<[u8; 6]> {

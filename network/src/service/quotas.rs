@@ -1,7 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Quotas: limits, usage counters (CAS) and the quota API.
 
-use super::*;
+use super::{NetworkService, Plan, Tag, target, usage_key};
+use crate::api::NetworkApi;
+use crate::api::QuotaDetail;
+use crate::error::{NetworkError, Result};
+use crate::policy::{allowed, authorize};
+use crate::types::*;
+use ferrostack_core::RequestContext;
+use ferrostack_core::id::ProjectId;
+use ferrostack_core::store::retry::retry_txn;
+use ferrostack_core::store::{Condition, Op};
+use serde_json::json;
 
 impl NetworkService {
     pub(super) async fn limits(&self, p: &ProjectId) -> Result<QuotaSet> {

@@ -1,7 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Routers: gateways (SNAT, external fixed IPs), interfaces and static routes.
 
-use super::*;
+use super::{NetworkService, Plan, Tag, check_len, now, owner_for, owns, target};
+use crate::error::{NetworkError, Result};
+use crate::policy::authorize;
+use crate::types::*;
+use ferrostack_core::RequestContext;
+use ferrostack_core::id::{RouterId, SubnetId};
+use ferrostack_core::store::Versioned;
+use ferrostack_core::store::retry::retry_txn;
+use serde_json::json;
 
 impl NetworkService {
     /// Plans the gateway of `router` on `req.network_id`, returning the gateway info and the

@@ -1,7 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Security groups and their rules, including each project's `default` group.
 
-use super::*;
+use super::{
+    NetworkService, Plan, Tag, check_len, default_sg_key, fp_key, is_admin, now, owner_for, owns,
+    target,
+};
+use crate::cidr::{Cidr, IpVersion};
+use crate::error::{NetworkError, Result};
+use crate::policy::authorize;
+use crate::secgroup::{has_ports, is_icmp, protocol_number};
+use crate::types::*;
+use ferrostack_core::RequestContext;
+use ferrostack_core::id::ProjectId;
+use ferrostack_core::store::retry::retry_txn;
+use ferrostack_core::store::{Condition, Op};
+use serde_json::{Value, json};
+use std::collections::HashMap;
 
 pub(super) fn rule_err(t: &'static str, msg: String) -> NetworkError {
     NetworkError::Rejected { neutron_type: t, message: msg }

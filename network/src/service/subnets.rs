@@ -3,7 +3,20 @@
 //! list, update, delete.
 
 use super::ipam::parse_ip;
-use super::*;
+use super::{
+    NetworkService, Plan, Tag, check_len, ipam_prefix, is_admin, now, owner_for, owns, target,
+};
+use crate::cidr::{Cidr, IpVersion, from_u128, to_u128};
+use crate::error::{NetworkError, Result};
+use crate::policy::authorize;
+use crate::types::*;
+use ferrostack_core::RequestContext;
+use ferrostack_core::id::{NetworkId, SubnetId};
+use ferrostack_core::store::StoreExt;
+use ferrostack_core::store::retry::retry_txn;
+use serde_json::json;
+use std::collections::HashMap;
+use std::net::IpAddr;
 
 /// Validates a subnet's prefix, gateway and pools; returns the pools (defaulted when absent).
 pub fn validate_subnet_layout(

@@ -2,7 +2,15 @@
 //! Data-plane sync: the desired state for a restarted data plane, and the per-change pushes
 //! to the firewall, DHCP and L3 backends.
 
-use super::*;
+use super::NetworkService;
+use crate::backend::*;
+use crate::cidr::Cidr;
+use crate::error::{NetworkError, Result};
+use crate::secgroup::compile;
+use crate::types::*;
+use ferrostack_core::id::{NetworkId, RouterId, SubnetId};
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 
 /// The L2 view of a network the backends need.
 pub(super) fn network_spec(net: &Network) -> NetworkSpec {
