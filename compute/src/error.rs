@@ -140,7 +140,7 @@ pub enum ComputeError {
 fn client_message(e: &ClientError) -> String {
     match e.api() {
         Some(api) => api.message.clone(),
-        None => "the compute API could not be reached".into(),
+        None => "the compute API call failed".into(),
     }
 }
 
