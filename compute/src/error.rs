@@ -188,6 +188,11 @@ impl ComputeError {
         move |source| ComputeError::Io { what, source }
     }
 
+    /// A `Codec` failure of a `what` record.
+    pub fn codec(what: &'static str) -> impl Fn(serde_json::Error) -> Self + Copy {
+        move |source| ComputeError::Codec { what, source }
+    }
+
     /// A `NotFound` for an instance.
     pub fn instance_not_found(id: impl ToString) -> Self {
         ComputeError::NotFound { what: "Instance", id: id.to_string() }

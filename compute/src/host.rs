@@ -310,16 +310,14 @@ impl ComputeHost {
                 let a = self
                     .attach_volume(ctx, server, volume, attachment, device, delete_on_termination)
                     .await?;
-                serde_json::to_value(a)
-                    .map_err(|source| ComputeError::Codec { what: "host reply", source })
+                serde_json::to_value(a).map_err(ComputeError::codec("host reply"))
             }
             HostRequest::DetachVolume { server, volume } => {
                 self.detach_volume(ctx, server, volume).await.map(|_| Value::Null)
             }
             HostRequest::AttachInterface { server, network, port } => {
                 let v = self.attach_interface(ctx, server, network, port).await?;
-                serde_json::to_value(v)
-                    .map_err(|source| ComputeError::Codec { what: "host reply", source })
+                serde_json::to_value(v).map_err(ComputeError::codec("host reply"))
             }
             HostRequest::DetachInterface { server, port } => {
                 self.detach_interface(ctx, server, port).await.map(|_| Value::Null)
