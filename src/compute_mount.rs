@@ -457,10 +457,9 @@ impl Cloud {
     /// when the caller drops its handle. Call `Cloud::register_catalog` afterwards to publish
     /// the endpoint.
     pub fn mount_compute(&mut self, identity: Arc<dyn IdentityApi>, compute: Arc<LocalCompute>) {
-        let router = ferrostack_identity::http::with_auth(
+        let router = ferrostack_identity::http::authenticate(
             ferrostack_compute::http::router(compute.service.clone()),
             identity,
-            false,
         )
         .layer(axum::Extension(compute));
         self.mount(COMPUTE_MOUNT, router);

@@ -22,7 +22,7 @@ impl Cloud {
     /// catalog; call [`Cloud::register_catalog`] again after mounting more.
     ///
     /// The returned service validates tokens for the other services' routers
-    /// (`ferrostack::identity::http::require_auth(router, identity.clone())`).
+    /// (`ferrostack::identity::http::authenticate(router, identity.clone())`).
     ///
     /// # Errors
     ///

@@ -31,10 +31,9 @@ impl Cloud {
     /// router answers 401 without a validated caller). Call `Cloud::register_catalog`
     /// afterwards to publish the endpoint.
     pub fn mount_image(&mut self, identity: Arc<dyn IdentityApi>, service: Arc<ImageService>) {
-        let router = ferrostack_identity::http::with_auth(
+        let router = ferrostack_identity::http::authenticate(
             ferrostack_image::http::router(service),
             identity,
-            false,
         );
         self.mount(IMAGE_MOUNT, router);
     }

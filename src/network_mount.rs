@@ -26,7 +26,7 @@ impl Cloud {
         backends: Backends,
     ) -> Arc<NetworkService> {
         let service = Arc::new(NetworkService::new(self.store().clone(), config, backends));
-        let router = ferrostack_identity::http::require_auth(
+        let router = ferrostack_identity::http::authenticate(
             ferrostack_network::http::router(service.clone()),
             identity,
         );

@@ -46,7 +46,7 @@ impl Cloud {
         service: VolumeService,
     ) -> Arc<VolumeService> {
         let service = Arc::new(service);
-        let router = ferrostack_identity::http::require_auth(
+        let router = ferrostack_identity::http::authenticate(
             ferrostack_volume::http::router(service.clone()),
             identity,
         );

@@ -133,7 +133,7 @@ async fn openstack_cli_drives_networking() {
         .nest("/identity", ferrostack_identity::http::router(identity.clone(), &identity_url))
         .nest(
             "/network",
-            ferrostack_identity::http::require_auth(
+            ferrostack_identity::http::authenticate(
                 ferrostack_network::http::router(network.clone()),
                 api,
             ),

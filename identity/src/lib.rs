@@ -20,7 +20,7 @@
 //! | [`ec2`] | EC2 request signatures (v2 HMAC-SHA256, v4) as `/v3/ec2tokens` checks them |
 //! | [`bootstrap`] | `keystone-manage bootstrap` and catalog registration for the facade |
 //! | [`ldap`] | the read-only LDAP identity backend for one domain ([`ldap::LdapDirectory`]) |
-//! | [`http`] | the REST API ([`http::router`], its handlers split by resource), the auth layer ([`http::require_auth`]) and core's [`http::Ctx`] |
+//! | [`http`] | the REST API ([`http::router`], its handlers split by resource), the auth layer ([`http::authenticate`]) and core's [`http::Ctx`] |
 //! | [`http::client`] | [`http::Client`]: `IdentityApi` against a remote Keystone (`client/operations.rs`: one request per operation), remote token validation (feature `client`, default) |
 //!
 //! ## Design

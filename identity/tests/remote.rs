@@ -15,7 +15,7 @@ use ferrostack_core::RequestContext;
 use ferrostack_core::error::{Classify, ErrorKind};
 use ferrostack_core::id::{DomainId, ProjectId};
 use ferrostack_identity::api::*;
-use ferrostack_identity::http::{Client, ClientConfig, Ctx, require_auth, router};
+use ferrostack_identity::http::{Client, ClientConfig, Ctx, authenticate, router};
 use ferrostack_identity::token::{TokenPayload, new_audit_id};
 use ferrostack_identity::types::Project;
 use ferrostack_identity::{IdentityApi, IdentityError, IdentityService};
@@ -414,7 +414,7 @@ async fn another_service_behind_the_auth_layer_validates_remotely() {
     let s = server().await;
     let c = client(&s.url, Some(admin()), Duration::from_secs(300));
     let token = c.authenticate(admin()).await.unwrap().token;
-    let app: Router = require_auth(
+    let app: Router = authenticate(
         Router::new().route(
             "/whoami",
             axum::routing::get(|Ctx(ctx): Ctx| async move {
@@ -442,7 +442,7 @@ async fn another_service_behind_the_auth_layer_validates_remotely() {
 
     // The identity endpoint going away is a 503 for uncached tokens, not a 401.
     let dead = dead_url().await;
-    let app: Router = require_auth(
+    let app: Router = authenticate(
         Router::new().route("/x", axum::routing::get(|| async { "ok" })),
         Arc::new(client(&dead, None, Duration::from_secs(300))),
     );

@@ -6,24 +6,23 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ferrostack_core::RequestContext;
-use ferrostack_core::http::{ApiError, RequestId, unauthenticated};
+use ferrostack_core::http::{ApiError, RequestId};
 use std::sync::Arc;
 
-/// The state of [`auth_middleware`]: where tokens are validated, and whether a request
-/// without a valid token is refused (`true` for every service but identity, whose token and
-/// version endpoints are public).
+/// The state of [`auth_middleware`]: where tokens are validated.
 #[derive(Debug, Clone)]
 pub struct AuthState {
     /// Validates tokens: the local [`crate::IdentityService`] (Fernet keys, no store read on
     /// the hot path) or a remote client.
     pub api: Arc<dyn IdentityApi>,
-    /// Refuse requests without a valid token with 401.
-    pub required: bool,
 }
 
 /// Middleware: validates `X-Auth-Token` and stores the caller's [`RequestContext`] in the
-/// request's extensions. An invalid token is always 401; a missing one is 401 only when
-/// `required`.
+/// request's extensions. An invalid token is a 401 here; a request without a token goes on
+/// without a context, and every handler that needs a caller takes core's
+/// [`Ctx`](ferrostack_core::http::Ctx), which answers 401 for it. So the public endpoints of
+/// each service (version documents, Glance's import info, Keystone's token issue) stay public
+/// and no service needs a second layer.
 pub async fn auth_middleware(
     State(st): State<AuthState>,
     mut req: Request,
@@ -36,35 +35,24 @@ pub async fn auth_middleware(
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_else(RequestContext::new_request_id);
-    match token {
-        Some(t) => match st.api.context_for_token(&t, &request_id).await {
+    if let Some(t) = token {
+        match st.api.context_for_token(&t, &request_id).await {
             Ok(ctx) => {
                 req.extensions_mut().insert(ctx);
             }
             Err(e) => return ApiError::from(e).into_response(),
-        },
-        None if st.required => return unauthenticated().into_response(),
-        None => {}
+        }
     }
     next.run(req).await
 }
 
-/// Wraps `router` with [`auth_middleware`].
-pub fn with_auth<S: Clone + Send + Sync + 'static>(
-    router: axum::Router<S>,
-    api: Arc<dyn IdentityApi>,
-    required: bool,
-) -> axum::Router<S> {
-    router.layer(axum::middleware::from_fn_with_state(AuthState { api, required }, auth_middleware))
-}
-
-/// Wraps another service's `router` so that every request needs a valid token: the layer the
-/// facade stacks over compute, image, volume, network and object storage.
-pub fn require_auth<S: Clone + Send + Sync + 'static>(
+/// Wraps `router` with [`auth_middleware`]: the one authentication layer of every service
+/// (identity's own router and the ones the facade mounts: compute, image, volume, network).
+pub fn authenticate<S: Clone + Send + Sync + 'static>(
     router: axum::Router<S>,
     api: Arc<dyn IdentityApi>,
 ) -> axum::Router<S> {
-    with_auth(router, api, true)
+    router.layer(axum::middleware::from_fn_with_state(AuthState { api }, auth_middleware))
 }
 
 /// The caller's [`RequestContext`] as an axum extractor (401 when the request had no valid

@@ -7,7 +7,7 @@
 //!   credentials, credentials, `OS-EC2` and `/v3/ec2tokens` with Keystone's
 //!   bodies, status codes and `{"error": {...}}` error shape. Mount it under the prefix its
 //!   `public_url` names (`/identity`).
-//! * [`with_auth`] / [`auth_middleware`] validate `X-Auth-Token` into a
+//! * [`authenticate`] / [`auth_middleware`] validate `X-Auth-Token` into a
 //!   [`RequestContext`] request extension; [`Ctx`] extracts it (401 when absent).
 //! * [`Client`] (feature `client`, on by default) implements [`IdentityApi`] against a remote
 //!   Keystone v3 endpoint, so the same layer validates tokens remotely, with a service token
@@ -24,7 +24,7 @@ mod wire;
 #[cfg(feature = "client")]
 pub use client::{Client, ClientConfig};
 
-pub use auth::{AuthState, Ctx, auth_middleware, require_auth, with_auth};
+pub use auth::{AuthState, Ctx, auth_middleware, authenticate};
 
 use crate::api::IdentityApi;
 use axum::Router;
@@ -185,9 +185,7 @@ pub fn router(api: Arc<dyn IdentityApi>, public_url: impl Into<String>) -> Route
     }
     let r = r.fallback(h::not_found).with_state(state);
     let r = with_error_style(r, ErrorStyle::Keystone);
-    with_auth(r, api, false)
-        .layer(body_limit(112 * 1024))
-        .layer(axum::middleware::from_fn(request_id))
+    authenticate(r, api).layer(body_limit(112 * 1024)).layer(axum::middleware::from_fn(request_id))
 }
 
 /// The context of a request, if the auth middleware put one there.

@@ -46,7 +46,7 @@
 //! ```
 //! use ferrostack_core::store::MemoryStore;
 //! use ferrostack_identity::api::{AuthMethod, AuthRequest, DomainRef, ProjectRef, ScopeRequest, UserRef};
-//! use ferrostack_identity::http::{Client, ClientConfig, Ctx, require_auth, router};
+//! use ferrostack_identity::http::{Client, ClientConfig, Ctx, authenticate, router};
 //! use ferrostack_identity::password::HashParams;
 //! use ferrostack_identity::{BootstrapOptions, IdentityApi, IdentityConfig, IdentityService};
 //! use axum::{Router, routing::get};
@@ -89,7 +89,7 @@
 //!
 //! // The service's own router, behind the same auth layer local validation uses; serve
 //! // `app` with `axum::serve` as usual.
-//! let _app: Router = require_auth(
+//! let _app: Router = authenticate(
 //!     Router::new().route("/whoami", get(|Ctx(ctx): Ctx| async move { ctx.user_name })),
 //!     Arc::new(identity.clone()),
 //! );
