@@ -488,9 +488,10 @@ impl From<QuotaSet> for QuotaLimits {
     }
 }
 
+/// The value under `key` of a response, decoded (the serde error kept as the cause).
 fn wrapped<T: DeserializeOwned>(mut v: Value, key: &str) -> Result<T, ComputeError> {
     serde_json::from_value(v.get_mut(key).map(Value::take).unwrap_or_default())
-        .map_err(|_| bad_view(key))
+        .map_err(ComputeError::codec("compute API response"))
 }
 
 // ------------------------------------------------------------------------------------------
