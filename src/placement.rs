@@ -73,7 +73,7 @@ impl ScheduledPlacement {
                 ..HostReport::default()
             };
             let idx = table.upsert_host(report).map_err(scheduler_error)?;
-            table.set_usage(idx, usage(h.used));
+            table.set_usage(idx, h.used);
         }
         let spec = RequestSpec {
             flavor: Flavor {
@@ -95,15 +95,6 @@ impl ScheduledPlacement {
             .into_iter()
             .flat_map(|s| std::iter::once(s.host).chain(s.alternates))
             .collect())
-    }
-}
-
-fn usage(r: Resources) -> ferrostack_scheduler::Resources {
-    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    ferrostack_scheduler::Resources {
-        vcpu: n(r.vcpus),
-        memory_mb: n(r.ram_mb),
-        disk_gb: n(r.disk_gb),
     }
 }
 

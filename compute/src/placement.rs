@@ -7,41 +7,16 @@
 //! The facade can adapt `ferrostack-scheduler`'s `FilterScheduler` to this trait instead.
 
 use crate::error::ComputeError;
-use crate::types::{GroupPolicy, ServerGroupId};
+use crate::types::ServerGroupId;
 use ferrostack_core::id::ServerId;
+use ferrostack_core::placement::GroupPolicy;
 use ferrostack_core::store::retry::retry_txn;
 use ferrostack_core::store::{Condition, Store, StoreExt, Txn, TxnOutcome};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Resources of a claim or a host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Resources {
-    /// vCPUs.
-    pub vcpus: u64,
-    /// RAM in MiB.
-    pub ram_mb: u64,
-    /// Disk in GiB.
-    pub disk_gb: u64,
-}
-
-impl Resources {
-    fn add(self, o: Resources) -> Resources {
-        Resources {
-            vcpus: self.vcpus + o.vcpus,
-            ram_mb: self.ram_mb + o.ram_mb,
-            disk_gb: self.disk_gb + o.disk_gb,
-        }
-    }
-    fn sub(self, o: Resources) -> Resources {
-        Resources {
-            vcpus: self.vcpus.saturating_sub(o.vcpus),
-            ram_mb: self.ram_mb.saturating_sub(o.ram_mb),
-            disk_gb: self.disk_gb.saturating_sub(o.disk_gb),
-        }
-    }
-}
+pub use ferrostack_core::placement::Resources;
 
 /// A host as the placement service knows it: capacity, usage and liveness.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -281,12 +256,9 @@ impl Placement for StorePlacement {
                 ));
             };
             let mut updated = host.clone();
-            updated.used = updated.used.add(req.resources);
+            updated.used = updated.used + req.resources;
             updated.instances += 1;
-            let hard_group = req
-                .group
-                .as_ref()
-                .filter(|(_, p, _)| matches!(p, GroupPolicy::Affinity | GroupPolicy::AntiAffinity));
+            let hard_group = req.group.as_ref().filter(|(_, p, _)| p.is_hard());
             let alloc = Allocation {
                 host: host.name.clone(),
                 resources: req.resources,
@@ -336,7 +308,7 @@ impl Placement for StorePlacement {
                 .delete(alloc_key);
             if let Some(hkv) = self.store.get(&host_key).await? {
                 let mut h: HostRecord = dec(&hkv.value)?;
-                h.used = h.used.sub(alloc.resources);
+                h.used = h.used.saturating_sub(alloc.resources);
                 h.instances = h.instances.saturating_sub(1);
                 txn = txn
                     .when(Condition::mod_revision(&host_key, hkv.mod_revision))
@@ -376,14 +348,14 @@ impl Placement for StorePlacement {
                 .await?
                 .ok_or_else(|| ComputeError::NoValidHost("the host is gone".into()))?;
             let mut h: HostRecord = dec(&hkv.value)?;
-            h.used = h.used.sub(alloc.resources);
+            h.used = h.used.saturating_sub(alloc.resources);
             if !h.fits(to) {
                 return Err(ComputeError::NoValidHost(format!(
                     "host {} has not enough free resources for the new flavor",
                     h.name
                 )));
             }
-            h.used = h.used.add(to);
+            h.used = h.used + to;
             alloc.resources = to;
             let txn = Txn::new()
                 .when(Condition::mod_revision(alloc_key, akv.mod_revision))

@@ -461,37 +461,7 @@ pub fn ssh_fingerprint(public_key: &str) -> Result<String, String> {
     Ok(digest.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"))
 }
 
-/// A server group's policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum GroupPolicy {
-    /// All members on one host.
-    Affinity,
-    /// Every member on a different host.
-    AntiAffinity,
-    /// Prefer one host.
-    SoftAffinity,
-    /// Prefer different hosts.
-    SoftAntiAffinity,
-}
-
-impl GroupPolicy {
-    /// Nova's string.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GroupPolicy::Affinity => "affinity",
-            GroupPolicy::AntiAffinity => "anti-affinity",
-            GroupPolicy::SoftAffinity => "soft-affinity",
-            GroupPolicy::SoftAntiAffinity => "soft-anti-affinity",
-        }
-    }
-    /// Parses Nova's string.
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Affinity, Self::AntiAffinity, Self::SoftAffinity, Self::SoftAntiAffinity]
-            .into_iter()
-            .find(|p| p.as_str() == s)
-    }
-}
+pub use ferrostack_core::placement::GroupPolicy;
 
 /// A server group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

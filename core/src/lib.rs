@@ -13,6 +13,7 @@
 //! | [`store`] | [`store::Store`]: the control plane's versioned key-value state with compare-and-swap transactions, the typed [`store::Collection`], [`store::MemoryStore`], and [`store::retry::retry_txn`], the one loop every optimistic transaction retries in |
 //! | [`bus`] | [`bus::Bus`]: RPC between services (`call`, `cast`, `fanout`) and [`bus::LocalBus`] |
 //! | [`command`] | [`command::CommandRunner`]: how drivers run system tools (argv only, timeouts, privilege wrapper) |
+//! | [`placement`] | [`placement::Resources`] and [`placement::GroupPolicy`]: what compute's claims and the scheduler both speak |
 //! | [`policy`] | the oslo.policy rule language, compiled once and evaluated per request |
 //! | `http` (feature `http`) | axum plumbing every REST API shares: OpenStack error bodies, request ids, version documents, JSON extraction, the `Ctx` extractor, microversion negotiation; `http::client` (feature `client`): the base of every service's remote `http::Client`; `http::testing`: a fake token table and a loopback server |
 //!
@@ -71,6 +72,7 @@ pub mod error;
 pub mod http;
 pub mod id;
 pub mod pagination;
+pub mod placement;
 pub mod policy;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]

@@ -441,7 +441,7 @@ impl HostTable {
 
     /// Sets the placement usage of a host (for example after reading it from the store).
     pub fn set_usage(&mut self, idx: usize, used: Resources) {
-        self.used[idx] = [used.vcpu, used.memory_mb, used.disk_gb];
+        self.used[idx] = amounts(&used);
         self.resync(idx);
     }
 
@@ -449,7 +449,7 @@ impl HostTable {
     /// consuming it); the view is resynced by [`HostTable::resync_stale`], which the
     /// schedulers call when a request ends.
     pub fn set_usage_deferred(&mut self, idx: usize, used: Resources) {
-        self.used[idx] = [used.vcpu, used.memory_mb, used.disk_gb];
+        self.used[idx] = amounts(&used);
         self.stale.push(idx as u32);
     }
 
@@ -465,16 +465,16 @@ impl HostTable {
 
     /// Adds `r` (negated when `sign` is −1) to a host's usage (the view is not resynced).
     pub fn add_usage(&mut self, idx: usize, r: &Resources, sign: i64) {
-        let u = &mut self.used[idx];
-        u[0] += sign * r.vcpu;
-        u[1] += sign * r.memory_mb;
-        u[2] += sign * r.disk_gb;
+        let (u, a) = (&mut self.used[idx], amounts(r));
+        for k in 0..3 {
+            u[k] += sign * a[k];
+        }
     }
 
-    /// The host's current usage.
+    /// The host's current usage (a class whose recorded usage is negative reads as 0).
     pub fn usage(&self, idx: usize) -> Resources {
-        let u = self.used[idx];
-        Resources { vcpu: u[0], memory_mb: u[1], disk_gb: u[2] }
+        let [vcpus, ram_mb, disk_gb] = self.used[idx].map(|v| u64::try_from(v).unwrap_or(0));
+        Resources { vcpus, ram_mb, disk_gb }
     }
 
     /// Placement's check: for every class with a non-zero amount, `amount ≤ max_unit` (the
@@ -701,10 +701,17 @@ impl<'a> HostRef<'a> {
     }
 }
 
+/// `r` as the table's signed columns (VCPU, MEMORY_MB, DISK_GB); an amount beyond `i64::MAX`
+/// (never a real one) reads as `i64::MAX`, which fits nowhere.
+#[inline]
+fn amounts(r: &Resources) -> [i64; 3] {
+    [r.vcpus, r.ram_mb, r.disk_gb].map(|v| i64::try_from(v).unwrap_or(i64::MAX))
+}
+
 /// [`HostTable::fits`] on one host's numbers: usage, capacity and `max_unit` per class
 /// (VCPU, MEMORY_MB, DISK_GB).
 #[inline]
 fn fits_in(used: &[i64; 3], cap: &[f64; 3], max_unit: [i64; 3], r: &Resources) -> bool {
-    let amt = [r.vcpu, r.memory_mb, r.disk_gb];
+    let amt = amounts(r);
     (0..3).all(|k| amt[k] == 0 || !(amt[k] > max_unit[k] || (used[k] + amt[k]) as f64 > cap[k]))
 }

@@ -201,14 +201,8 @@ impl Cluster {
                 return Err(invalid(format!("host {name} appears twice")));
             }
             let idx = table.upsert_host(report)?;
-            table.set_usage(
-                idx,
-                crate::types::Resources {
-                    vcpu: h.vcpus_used,
-                    memory_mb: h.used_ram_mb,
-                    disk_gb: h.used_disk_gb,
-                },
-            );
+            // Nova's dumps are signed; kept as they are (the view is resynced below).
+            table.used[idx] = [h.vcpus_used, h.used_ram_mb, h.used_disk_gb];
             for iu in &h.instances {
                 table.add_instance(iu, idx);
             }

@@ -860,7 +860,7 @@ impl FilterScheduler {
         claimed: &mut Vec<(u32, Resources)>,
     ) -> Result<Vec<Selection>, SchedulerError> {
         let k = spec.instance_uuids.len();
-        let res = Resources::of(spec);
+        let res = spec.resources();
         let n = table.len();
         self.refresh_multipliers(table);
         // Placement pre-filter: capacity candidates in host order.
@@ -1133,7 +1133,7 @@ impl Scheduler for ChanceScheduler {
         if spec.instance_uuids.is_empty() {
             return Err(SchedulerError::InvalidInput("request has no instances".into()));
         }
-        let res = Resources::of(spec);
+        let res = spec.resources();
         let mut touched = Vec::new();
         let mut claimed = Vec::new();
         let mut run = || -> Result<Vec<Selection>, SchedulerError> {
@@ -1221,7 +1221,7 @@ impl Scheduler for SimpleScheduler {
         if spec.instance_uuids.is_empty() {
             return Err(SchedulerError::InvalidInput("request has no instances".into()));
         }
-        let res = Resources::of(spec);
+        let res = spec.resources();
         let in_isolation = spec.image_id.as_ref().is_some_and(|i| self.isolated_images.contains(i));
         let check_cores = !in_isolation || !self.skip_isolated_core_check;
         let mut touched = Vec::new();

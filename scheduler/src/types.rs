@@ -22,31 +22,7 @@ pub struct Flavor {
     pub extra_specs: BTreeMap<String, String>,
 }
 
-/// Server group policy (Nova's `InstanceGroup.policy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GroupPolicy {
-    /// Every member on the same host.
-    Affinity,
-    /// At most `max_server_per_host` members per host.
-    AntiAffinity,
-    /// Prefer hosts with members (weigher).
-    SoftAffinity,
-    /// Prefer hosts without members (weigher).
-    SoftAntiAffinity,
-}
-
-impl GroupPolicy {
-    /// Parses Nova's policy names.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "affinity" => GroupPolicy::Affinity,
-            "anti-affinity" => GroupPolicy::AntiAffinity,
-            "soft-affinity" => GroupPolicy::SoftAffinity,
-            "soft-anti-affinity" => GroupPolicy::SoftAntiAffinity,
-            _ => return None,
-        })
-    }
-}
+pub use ferrostack_core::placement::{GroupPolicy, Resources};
 
 /// The server group of a request, as the scheduler sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,27 +82,16 @@ pub struct RequestSpec {
     pub ignore_hosts: Vec<String>,
 }
 
-/// Amounts of the three standard resource classes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Resources {
-    /// `VCPU`.
-    pub vcpu: i64,
-    /// `MEMORY_MB`.
-    pub memory_mb: i64,
-    /// `DISK_GB`.
-    pub disk_gb: i64,
-}
-
-impl Resources {
-    /// The placement request of a flavor: `DISK_GB` = root (0 when booting from volume) +
+impl RequestSpec {
+    /// The placement request of the flavor: `DISK_GB` = root (0 when booting from volume) +
     /// ephemeral + ⌈swap/1024⌉.
-    pub fn of(spec: &RequestSpec) -> Resources {
-        let f = &spec.flavor;
-        let root = if spec.boot_from_volume { 0 } else { f.root_gb };
+    pub fn resources(&self) -> Resources {
+        let f = &self.flavor;
+        let root = if self.boot_from_volume { 0 } else { f.root_gb };
         Resources {
-            vcpu: i64::from(f.vcpus),
-            memory_mb: f.memory_mb as i64,
-            disk_gb: (root + f.ephemeral_gb + f.swap_mb.div_ceil(1024)) as i64,
+            vcpus: u64::from(f.vcpus),
+            ram_mb: f.memory_mb,
+            disk_gb: root + f.ephemeral_gb + f.swap_mb.div_ceil(1024),
         }
     }
 }

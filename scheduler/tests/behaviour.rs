@@ -73,7 +73,7 @@ fn spread_by_ram_and_consumption_between_instances() {
     // a (16 GiB) wins, drops to 8 GiB after consumption, so b (12 GiB) takes the second.
     let got = place(&mut FilterScheduler::nova_default(), &mut t, &spec(1, 8192, 10, 2)).unwrap();
     assert_eq!(got, vec!["a", "b"]);
-    assert_eq!(t.usage(0), Resources { vcpu: 1, memory_mb: 8192, disk_gb: 10 });
+    assert_eq!(t.usage(0), Resources { vcpus: 1, ram_mb: 8192, disk_gb: 10 });
     assert_eq!(t.num_instances[0], 1);
 }
 
@@ -167,7 +167,7 @@ fn legacy_resource_filters_keep_their_old_semantics() {
     let mut h = host("a", 4, 8192, 100);
     h.ram_allocation_ratio = 1.5;
     let mut t = table(&[h]);
-    t.set_usage(0, Resources { vcpu: 15, memory_mb: 8000, disk_gb: 90 });
+    t.set_usage(0, Resources { vcpus: 15, ram_mb: 8000, disk_gb: 90 });
     let mut s = only(vec![Box::new(RamFilter::default())]);
     assert!(place(&mut s, &mut t.clone(), &spec(1, 4096, 1, 1)).is_ok());
     assert!(place(&mut s, &mut t.clone(), &spec(1, 4289, 1, 1)).is_err());
@@ -347,7 +347,7 @@ fn release_returns_the_capacity() {
     let mut claims = LocalClaims::default();
     let mut s = FilterScheduler::nova_default();
     let sels = s.select_destinations(&mut t, &spec(2, 4096, 20, 1), &mut claims).unwrap();
-    assert_eq!(t.usage(0).memory_mb, 4096);
+    assert_eq!(t.usage(0).ram_mb, 4096);
     assert_eq!(t.instance_host("vm-0"), Some(0));
     release_selection(&mut t, &sels[0], &mut claims).unwrap();
     assert_eq!(t.usage(0), Resources::default());
@@ -372,8 +372,8 @@ fn chance_scheduler_skips_down_disabled_and_ignored_hosts() {
 #[test]
 fn simple_scheduler_picks_the_least_loaded_and_enforces_max_cores() {
     let mut t = table(&[host("a", 32, 65536, 500), host("b", 32, 65536, 500)]);
-    t.set_usage(0, Resources { vcpu: 6, memory_mb: 0, disk_gb: 0 });
-    t.set_usage(1, Resources { vcpu: 4, memory_mb: 0, disk_gb: 0 });
+    t.set_usage(0, Resources { vcpus: 6, ram_mb: 0, disk_gb: 0 });
+    t.set_usage(1, Resources { vcpus: 4, ram_mb: 0, disk_gb: 0 });
     let mut s = SimpleScheduler::default();
     assert_eq!(place(&mut s, &mut t, &spec(4, 1, 1, 1)).unwrap(), vec!["b"]);
     // b now has 8, a has 6: a is least loaded; 6 + 12 > 16 cores.

@@ -5,9 +5,7 @@
 //! is within its capacity and equals the sum of the allocations recorded on it.
 
 use ferrostack_compute::error::ComputeError;
-use ferrostack_compute::placement::{
-    ClaimRequest, Placement, PlacementConfig, Resources as Claim, StorePlacement,
-};
+use ferrostack_compute::placement::{ClaimRequest, Placement, PlacementConfig, StorePlacement};
 use ferrostack_core::id::ServerId;
 use ferrostack_core::store::{MemoryStore, Store};
 use ferrostack_scheduler::io::scenario_filters;
@@ -23,12 +21,8 @@ const HOSTS: usize = 40;
 const WORKERS: usize = 6;
 const REQUESTS: usize = 250;
 
-fn claim_of(r: &Resources) -> Claim {
-    Claim { vcpus: r.vcpu as u64, ram_mb: r.memory_mb as u64, disk_gb: r.disk_gb as u64 }
-}
-
 /// A claim on exactly one host: every other host is ignored.
-fn on_host(names: &[String], host: usize, server: ServerId, resources: Claim) -> ClaimRequest {
+fn on_host(names: &[String], host: usize, server: ServerId, resources: Resources) -> ClaimRequest {
     ClaimRequest {
         server,
         resources,
@@ -66,12 +60,8 @@ impl PlacementClaims {
     fn refresh(&self, table: &mut HostTable, host: usize) -> Result<(), SchedulerError> {
         let hosts = self.rt.block_on(self.placement.hosts()).map_err(fail)?;
         if let Some(h) = hosts.iter().find(|h| h.name == self.names[host]) {
-            let used = Resources {
-                vcpu: h.used.vcpus as i64,
-                memory_mb: h.used.ram_mb as i64,
-                disk_gb: h.used.disk_gb as i64,
-            };
-            table.set_usage_deferred(host, used);
+            // One `Resources` for both: the store's usage goes into the table as it is.
+            table.set_usage_deferred(host, h.used);
         }
         Ok(())
     }
@@ -90,7 +80,7 @@ impl Claimer for PlacementClaims {
         res: &Resources,
     ) -> Result<bool, SchedulerError> {
         let server = ServerId::new();
-        let req = on_host(&self.names, host, server, claim_of(res));
+        let req = on_host(&self.names, host, server, *res);
         let placed = match self.rt.block_on(self.placement.claim(&req)) {
             Ok(_) => {
                 self.servers.insert(instance_uuid.to_owned(), server);
@@ -139,14 +129,14 @@ fn concurrent_workers_never_over_commit() {
     // allocation.
     let mut seeds = Vec::new();
     for (i, name) in names.iter().enumerate() {
-        let total = Claim {
+        let total = Resources {
             vcpus: t.cap[i][0].floor() as u64,
             ram_mb: t.cap[i][1].floor() as u64,
             disk_gb: t.cap[i][2].floor() as u64,
         };
         rt.block_on(placement.report(name, "nova", total, true)).expect("report");
         let seed = ServerId::new();
-        rt.block_on(placement.claim(&on_host(&names, i, seed, claim_of(&t.usage(i)))))
+        rt.block_on(placement.claim(&on_host(&names, i, seed, t.usage(i))))
             .expect("seed the initial usage");
         seeds.push(seed);
     }
@@ -205,16 +195,12 @@ fn concurrent_workers_never_over_commit() {
     });
 
     // Every host within capacity, and its usage == the sum of its allocations (seed included).
-    let mut by_host: HashMap<String, (Claim, u64)> = HashMap::new();
+    let mut by_host: HashMap<String, (Resources, u64)> = HashMap::new();
     let placed_servers: Vec<ServerId> = results.iter().flat_map(|r| r.1.iter().copied()).collect();
     for server in seeds.iter().chain(&placed_servers) {
         let a = rt.block_on(placement.allocation(*server)).expect("get").expect("an allocation");
         let e = by_host.entry(a.host).or_default();
-        e.0 = Claim {
-            vcpus: e.0.vcpus + a.resources.vcpus,
-            ram_mb: e.0.ram_mb + a.resources.ram_mb,
-            disk_gb: e.0.disk_gb + a.resources.disk_gb,
-        };
+        e.0 = e.0 + a.resources;
         e.1 += 1;
     }
     let mut full_hosts = 0;
