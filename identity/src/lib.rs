@@ -167,6 +167,7 @@ pub mod msgpack;
 pub mod password;
 pub mod policy;
 pub mod service;
+pub mod testing;
 pub mod token;
 pub mod types;
 
