@@ -29,6 +29,19 @@ pub(super) fn parse_connector(v: &Value) -> Result<Option<Connector>, ApiError> 
     }
 }
 
+/// The attachment id in a path, once the project and the microversion (3.`minor`) are right.
+fn attachment_id(
+    ctx: &RequestContext,
+    project: &str,
+    mv: Microversion,
+    minor: u16,
+    id: &str,
+) -> Result<AttachmentId, ApiError> {
+    check_project(ctx, project)?;
+    need(mv, minor)?;
+    parse_id(id, VolumeError::attachment_not_found)
+}
+
 pub(super) async fn create_attachment(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
@@ -58,17 +71,17 @@ pub(super) async fn create_attachment(
     Ok(Json(json!({ "attachment": attachment_view(&a) })).into_response())
 }
 
-pub(super) async fn list_attachments(
-    s: &AppState,
-    ctx: &RequestContext,
-    project: &str,
+/// `GET /{project}/attachments` (`DETAIL = false`) and `/{project}/attachments/detail` (`DETAIL = true`).
+pub(super) async fn list_attachments<const DETAIL: bool>(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
     mv: Microversion,
-    q: &HashMap<String, String>,
-    detail: bool,
+    Path(project): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    check_project(ctx, project)?;
+    check_project(&ctx, &project)?;
     need(mv, 27)?;
-    let filter = parse_list_query(q)?;
+    let filter = parse_list_query(&q)?;
     let volume = match q.get("volume_id") {
         Some(v) => match v.parse::<VolumeId>() {
             Ok(id) => Some(id),
@@ -77,32 +90,12 @@ pub(super) async fn list_attachments(
         None => None,
     };
     let atts =
-        s.api.list_attachments(ctx, volume.as_ref(), filter.all_projects).await.map_err(err)?;
+        s.api.list_attachments(&ctx, volume.as_ref(), filter.all_projects).await.map_err(err)?;
     let items: Vec<Value> = atts
         .iter()
-        .map(|a| if detail { attachment_view(a) } else { attachment_summary(a) })
+        .map(|a| if DETAIL { attachment_view(a) } else { attachment_summary(a) })
         .collect();
     Ok(Json(json!({ "attachments": items })).into_response())
-}
-
-pub(super) async fn list_attachments_summary(
-    State(s): State<AppState>,
-    Ctx(ctx): Ctx,
-    mv: Microversion,
-    Path(project): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
-    list_attachments(&s, &ctx, &project, mv, &q, false).await
-}
-
-pub(super) async fn list_attachments_detail(
-    State(s): State<AppState>,
-    Ctx(ctx): Ctx,
-    mv: Microversion,
-    Path(project): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
-    list_attachments(&s, &ctx, &project, mv, &q, true).await
 }
 
 pub(super) async fn show_attachment(
@@ -111,11 +104,7 @@ pub(super) async fn show_attachment(
     mv: Microversion,
     Path((project, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    check_project(&ctx, &project)?;
-    need(mv, 27)?;
-    let id: AttachmentId = parse_id(&id, || {
-        VolumeError::attachment_not_found(ferrostack_core::id::truncate_for_message(&id))
-    })?;
+    let id = attachment_id(&ctx, &project, mv, 27, &id)?;
     let a = s.api.get_attachment(&ctx, &id).await.map_err(err)?;
     Ok(Json(json!({ "attachment": attachment_view(&a) })).into_response())
 }
@@ -127,11 +116,7 @@ pub(super) async fn update_attachment(
     Path((project, id)): Path<(String, String)>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    check_project(&ctx, &project)?;
-    need(mv, 27)?;
-    let id: AttachmentId = parse_id(&id, || {
-        VolumeError::attachment_not_found(ferrostack_core::id::truncate_for_message(&id))
-    })?;
+    let id = attachment_id(&ctx, &project, mv, 27, &id)?;
     let m = root(&body, "attachment")?;
     let connector =
         parse_connector(m.get("connector").unwrap_or(&Value::Null))?.ok_or_else(|| {
@@ -147,11 +132,7 @@ pub(super) async fn delete_attachment(
     mv: Microversion,
     Path((project, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    check_project(&ctx, &project)?;
-    need(mv, 27)?;
-    let id: AttachmentId = parse_id(&id, || {
-        VolumeError::attachment_not_found(ferrostack_core::id::truncate_for_message(&id))
-    })?;
+    let id = attachment_id(&ctx, &project, mv, 27, &id)?;
     let remaining = s.api.delete_attachment(&ctx, &id).await.map_err(err)?;
     Ok(Json(json!({ "attachments": remaining.iter().map(attachment_view).collect::<Vec<_>>() }))
         .into_response())
@@ -164,11 +145,7 @@ pub(super) async fn attachment_action(
     Path((project, id)): Path<(String, String)>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    check_project(&ctx, &project)?;
-    need(mv, 44)?;
-    let id: AttachmentId = parse_id(&id, || {
-        VolumeError::attachment_not_found(ferrostack_core::id::truncate_for_message(&id))
-    })?;
+    let id = attachment_id(&ctx, &project, mv, 44, &id)?;
     let (action, _) = single_action(&body)?;
     if action != "os-complete" {
         return Err(ApiError::bad_request(format!(

@@ -62,8 +62,8 @@ fn version_doc(max: Microversion) -> VersionDoc {
 /// The Cinder v3 router. See the [module documentation](super).
 pub fn router(api: Arc<dyn VolumeApi>) -> Router {
     let v3 = Router::new()
-        .route("/volumes", get(volumes::list_volumes_summary).post(volumes::create_volume))
-        .route("/volumes/detail", get(volumes::list_volumes_detail))
+        .route("/volumes", get(volumes::list_volumes::<false>).post(volumes::create_volume))
+        .route("/volumes/detail", get(volumes::list_volumes::<true>))
         .route(
             "/volumes/{id}",
             get(volumes::show_volume).put(volumes::update_volume).delete(volumes::delete_volume),
@@ -71,9 +71,9 @@ pub fn router(api: Arc<dyn VolumeApi>) -> Router {
         .route("/volumes/{id}/action", post(volumes::volume_action))
         .route(
             "/snapshots",
-            get(snapshots::list_snapshots_summary).post(snapshots::create_snapshot),
+            get(snapshots::list_snapshots::<false>).post(snapshots::create_snapshot),
         )
-        .route("/snapshots/detail", get(snapshots::list_snapshots_detail))
+        .route("/snapshots/detail", get(snapshots::list_snapshots::<true>))
         .route(
             "/snapshots/{id}",
             get(snapshots::show_snapshot)
@@ -85,9 +85,9 @@ pub fn router(api: Arc<dyn VolumeApi>) -> Router {
         .route("/types/{id}/extra_specs", get(types::show_extra_specs).post(types::set_extra_specs))
         .route(
             "/attachments",
-            get(attachments::list_attachments_summary).post(attachments::create_attachment),
+            get(attachments::list_attachments::<false>).post(attachments::create_attachment),
         )
-        .route("/attachments/detail", get(attachments::list_attachments_detail))
+        .route("/attachments/detail", get(attachments::list_attachments::<true>))
         .route(
             "/attachments/{id}",
             get(attachments::show_attachment)
@@ -268,11 +268,24 @@ pub(super) fn parse_list_query(q: &HashMap<String, String>) -> Result<ListFilter
     })
 }
 
-pub(super) fn parse_id<T: std::str::FromStr>(
-    s: &str,
-    nf: impl FnOnce() -> VolumeError,
+/// The id in a `/{project}/<resource>/{id}` path: checks the project, then parses the id;
+/// an unparsable id is `not_found` of its (truncated) text, as Cinder answers.
+pub(super) fn path_id<T: std::str::FromStr>(
+    ctx: &RequestContext,
+    project: &str,
+    id: &str,
+    not_found: impl FnOnce(String) -> VolumeError,
 ) -> Result<T, ApiError> {
-    s.parse::<T>().map_err(|_| err(nf()))
+    check_project(ctx, project)?;
+    parse_id(id, not_found)
+}
+
+/// Parses `id`; an unparsable one is `not_found` of its (truncated) text.
+pub(super) fn parse_id<T: std::str::FromStr>(
+    id: &str,
+    not_found: impl FnOnce(String) -> VolumeError,
+) -> Result<T, ApiError> {
+    id.parse::<T>().map_err(|_| err(not_found(ferrostack_core::id::truncate_for_message(id))))
 }
 
 pub(super) fn need(mv: Microversion, minor: u16) -> Result<(), ApiError> {

@@ -2,8 +2,8 @@
 //! `/snapshots`: create, list, show, update, delete.
 
 use super::router::{
-    AppState, check_project, err, opt_bool, opt_metadata, opt_str, parse_id, parse_list_query,
-    root, uuid_field,
+    AppState, check_project, err, opt_bool, opt_metadata, opt_str, parse_list_query, path_id, root,
+    uuid_field,
 };
 use super::views::snapshot_view;
 use crate::VolumeError;
@@ -13,7 +13,6 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use ferrostack_core::RequestContext;
 use ferrostack_core::http::{ApiError, Ctx, JsonBody};
 use ferrostack_core::id::{SnapshotId, VolumeId};
 use serde_json::{Value, json};
@@ -44,23 +43,23 @@ pub(super) async fn create_snapshot(
     Ok((StatusCode::ACCEPTED, Json(json!({ "snapshot": snapshot_view(&snap) }))).into_response())
 }
 
-pub(super) async fn list_snapshots(
-    s: &AppState,
-    ctx: &RequestContext,
-    project: &str,
-    q: &HashMap<String, String>,
-    detail: bool,
+/// `GET /{project}/snapshots` (`DETAIL = false`) and `/{project}/snapshots/detail` (`DETAIL = true`).
+pub(super) async fn list_snapshots<const DETAIL: bool>(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(project): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    check_project(ctx, project)?;
-    let filter = parse_list_query(q)?;
-    let mut snaps = s.api.list_snapshots(ctx, &filter).await.map_err(err)?;
+    check_project(&ctx, &project)?;
+    let filter = parse_list_query(&q)?;
+    let mut snaps = s.api.list_snapshots(&ctx, &filter).await.map_err(err)?;
     if let Some(vid) = q.get("volume_id") {
         snaps.retain(|x| x.volume_id.to_string() == *vid);
     }
     let items: Vec<Value> = snaps
         .iter()
         .map(|x| {
-            if detail {
+            if DETAIL {
                 snapshot_view(x)
             } else {
                 let mut v = snapshot_view(x);
@@ -74,33 +73,12 @@ pub(super) async fn list_snapshots(
     Ok(Json(json!({ "snapshots": items })).into_response())
 }
 
-pub(super) async fn list_snapshots_summary(
-    State(s): State<AppState>,
-    Ctx(ctx): Ctx,
-    Path(project): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
-    list_snapshots(&s, &ctx, &project, &q, false).await
-}
-
-pub(super) async fn list_snapshots_detail(
-    State(s): State<AppState>,
-    Ctx(ctx): Ctx,
-    Path(project): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
-    list_snapshots(&s, &ctx, &project, &q, true).await
-}
-
 pub(super) async fn show_snapshot(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     Path((project, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    check_project(&ctx, &project)?;
-    let id: SnapshotId = parse_id(&id, || {
-        VolumeError::snapshot_not_found(ferrostack_core::id::truncate_for_message(&id))
-    })?;
+    let id: SnapshotId = path_id(&ctx, &project, &id, VolumeError::snapshot_not_found)?;
     let snap = s.api.get_snapshot(&ctx, &id).await.map_err(err)?;
     Ok(Json(json!({ "snapshot": snapshot_view(&snap) })).into_response())
 }
@@ -111,10 +89,7 @@ pub(super) async fn update_snapshot(
     Path((project, id)): Path<(String, String)>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    check_project(&ctx, &project)?;
-    let id: SnapshotId = parse_id(&id, || {
-        VolumeError::snapshot_not_found(ferrostack_core::id::truncate_for_message(&id))
-    })?;
+    let id: SnapshotId = path_id(&ctx, &project, &id, VolumeError::snapshot_not_found)?;
     let m = root(&body, "snapshot")?;
     let change = UpdateVolume {
         name: opt_str(m, "name", MAX_NAME_LEN)?,
@@ -130,10 +105,7 @@ pub(super) async fn delete_snapshot(
     Ctx(ctx): Ctx,
     Path((project, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    check_project(&ctx, &project)?;
-    let id: SnapshotId = parse_id(&id, || {
-        VolumeError::snapshot_not_found(ferrostack_core::id::truncate_for_message(&id))
-    })?;
+    let id: SnapshotId = path_id(&ctx, &project, &id, VolumeError::snapshot_not_found)?;
     s.api.delete_snapshot(&ctx, &id).await.map_err(err)?;
     Ok(StatusCode::ACCEPTED.into_response())
 }

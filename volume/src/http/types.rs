@@ -1,9 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //! `/types`: list, show, create, delete, extra specs.
 
-use super::router::{
-    AppState, check_project, err, opt_bool, opt_metadata, opt_str, parse_id, root,
-};
+use super::router::{AppState, check_project, err, opt_bool, opt_metadata, opt_str, path_id, root};
 use super::views::type_view;
 use crate::VolumeError;
 use crate::api::CreateVolumeType;
@@ -15,6 +13,10 @@ use axum::response::{IntoResponse, Response};
 use ferrostack_core::http::{ApiError, Ctx, JsonBody};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+
+fn type_not_found(id: String) -> VolumeError {
+    VolumeError::NotFound { kind: "Volume type", id }
+}
 
 pub(super) async fn list_types(
     State(s): State<AppState>,
@@ -67,11 +69,7 @@ pub(super) async fn delete_type(
     Ctx(ctx): Ctx,
     Path((project, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    check_project(&ctx, &project)?;
-    let id: VolumeTypeId = parse_id(&id, || VolumeError::NotFound {
-        kind: "Volume type",
-        id: ferrostack_core::id::truncate_for_message(&id),
-    })?;
+    let id: VolumeTypeId = path_id(&ctx, &project, &id, type_not_found)?;
     s.api.delete_type(&ctx, &id).await.map_err(err)?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
@@ -92,11 +90,7 @@ pub(super) async fn set_extra_specs(
     Path((project, id)): Path<(String, String)>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    check_project(&ctx, &project)?;
-    let id: VolumeTypeId = parse_id(&id, || VolumeError::NotFound {
-        kind: "Volume type",
-        id: ferrostack_core::id::truncate_for_message(&id),
-    })?;
+    let id: VolumeTypeId = path_id(&ctx, &project, &id, type_not_found)?;
     let Value::Object(m) = &body else {
         return Err(ApiError::bad_request("Malformed request body"));
     };

@@ -3,8 +3,8 @@
 //! `os-volume_upload_image` and `os-retype`.
 
 use super::router::{
-    AppState, check_project, err, invalid, opt_bool, opt_metadata, opt_str, parse_id,
-    parse_list_query, root, single_action, size_value, uuid_field,
+    AppState, check_project, err, invalid, opt_bool, opt_metadata, opt_str, parse_list_query,
+    path_id, root, single_action, size_value, uuid_field,
 };
 use super::views::{fmt_opt, link, volume_view};
 use crate::VolumeError;
@@ -21,6 +21,32 @@ use ferrostack_core::id::{ImageId, SnapshotId, VolumeId};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 
+/// `key`, or where it is absent its older spelling `legacy` (`display_name`, `image_id`, ..).
+fn str_or_legacy(
+    m: &Map<String, Value>,
+    key: &str,
+    legacy: &str,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
+    match opt_str(m, key, max)? {
+        Some(v) => Ok(Some(v)),
+        None => opt_str(m, legacy, max),
+    }
+}
+
+/// `{"volume": ..}` for `v` with its attachments (`extended`: see [`volume_view`]).
+async fn one_volume(
+    s: &AppState,
+    ctx: &RequestContext,
+    v: &Volume,
+    mv: Microversion,
+    extended: bool,
+) -> Result<Response, ApiError> {
+    let atts = s.api.list_attachments(ctx, Some(&v.id), true).await.map_err(err)?;
+    Ok(Json(json!({ "volume": volume_view(v, &atts, crate::policy::is_admin(ctx), mv, extended) }))
+        .into_response())
+}
+
 pub(super) async fn create_volume(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
@@ -31,18 +57,9 @@ pub(super) async fn create_volume(
     check_project(&ctx, &project)?;
     let m = root(&body, "volume")?;
     let size_gb = size_value("size", m.get("size").unwrap_or(&Value::Null))?;
-    let name = match opt_str(m, "name", MAX_NAME_LEN)? {
-        Some(n) => Some(n),
-        None => opt_str(m, "display_name", MAX_NAME_LEN)?,
-    };
-    let description = match opt_str(m, "description", MAX_DESCRIPTION_LEN)? {
-        Some(d) => Some(d),
-        None => opt_str(m, "display_description", MAX_DESCRIPTION_LEN)?,
-    };
-    let image = match opt_str(m, "imageRef", 255)? {
-        Some(i) => Some(i),
-        None => opt_str(m, "image_id", 255)?,
-    };
+    let name = str_or_legacy(m, "name", "display_name", MAX_NAME_LEN)?;
+    let description = str_or_legacy(m, "description", "display_description", MAX_DESCRIPTION_LEN)?;
+    let image = str_or_legacy(m, "imageRef", "image_id", 255)?;
     let image_id = match image {
         None => None,
         Some(i) => Some(i.parse::<ImageId>().map_err(|_| {
@@ -77,48 +94,28 @@ pub(super) async fn create_volume(
         .into_response())
 }
 
-pub(super) async fn list_volumes(
-    s: &AppState,
-    ctx: &RequestContext,
-    project: &str,
-    q: &HashMap<String, String>,
-    detail: bool,
+/// `GET /{project}/volumes` (`DETAIL = false`) and `/{project}/volumes/detail` (`DETAIL = true`).
+pub(super) async fn list_volumes<const DETAIL: bool>(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
     mv: Microversion,
+    Path(project): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    check_project(ctx, project)?;
-    let filter = parse_list_query(q)?;
-    let vols = s.api.list_volumes(ctx, &filter).await.map_err(err)?;
-    if !detail {
+    check_project(&ctx, &project)?;
+    let filter = parse_list_query(&q)?;
+    let vols = s.api.list_volumes(&ctx, &filter).await.map_err(err)?;
+    if !DETAIL {
         let items: Vec<Value> = vols
             .iter()
             .map(|v| json!({"id": v.id.to_string(), "name": v.name, "links": link(v.project_id.as_str(), "volumes", &v.id.to_string())}))
             .collect();
         return Ok(Json(json!({ "volumes": items })).into_response());
     }
-    let atts = s.api.list_attachments(ctx, None, filter.all_projects).await.map_err(err)?;
-    let admin = crate::policy::is_admin(ctx);
+    let atts = s.api.list_attachments(&ctx, None, filter.all_projects).await.map_err(err)?;
+    let admin = crate::policy::is_admin(&ctx);
     let items: Vec<Value> = vols.iter().map(|v| volume_view(v, &atts, admin, mv, true)).collect();
     Ok(Json(json!({ "volumes": items })).into_response())
-}
-
-pub(super) async fn list_volumes_summary(
-    State(s): State<AppState>,
-    Ctx(ctx): Ctx,
-    mv: Microversion,
-    Path(project): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
-    list_volumes(&s, &ctx, &project, &q, false, mv).await
-}
-
-pub(super) async fn list_volumes_detail(
-    State(s): State<AppState>,
-    Ctx(ctx): Ctx,
-    mv: Microversion,
-    Path(project): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
-    list_volumes(&s, &ctx, &project, &q, true, mv).await
 }
 
 pub(super) async fn show_volume(
@@ -127,14 +124,9 @@ pub(super) async fn show_volume(
     mv: Microversion,
     Path((project, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    check_project(&ctx, &project)?;
-    let id: VolumeId = parse_id(&id, || {
-        VolumeError::volume_not_found(ferrostack_core::id::truncate_for_message(&id))
-    })?;
+    let id: VolumeId = path_id(&ctx, &project, &id, VolumeError::volume_not_found)?;
     let v = s.api.get_volume(&ctx, &id).await.map_err(err)?;
-    let atts = s.api.list_attachments(&ctx, Some(&id), true).await.map_err(err)?;
-    Ok(Json(json!({ "volume": volume_view(&v, &atts, crate::policy::is_admin(&ctx), mv, true) }))
-        .into_response())
+    one_volume(&s, &ctx, &v, mv, true).await
 }
 
 pub(super) async fn update_volume(
@@ -144,26 +136,15 @@ pub(super) async fn update_volume(
     Path((project, id)): Path<(String, String)>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    check_project(&ctx, &project)?;
-    let id: VolumeId = parse_id(&id, || {
-        VolumeError::volume_not_found(ferrostack_core::id::truncate_for_message(&id))
-    })?;
+    let id: VolumeId = path_id(&ctx, &project, &id, VolumeError::volume_not_found)?;
     let m = root(&body, "volume")?;
     let change = UpdateVolume {
-        name: match opt_str(m, "name", MAX_NAME_LEN)? {
-            Some(n) => Some(n),
-            None => opt_str(m, "display_name", MAX_NAME_LEN)?,
-        },
-        description: match opt_str(m, "description", MAX_DESCRIPTION_LEN)? {
-            Some(d) => Some(d),
-            None => opt_str(m, "display_description", MAX_DESCRIPTION_LEN)?,
-        },
+        name: str_or_legacy(m, "name", "display_name", MAX_NAME_LEN)?,
+        description: str_or_legacy(m, "description", "display_description", MAX_DESCRIPTION_LEN)?,
         metadata: opt_metadata(m, "metadata")?,
     };
     let v = s.api.update_volume(&ctx, &id, change).await.map_err(err)?;
-    let atts = s.api.list_attachments(&ctx, Some(&id), true).await.map_err(err)?;
-    Ok(Json(json!({ "volume": volume_view(&v, &atts, crate::policy::is_admin(&ctx), mv, false) }))
-        .into_response())
+    one_volume(&s, &ctx, &v, mv, false).await
 }
 
 pub(super) async fn delete_volume(
@@ -171,10 +152,7 @@ pub(super) async fn delete_volume(
     Ctx(ctx): Ctx,
     Path((project, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    check_project(&ctx, &project)?;
-    let id: VolumeId = parse_id(&id, || {
-        VolumeError::volume_not_found(ferrostack_core::id::truncate_for_message(&id))
-    })?;
+    let id: VolumeId = path_id(&ctx, &project, &id, VolumeError::volume_not_found)?;
     s.api.delete_volume(&ctx, &id).await.map_err(err)?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
@@ -186,10 +164,7 @@ pub(super) async fn volume_action(
     Path((project, id)): Path<(String, String)>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    check_project(&ctx, &project)?;
-    let id: VolumeId = parse_id(&id, || {
-        VolumeError::volume_not_found(ferrostack_core::id::truncate_for_message(&id))
-    })?;
+    let id: VolumeId = path_id(&ctx, &project, &id, VolumeError::volume_not_found)?;
     let (action, args) = single_action(&body)?;
     let empty = Map::new();
     let m = match args {

@@ -20,6 +20,7 @@
 
 mod attachments;
 mod images;
+mod owned;
 mod quotas;
 mod snapshots;
 #[cfg(test)]

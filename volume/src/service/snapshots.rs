@@ -2,12 +2,13 @@
 //! Snapshots: create (counted against the `snapshots` and `gigabytes` quotas), show, list,
 //! update, delete.
 
+use super::owned;
 use super::quotas::Delta;
-use super::{VolumeService, bvol, check_metadata, check_text, now};
+use super::{VolumeService, bvol, check_text, now};
 use crate::VolumeError;
 use crate::api::{ListFilter, UpdateVolume};
 use crate::backend::{BackendError, BackendSnapshot, BackendVolume};
-use crate::policy::{authorize, is_admin};
+use crate::policy::authorize;
 use crate::types::*;
 use ferrostack_core::RequestContext;
 use ferrostack_core::id::{SnapshotId, VolumeId};
@@ -115,25 +116,7 @@ pub(super) async fn list(
     ctx: &RequestContext,
     filter: &ListFilter,
 ) -> Result<Vec<Snapshot>, VolumeError> {
-    let all = filter.all_projects && is_admin(ctx);
-    let project = ctx.project_id().cloned();
-    if let Some(p) = &project {
-        authorize("volume:get_all_snapshots", ctx, &VolumeService::target(p))?;
-    } else if !all {
-        return Err(VolumeError::Forbidden("volume:get_all_snapshots".into()));
-    }
-    let mut items: Vec<Snapshot> = svc
-        .snapshots
-        .list_all()
-        .await?
-        .into_iter()
-        .map(|v| v.value)
-        .filter(|v| all || Some(&v.project_id) == project.as_ref())
-        .filter(|v| filter.name.as_ref().is_none_or(|n| v.name.as_ref() == Some(n)))
-        .filter(|v| filter.status.as_ref().is_none_or(|s| v.status.as_str() == s))
-        .collect();
-    items.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-    Ok(VolumeService::listed(items, filter, |v| v.id.to_string()))
+    owned::list(&svc.snapshots, ctx, filter, "volume:get_all_snapshots").await
 }
 
 pub(super) async fn update(
@@ -144,28 +127,7 @@ pub(super) async fn update(
 ) -> Result<Snapshot, VolumeError> {
     let s = svc.visible_snapshot(ctx, id).await?.value;
     authorize("volume:update_snapshot", ctx, &VolumeService::target(&s.project_id))?;
-    check_text("name", &change.name, MAX_NAME_LEN)?;
-    check_text("description", &change.description, MAX_DESCRIPTION_LEN)?;
-    if let Some(m) = &change.metadata {
-        check_metadata(m)?;
-    }
-    Ok(svc
-        .snapshots
-        .update_with::<VolumeError, _>(&id.to_string(), |s| {
-            if let Some(n) = &change.name {
-                s.name = Some(n.clone());
-            }
-            if let Some(d) = &change.description {
-                s.description = Some(d.clone());
-            }
-            if let Some(m) = &change.metadata {
-                s.metadata = m.clone();
-            }
-            s.updated_at = Some(now());
-            Ok(())
-        })
-        .await?
-        .value)
+    owned::update(&svc.snapshots, &id.to_string(), &change).await
 }
 
 pub(super) async fn delete(

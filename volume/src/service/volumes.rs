@@ -2,12 +2,13 @@
 //! Volumes: create (blank, from a snapshot, a volume or an image), show, list, update,
 //! delete, extend (offline and online) and retype (in place or by migration).
 
+use super::owned;
 use super::quotas::Delta;
 use super::{VolumeService, bvol, check_metadata, check_text, images, now, or_str, vol_with_error};
 use crate::VolumeError;
 use crate::api::{CreateVolume, ListFilter, MigrationPolicy, UpdateVolume};
 use crate::backend::{BackendSnapshot, BackendVolume, DiskFormat, VolumeBackend};
-use crate::policy::{authorize, is_admin};
+use crate::policy::authorize;
 use crate::scheduler::{BackendState, select_backend};
 use crate::types::*;
 use ferrostack_core::RequestContext;
@@ -233,25 +234,7 @@ pub(super) async fn list(
     ctx: &RequestContext,
     filter: &ListFilter,
 ) -> Result<Vec<Volume>, VolumeError> {
-    let all = filter.all_projects && is_admin(ctx);
-    let project = ctx.project_id().cloned();
-    if let Some(p) = &project {
-        authorize("volume:get_all", ctx, &VolumeService::target(p))?;
-    } else if !all {
-        return Err(VolumeError::Forbidden("volume:get_all".into()));
-    }
-    let mut items: Vec<Volume> = svc
-        .volumes
-        .list_all()
-        .await?
-        .into_iter()
-        .map(|v| v.value)
-        .filter(|v| all || Some(&v.project_id) == project.as_ref())
-        .filter(|v| filter.name.as_ref().is_none_or(|n| v.name.as_ref() == Some(n)))
-        .filter(|v| filter.status.as_ref().is_none_or(|s| v.status.as_str() == s))
-        .collect();
-    items.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-    Ok(VolumeService::listed(items, filter, |v| v.id.to_string()))
+    owned::list(&svc.volumes, ctx, filter, "volume:get_all").await
 }
 
 pub(super) async fn update(
@@ -262,28 +245,7 @@ pub(super) async fn update(
 ) -> Result<Volume, VolumeError> {
     let v = svc.visible_volume(ctx, id).await?.value;
     authorize("volume:update", ctx, &VolumeService::target(&v.project_id))?;
-    check_text("name", &change.name, MAX_NAME_LEN)?;
-    check_text("description", &change.description, MAX_DESCRIPTION_LEN)?;
-    if let Some(m) = &change.metadata {
-        check_metadata(m)?;
-    }
-    Ok(svc
-        .volumes
-        .update_with::<VolumeError, _>(&id.to_string(), |v| {
-            if let Some(n) = &change.name {
-                v.name = Some(n.clone());
-            }
-            if let Some(d) = &change.description {
-                v.description = Some(d.clone());
-            }
-            if let Some(m) = &change.metadata {
-                v.metadata = m.clone();
-            }
-            v.updated_at = Some(now());
-            Ok(())
-        })
-        .await?
-        .value)
+    owned::update(&svc.volumes, &id.to_string(), &change).await
 }
 
 pub(super) async fn delete(
