@@ -242,67 +242,56 @@ pub struct QuotaUpdate {
 #[serde(deny_unknown_fields)]
 pub struct NetworkCreate {
     /// Name.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Description.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Admin state (default up).
     #[serde(default = "yes")]
     pub admin_state_up: bool,
     /// Shared (admin only).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared: Option<bool>,
     /// External (admin only).
-    #[serde(default, rename = "router:external")]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, rename = "router:external", skip_serializing_if = "Option::is_none")]
     pub external: Option<bool>,
     /// MTU (default from the segment type).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
     /// Segment type (admin only).
-    #[serde(default, rename = "provider:network_type")]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, rename = "provider:network_type", skip_serializing_if = "Option::is_none")]
     pub network_type: Option<NetworkType>,
     /// Physical network (admin only).
-    #[serde(default, rename = "provider:physical_network")]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "provider:physical_network",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub physical_network: Option<String>,
     /// VLAN id or VNI (admin only).
-    #[serde(default, rename = "provider:segmentation_id")]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, rename = "provider:segmentation_id", skip_serializing_if = "Option::is_none")]
     pub segmentation_id: Option<u32>,
     /// Port security default.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port_security_enabled: Option<bool>,
     /// Owner (admin only, when different from the caller's project).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_id: Option<ProjectId>,
     /// Owner, legacy name.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<ProjectId>,
     /// AZ hints.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub availability_zone_hints: Option<Vec<String>>,
     /// Whether this is the default external network (accepted and ignored).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_default: Option<bool>,
     /// Accepted and ignored.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_domain: Option<String>,
     /// Accepted and ignored.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qos_policy_id: Option<Value>,
 }
 
@@ -323,8 +312,7 @@ pub struct NetworkUpdate {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shared: Option<bool>,
     /// External (admin only).
-    #[serde(rename = "router:external")]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "router:external", skip_serializing_if = "Option::is_none")]
     pub external: Option<bool>,
     /// MTU.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -346,68 +334,52 @@ pub struct SubnetCreate {
     /// 4 or 6.
     pub ip_version: u8,
     /// Name.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Description.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Gateway: absent = first host, `null` = none.
-    #[serde(default, deserialize_with = "double_option")]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
     pub gateway_ip: Option<Option<IpAddr>>,
     /// Pools: default all but the gateway.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allocation_pools: Option<Vec<AllocationPool>>,
     /// DNS servers.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_nameservers: Option<Vec<String>>,
     /// Host routes.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_routes: Option<Vec<HostRoute>>,
     /// DHCP (default on).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_dhcp: Option<bool>,
     /// IPv6 RA mode.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv6_ra_mode: Option<Ipv6Mode>,
     /// IPv6 address mode.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv6_address_mode: Option<Ipv6Mode>,
     /// Owner (admin only).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_id: Option<ProjectId>,
     /// Owner, legacy name.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<ProjectId>,
     /// Unsupported unless null.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subnetpool_id: Option<String>,
     /// Unsupported unless null.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefixlen: Option<u8>,
     /// Accepted and ignored.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub use_default_subnetpool: Option<bool>,
     /// Service types (stored).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_types: Option<Vec<String>>,
     /// Accepted and ignored.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment_id: Option<Value>,
 }
 
@@ -422,8 +394,7 @@ pub struct SubnetUpdate {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Gateway (`null` removes it).
-    #[serde(default, deserialize_with = "double_option")]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
     pub gateway_ip: Option<Option<IpAddr>>,
     /// DNS servers.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -441,12 +412,10 @@ pub struct SubnetUpdate {
 #[serde(deny_unknown_fields)]
 pub struct FixedIpRequest {
     /// The subnet.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subnet_id: Option<SubnetId>,
     /// The address.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip_address: Option<String>,
 }
 
@@ -457,75 +426,58 @@ pub struct PortCreate {
     /// The network.
     pub network_id: NetworkId,
     /// Name.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Description.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Admin state.
     #[serde(default = "yes")]
     pub admin_state_up: bool,
     /// MAC (generated when absent).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac_address: Option<String>,
     /// Fixed IPs (absent: one from each IPv4 subnet and each auto-address IPv6 subnet).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixed_ips: Option<Vec<FixedIpRequest>>,
     /// Device id.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_id: Option<String>,
     /// Device owner.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_owner: Option<String>,
     /// Security groups (absent: the project's default group).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_groups: Option<Vec<SecurityGroupId>>,
     /// Port security (absent: the network's setting).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port_security_enabled: Option<bool>,
     /// Allowed address pairs.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_address_pairs: Option<Vec<AddressPair>>,
     /// Binding host (admin only).
-    #[serde(default, rename = "binding:host_id")]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, rename = "binding:host_id", skip_serializing_if = "Option::is_none")]
     pub binding_host_id: Option<String>,
     /// VNIC type.
-    #[serde(default, rename = "binding:vnic_type")]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, rename = "binding:vnic_type", skip_serializing_if = "Option::is_none")]
     pub binding_vnic_type: Option<String>,
     /// Binding profile (admin only).
-    #[serde(default, rename = "binding:profile")]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, rename = "binding:profile", skip_serializing_if = "Option::is_none")]
     pub binding_profile: Option<Map<String, Value>>,
     /// Owner (admin only).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_id: Option<ProjectId>,
     /// Owner, legacy name.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<ProjectId>,
     /// Accepted when empty.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra_dhcp_opts: Option<Vec<Value>>,
     /// Accepted and ignored.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qos_policy_id: Option<Value>,
     /// Accepted and ignored.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_name: Option<String>,
 }
 
@@ -558,16 +510,13 @@ pub struct PortUpdate {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_address_pairs: Option<Vec<AddressPair>>,
     /// Binding host (admin only); binds or unbinds the port.
-    #[serde(rename = "binding:host_id")]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "binding:host_id", skip_serializing_if = "Option::is_none")]
     pub binding_host_id: Option<String>,
     /// VNIC type.
-    #[serde(rename = "binding:vnic_type")]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "binding:vnic_type", skip_serializing_if = "Option::is_none")]
     pub binding_vnic_type: Option<String>,
     /// Binding profile (admin only).
-    #[serde(rename = "binding:profile")]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "binding:profile", skip_serializing_if = "Option::is_none")]
     pub binding_profile: Option<Map<String, Value>>,
 }
 
@@ -578,12 +527,10 @@ pub struct GatewayRequest {
     /// The external network.
     pub network_id: NetworkId,
     /// SNAT (default on).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_snat: Option<bool>,
     /// Requested gateway addresses.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_fixed_ips: Option<Vec<FixedIpRequest>>,
 }
 
@@ -592,39 +539,31 @@ pub struct GatewayRequest {
 #[serde(deny_unknown_fields)]
 pub struct RouterCreate {
     /// Name.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Description.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Admin state.
     #[serde(default = "yes")]
     pub admin_state_up: bool,
     /// The uplink.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_gateway_info: Option<GatewayRequest>,
     /// Owner (admin only).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_id: Option<ProjectId>,
     /// Owner, legacy name.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<ProjectId>,
     /// Must be false.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distributed: Option<bool>,
     /// Must be false.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ha: Option<bool>,
     /// Accepted and ignored.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub availability_zone_hints: Option<Vec<String>>,
 }
 
@@ -642,8 +581,7 @@ pub struct RouterUpdate {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_state_up: Option<bool>,
     /// Set (object), clear (`null` or `{}`), or keep (absent) the uplink.
-    #[serde(default, deserialize_with = "double_option")]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
     pub external_gateway_info: Option<Option<Value>>,
     /// Static routes (replaces the list).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -655,12 +593,10 @@ pub struct RouterUpdate {
 #[serde(deny_unknown_fields)]
 pub struct InterfaceRequest {
     /// Attach by subnet (the router takes the gateway address).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subnet_id: Option<SubnetId>,
     /// Attach an existing port.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port_id: Option<PortId>,
 }
 
@@ -690,44 +626,34 @@ pub struct FloatingIpCreate {
     /// The external network.
     pub floating_network_id: NetworkId,
     /// A specific subnet of it.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subnet_id: Option<SubnetId>,
     /// A specific address (admin only in Neutron's defaults; allowed to owners here).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub floating_ip_address: Option<String>,
     /// Associate at once.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port_id: Option<PortId>,
     /// Which of the port's addresses.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixed_ip_address: Option<String>,
     /// Description.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Owner (admin only).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_id: Option<ProjectId>,
     /// Owner, legacy name.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<ProjectId>,
     /// Accepted and ignored.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qos_policy_id: Option<Value>,
     /// Accepted and ignored.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_name: Option<String>,
     /// Accepted and ignored.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_domain: Option<String>,
 }
 
@@ -736,12 +662,10 @@ pub struct FloatingIpCreate {
 #[serde(deny_unknown_fields)]
 pub struct FloatingIpUpdate {
     /// Associate (`id`), disassociate (`null`), or keep (absent).
-    #[serde(default, deserialize_with = "double_option")]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
     pub port_id: Option<Option<PortId>>,
     /// Which of the port's addresses.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixed_ip_address: Option<String>,
     /// Description.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -753,24 +677,19 @@ pub struct FloatingIpUpdate {
 #[serde(deny_unknown_fields)]
 pub struct SecurityGroupCreate {
     /// Name.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Description.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Stateful (default true).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stateful: Option<bool>,
     /// Owner (admin only).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_id: Option<ProjectId>,
     /// Owner, legacy name.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<ProjectId>,
 }
 
@@ -798,44 +717,34 @@ pub struct SecurityGroupRuleCreate {
     /// Direction.
     pub direction: Direction,
     /// `IPv4` (default) or `IPv6`.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ethertype: Option<String>,
     /// Protocol name or number.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<Value>,
     /// Port range start or ICMP type.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port_range_min: Option<Value>,
     /// Port range end or ICMP code.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port_range_max: Option<Value>,
     /// Remote prefix.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_ip_prefix: Option<String>,
     /// Remote group.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_group_id: Option<SecurityGroupId>,
     /// Unsupported unless null.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_address_group_id: Option<String>,
     /// Description.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Owner (admin only).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_id: Option<ProjectId>,
     /// Owner, legacy name.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<ProjectId>,
 }
 

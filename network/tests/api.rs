@@ -14,17 +14,16 @@ use std::collections::HashSet;
 
 async fn public_network(e: &Env) -> (String, String) {
     let a = admin();
-    let (s, net) = call(&e.app, Some(&a), "POST", "/v2.0/networks", Some(json!({"network": {
-        "name": "public", "router:external": true, "provider:network_type": "flat", "provider:physical_network": "public"}}))).await;
+    let (s, net) = post(&e.app, &a, "/v2.0/networks", json!({"network": {
+        "name": "public", "router:external": true, "provider:network_type": "flat", "provider:physical_network": "public"}})).await;
     assert_eq!(s, StatusCode::CREATED, "{net}");
     let nid = net["network"]["id"].as_str().unwrap().to_owned();
-    let (s, sub) = call(
+    let (s, sub) = post(
         &e.app,
-        Some(&a),
-        "POST",
+        &a,
         "/v2.0/subnets",
-        Some(json!({"subnet": {
-        "network_id": nid, "cidr": "203.0.113.0/24", "ip_version": 4, "name": "public-subnet"}})),
+        json!({"subnet": {
+        "network_id": nid, "cidr": "203.0.113.0/24", "ip_version": 4, "name": "public-subnet"}}),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{sub}");
@@ -40,12 +39,11 @@ async fn cli_flow_create_associate_list_show_delete() {
     let app = &e.app;
 
     // network create / subnet create --subnet-range (the bodies OSC sends)
-    let (s, net) = call(
+    let (s, net) = post(
         app,
-        Some(&c),
-        "POST",
+        &c,
         "/v2.0/networks",
-        Some(json!({"network": {"name": "private", "admin_state_up": true}})),
+        json!({"network": {"name": "private", "admin_state_up": true}}),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED);
@@ -54,11 +52,11 @@ async fn cli_flow_create_associate_list_show_delete() {
     assert_eq!(net["mtu"], 1450);
     let nid = net["id"].as_str().unwrap();
     // OSC looks names up: GET /networks/<name> must be 404, then ?name=
-    let (s, _) = call(app, Some(&c), "GET", "/v2.0/networks/private", None).await;
+    let (s, _) = get(app, &c, "/v2.0/networks/private").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (_, found) = call(app, Some(&c), "GET", "/v2.0/networks?name=private", None).await;
+    let (_, found) = get(app, &c, "/v2.0/networks?name=private").await;
     assert_eq!(found["networks"].as_array().unwrap().len(), 1);
-    let (s, sub) = call(app, Some(&c), "POST", "/v2.0/subnets", Some(json!({"subnet": {"network_id": nid, "cidr": "192.168.0.0/24", "ip_version": 4, "name": "private-subnet"}}))).await;
+    let (s, sub) = post(app, &c, "/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "192.168.0.0/24", "ip_version": 4, "name": "private-subnet"}})).await;
     assert_eq!(s, StatusCode::CREATED, "{sub}");
     let sub = &sub["subnet"];
     assert_eq!(sub["gateway_ip"], "192.168.0.1");
@@ -68,12 +66,11 @@ async fn cli_flow_create_associate_list_show_delete() {
     let sid = sub["id"].as_str().unwrap();
 
     // port create
-    let (s, port) = call(
+    let (s, port) = post(
         app,
-        Some(&c),
-        "POST",
+        &c,
         "/v2.0/ports",
-        Some(json!({"port": {"network_id": nid, "name": "p1", "admin_state_up": true}})),
+        json!({"port": {"network_id": nid, "name": "p1", "admin_state_up": true}}),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{port}");
@@ -87,22 +84,16 @@ async fn cli_flow_create_associate_list_show_delete() {
     assert_eq!(port["binding:vif_type"], "unbound");
 
     // router create / set --external-gateway / add subnet
-    let (s, router) = call(
-        app,
-        Some(&c),
-        "POST",
-        "/v2.0/routers",
-        Some(json!({"router": {"name": "r1", "admin_state_up": true}})),
-    )
-    .await;
+    let (s, router) =
+        post(app, &c, "/v2.0/routers", json!({"router": {"name": "r1", "admin_state_up": true}}))
+            .await;
     assert_eq!(s, StatusCode::CREATED);
     let rid = router["router"]["id"].as_str().unwrap().to_owned();
-    let (s, r) = call(
+    let (s, r) = put(
         app,
-        Some(&c),
-        "PUT",
+        &c,
         &format!("/v2.0/routers/{rid}"),
-        Some(json!({"router": {"external_gateway_info": {"network_id": public}}})),
+        json!({"router": {"external_gateway_info": {"network_id": public}}}),
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{r}");
@@ -112,69 +103,47 @@ async fn cli_flow_create_associate_list_show_delete() {
         .unwrap()
         .to_owned();
     assert!(gw_ip.starts_with("203.0.113."));
-    let (s, iface) = call(
+    let (s, iface) = put(
         app,
-        Some(&c),
-        "PUT",
+        &c,
         &format!("/v2.0/routers/{rid}/add_router_interface"),
-        Some(json!({"subnet_id": sid})),
+        json!({"subnet_id": sid}),
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{iface}");
     assert_eq!(iface["subnet_id"], sid);
     // The same subnet twice is refused.
-    let (s, again) = call(
+    let (s, again) = put(
         app,
-        Some(&c),
-        "PUT",
+        &c,
         &format!("/v2.0/routers/{rid}/add_router_interface"),
-        Some(json!({"subnet_id": sid})),
+        json!({"subnet_id": sid}),
     )
     .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{again}");
 
     // floating ip create / set --port
-    let (s, fip) = call(
-        app,
-        Some(&c),
-        "POST",
-        "/v2.0/floatingips",
-        Some(json!({"floatingip": {"floating_network_id": public}})),
-    )
-    .await;
+    let (s, fip) =
+        post(app, &c, "/v2.0/floatingips", json!({"floatingip": {"floating_network_id": public}}))
+            .await;
     assert_eq!(s, StatusCode::CREATED, "{fip}");
     let fid = fip["floatingip"]["id"].as_str().unwrap().to_owned();
     let fip_ip = fip["floatingip"]["floating_ip_address"].as_str().unwrap().to_owned();
     assert_ne!(fip_ip, gw_ip);
-    let (s, f) = call(
-        app,
-        Some(&c),
-        "PUT",
-        &format!("/v2.0/floatingips/{fid}"),
-        Some(json!({"floatingip": {"port_id": pid}})),
-    )
-    .await;
+    let (s, f) =
+        put(app, &c, &format!("/v2.0/floatingips/{fid}"), json!({"floatingip": {"port_id": pid}}))
+            .await;
     assert_eq!(s, StatusCode::OK, "{f}");
     assert_eq!(f["floatingip"]["router_id"], rid.as_str());
     assert_eq!(f["floatingip"]["fixed_ip_address"], ip.to_string());
     // A second floating IP for the same fixed IP is refused (one-to-one NAT).
-    let (_, fip2) = call(
-        app,
-        Some(&c),
-        "POST",
-        "/v2.0/floatingips",
-        Some(json!({"floatingip": {"floating_network_id": public}})),
-    )
-    .await;
+    let (_, fip2) =
+        post(app, &c, "/v2.0/floatingips", json!({"floatingip": {"floating_network_id": public}}))
+            .await;
     let fid2 = fip2["floatingip"]["id"].as_str().unwrap().to_owned();
-    let (s, dup) = call(
-        app,
-        Some(&c),
-        "PUT",
-        &format!("/v2.0/floatingips/{fid2}"),
-        Some(json!({"floatingip": {"port_id": pid}})),
-    )
-    .await;
+    let (s, dup) =
+        put(app, &c, &format!("/v2.0/floatingips/{fid2}"), json!({"floatingip": {"port_id": pid}}))
+            .await;
     assert_eq!(s, StatusCode::CONFLICT, "{dup}");
     assert_eq!(dup["NeutronError"]["type"], "FloatingIPPortAlreadyAssociated");
 
@@ -194,12 +163,11 @@ async fn cli_flow_create_associate_list_show_delete() {
     );
 
     // security group create / rule create (the OSC body)
-    let (s, sg) = call(
+    let (s, sg) = post(
         app,
-        Some(&c),
-        "POST",
+        &c,
         "/v2.0/security-groups",
-        Some(json!({"security_group": {"name": "web", "description": "web"}})),
+        json!({"security_group": {"name": "web", "description": "web"}}),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED);
@@ -209,19 +177,18 @@ async fn cli_flow_create_associate_list_show_delete() {
         2,
         "egress v4 + v6"
     );
-    let (s, rule) = call(
+    let (s, rule) = post(
         app,
-        Some(&c),
-        "POST",
+        &c,
         "/v2.0/security-group-rules",
-        Some(json!({"security_group_rule": {
+        json!({"security_group_rule": {
         "security_group_id": sgid, "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
-        "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "0.0.0.0/0"}})),
+        "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "0.0.0.0/0"}}),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{rule}");
     let rule_id = rule["security_group_rule"]["id"].as_str().unwrap().to_owned();
-    let (_, list) = call(app, Some(&c), "GET", "/v2.0/security-groups", None).await;
+    let (_, list) = get(app, &c, "/v2.0/security-groups").await;
     let names: HashSet<&str> = list["security_groups"]
         .as_array()
         .unwrap()
@@ -229,45 +196,41 @@ async fn cli_flow_create_associate_list_show_delete() {
         .map(|g| g["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, HashSet::from(["default", "web"]));
-    let (s, shown) =
-        call(app, Some(&c), "GET", &format!("/v2.0/security-group-rules/{rule_id}"), None).await;
+    let (s, shown) = get(app, &c, &format!("/v2.0/security-group-rules/{rule_id}")).await;
     assert_eq!(
         (s, shown["security_group_rule"]["port_range_max"].clone()),
         (StatusCode::OK, json!(22))
     );
 
     // Tear down in reverse; in-use objects refuse first.
-    let (s, busy) = call(app, Some(&c), "DELETE", &format!("/v2.0/subnets/{sid}"), None).await;
+    let (s, busy) = delete(app, &c, &format!("/v2.0/subnets/{sid}")).await;
     assert_eq!(s, StatusCode::CONFLICT, "{busy}");
     assert_eq!(busy["NeutronError"]["type"], "SubnetInUse");
-    let (s, _) =
-        call(app, Some(&c), "DELETE", &format!("/v2.0/security-group-rules/{rule_id}"), None).await;
+    let (s, _) = delete(app, &c, &format!("/v2.0/security-group-rules/{rule_id}")).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _) =
-        call(app, Some(&c), "DELETE", &format!("/v2.0/security-groups/{sgid}"), None).await;
+    let (s, _) = delete(app, &c, &format!("/v2.0/security-groups/{sgid}")).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     for f in [&fid, &fid2] {
-        let (s, _) = call(app, Some(&c), "DELETE", &format!("/v2.0/floatingips/{f}"), None).await;
+        let (s, _) = delete(app, &c, &format!("/v2.0/floatingips/{f}")).await;
         assert_eq!(s, StatusCode::NO_CONTENT);
     }
-    let (s, _) = call(app, Some(&c), "DELETE", &format!("/v2.0/routers/{rid}"), None).await;
+    let (s, _) = delete(app, &c, &format!("/v2.0/routers/{rid}")).await;
     assert_eq!(s, StatusCode::CONFLICT, "router still has an interface");
-    let (s, _) = call(
+    let (s, _) = put(
         app,
-        Some(&c),
-        "PUT",
+        &c,
         &format!("/v2.0/routers/{rid}/remove_router_interface"),
-        Some(json!({"subnet_id": sid})),
+        json!({"subnet_id": sid}),
     )
     .await;
     assert_eq!(s, StatusCode::OK);
-    let (s, _) = call(app, Some(&c), "DELETE", &format!("/v2.0/routers/{rid}"), None).await;
+    let (s, _) = delete(app, &c, &format!("/v2.0/routers/{rid}")).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _) = call(app, Some(&c), "DELETE", &format!("/v2.0/ports/{pid}"), None).await;
+    let (s, _) = delete(app, &c, &format!("/v2.0/ports/{pid}")).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _) = call(app, Some(&c), "DELETE", &format!("/v2.0/subnets/{sid}"), None).await;
+    let (s, _) = delete(app, &c, &format!("/v2.0/subnets/{sid}")).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _) = call(app, Some(&c), "DELETE", &format!("/v2.0/networks/{nid}"), None).await;
+    let (s, _) = delete(app, &c, &format!("/v2.0/networks/{nid}")).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let state = e.fake.state();
     assert!(state.routers.is_empty() && state.plugged.is_empty() && state.firewalls.is_empty());
@@ -286,47 +249,36 @@ async fn two_projects_with_the_same_cidr_never_see_each_other() {
     for _ in 0..2 {
         let p = ProjectId::new();
         let c = member(&p);
-        let (_, net) = call(
-            app,
-            Some(&c),
-            "POST",
-            "/v2.0/networks",
-            Some(json!({"network": {"name": "private"}})),
-        )
-        .await;
+        let (_, net) =
+            post(app, &c, "/v2.0/networks", json!({"network": {"name": "private"}})).await;
         let nid = net["network"]["id"].as_str().unwrap().to_owned();
-        let (s, sub) = call(
+        let (s, sub) = post(
             app,
-            Some(&c),
-            "POST",
+            &c,
             "/v2.0/subnets",
-            Some(json!({"subnet": {"network_id": nid, "cidr": "192.168.0.0/24", "ip_version": 4}})),
+            json!({"subnet": {"network_id": nid, "cidr": "192.168.0.0/24", "ip_version": 4}}),
         )
         .await;
         assert_eq!(s, StatusCode::CREATED, "overlap across projects is allowed: {sub}");
         let sid = sub["subnet"]["id"].as_str().unwrap().to_owned();
-        let (_, port) =
-            call(app, Some(&c), "POST", "/v2.0/ports", Some(json!({"port": {"network_id": nid}})))
-                .await;
+        let (_, port) = post(app, &c, "/v2.0/ports", json!({"port": {"network_id": nid}})).await;
         assert!(
             port["port"]["fixed_ips"][0]["ip_address"].as_str().unwrap().starts_with("192.168.0.")
         );
         let pid = port["port"]["id"].as_str().unwrap().to_owned();
-        let (_, r) = call(
+        let (_, r) = post(
             app,
-            Some(&c),
-            "POST",
+            &c,
             "/v2.0/routers",
-            Some(json!({"router": {"name": "r", "external_gateway_info": {"network_id": public}}})),
+            json!({"router": {"name": "r", "external_gateway_info": {"network_id": public}}}),
         )
         .await;
         let rid = r["router"]["id"].as_str().unwrap().to_owned();
-        let (s, _) = call(
+        let (s, _) = put(
             app,
-            Some(&c),
-            "PUT",
+            &c,
             &format!("/v2.0/routers/{rid}/add_router_interface"),
-            Some(json!({"subnet_id": sid})),
+            json!({"subnet_id": sid}),
         )
         .await;
         assert_eq!(s, StatusCode::OK);
@@ -344,7 +296,7 @@ async fn two_projects_with_the_same_cidr_never_see_each_other() {
             "floatingips",
             "security-group-rules",
         ] {
-            let (s, list) = call(app, Some(c), "GET", &format!("/v2.0/{coll}"), None).await;
+            let (s, list) = get(app, c, &format!("/v2.0/{coll}")).await;
             assert_eq!(s, StatusCode::OK);
             let text = list.to_string();
             for id in [&other.1, &other.2, &other.3, &other.4] {
@@ -364,59 +316,47 @@ async fn two_projects_with_the_same_cidr_never_see_each_other() {
             ("ports", &other.3),
             ("routers", &other.4),
         ] {
-            let (s, _) = call(app, Some(c), "GET", &format!("/v2.0/{path}/{kind}"), None).await;
+            let (s, _) = get(app, c, &format!("/v2.0/{path}/{kind}")).await;
             assert_eq!(s, StatusCode::NOT_FOUND);
-            let (s, _) = call(app, Some(c), "DELETE", &format!("/v2.0/{path}/{kind}"), None).await;
+            let (s, _) = delete(app, c, &format!("/v2.0/{path}/{kind}")).await;
             assert_eq!(s, StatusCode::NOT_FOUND);
         }
-        let (s, _) = call(
+        let (s, _) = put(
             app,
-            Some(c),
-            "PUT",
+            c,
             &format!("/v2.0/networks/{}", other.1),
-            Some(json!({"network": {"name": "mine"}})),
+            json!({"network": {"name": "mine"}}),
         )
         .await;
         assert_eq!(s, StatusCode::NOT_FOUND);
-        let (s, _) = call(
-            app,
-            Some(c),
-            "POST",
-            "/v2.0/ports",
-            Some(json!({"port": {"network_id": other.1}})),
-        )
-        .await;
+        let (s, _) = post(app, c, "/v2.0/ports", json!({"port": {"network_id": other.1}})).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
-        let (s, _) = call(
+        let (s, _) = put(
             app,
-            Some(c),
-            "PUT",
+            c,
             &format!("/v2.0/routers/{}/add_router_interface", me.4),
-            Some(json!({"subnet_id": other.2})),
+            json!({"subnet_id": other.2}),
         )
         .await;
         assert_eq!(s, StatusCode::NOT_FOUND);
-        let (_, fip) = call(
+        let (_, fip) = post(
             app,
-            Some(c),
-            "POST",
+            c,
             "/v2.0/floatingips",
-            Some(json!({"floatingip": {"floating_network_id": public}})),
+            json!({"floatingip": {"floating_network_id": public}}),
         )
         .await;
         let fid = fip["floatingip"]["id"].as_str().unwrap();
-        let (s, _) = call(
+        let (s, _) = put(
             app,
-            Some(c),
-            "PUT",
+            c,
             &format!("/v2.0/floatingips/{fid}"),
-            Some(json!({"floatingip": {"port_id": other.3}})),
+            json!({"floatingip": {"port_id": other.3}}),
         )
         .await;
         assert_eq!(s, StatusCode::NOT_FOUND);
         // The other project's name is still intact.
-        let (_, n) =
-            call(app, Some(&other.0), "GET", &format!("/v2.0/networks/{}", other.1), None).await;
+        let (_, n) = get(app, &other.0, &format!("/v2.0/networks/{}", other.1)).await;
         assert_eq!(n["network"]["name"], "private");
     }
     // Both routers have their own 192.168.0.1 interface.
@@ -435,30 +375,21 @@ async fn bad_input_gets_neutron_errors_and_changes_nothing() {
     let app = &e.app;
     let p = ProjectId::new();
     let c = member(&p);
-    let (_, net) =
-        call(app, Some(&c), "POST", "/v2.0/networks", Some(json!({"network": {"name": "n"}})))
-            .await;
+    let (_, net) = post(app, &c, "/v2.0/networks", json!({"network": {"name": "n"}})).await;
     let nid = net["network"]["id"].as_str().unwrap().to_owned();
-    let (_, sub) = call(
+    let (_, sub) = post(
         app,
-        Some(&c),
-        "POST",
+        &c,
         "/v2.0/subnets",
-        Some(json!({"subnet": {"network_id": nid, "cidr": "10.0.0.0/24", "ip_version": 4}})),
+        json!({"subnet": {"network_id": nid, "cidr": "10.0.0.0/24", "ip_version": 4}}),
     )
     .await;
     let sid = sub["subnet"]["id"].as_str().unwrap().to_owned();
-    let (_, sg) = call(
-        app,
-        Some(&c),
-        "POST",
-        "/v2.0/security-groups",
-        Some(json!({"security_group": {"name": "g"}})),
-    )
-    .await;
+    let (_, sg) =
+        post(app, &c, "/v2.0/security-groups", json!({"security_group": {"name": "g"}})).await;
     let sgid = sg["security_group"]["id"].as_str().unwrap().to_owned();
-    let (_, before) = call(app, Some(&c), "GET", "/v2.0/subnets", None).await;
-    let (_, rules_before) = call(app, Some(&c), "GET", "/v2.0/security-group-rules", None).await;
+    let (_, before) = get(app, &c, "/v2.0/subnets").await;
+    let (_, rules_before) = get(app, &c, "/v2.0/security-group-rules").await;
 
     let subnet = |cidr: &str, extra: Value| {
         let mut s = json!({"network_id": nid, "cidr": cidr, "ip_version": 4});
@@ -467,159 +398,99 @@ async fn bad_input_gets_neutron_errors_and_changes_nothing() {
         }
         json!({ "subnet": s })
     };
+    // A create the API must refuse with 400 and a message containing `msg`.
+    let bad = |uri, body, msg| ("POST", uri, body, StatusCode::BAD_REQUEST, msg);
     let missing_port = format!("/v2.0/ports/{}", ferrostack_core::id::PortId::new());
     let cases: Vec<(&str, &str, Value, StatusCode, &str)> = vec![
-        (
-            "POST",
-            "/v2.0/subnets",
-            subnet("300.1.1.0/24", json!({})),
-            StatusCode::BAD_REQUEST,
-            "is not a valid IP subnet",
-        ),
-        (
-            "POST",
-            "/v2.0/subnets",
-            subnet("10.1.0.1/24", json!({})),
-            StatusCode::BAD_REQUEST,
-            "isn't a recommended CIDR",
-        ),
-        (
-            "POST",
-            "/v2.0/subnets",
-            subnet("10.0.0.128/25", json!({})),
-            StatusCode::BAD_REQUEST,
-            "overlaps with another subnet",
-        ),
-        (
-            "POST",
-            "/v2.0/subnets",
-            subnet("10.0.0.0/8", json!({})),
-            StatusCode::BAD_REQUEST,
-            "overlaps with another subnet",
-        ),
-        (
-            "POST",
-            "/v2.0/subnets",
-            subnet("0.0.0.0/0", json!({})),
-            StatusCode::BAD_REQUEST,
-            "0 is not allowed",
-        ),
-        (
-            "POST",
+        bad("/v2.0/subnets", subnet("300.1.1.0/24", json!({})), "is not a valid IP subnet"),
+        bad("/v2.0/subnets", subnet("10.1.0.1/24", json!({})), "isn't a recommended CIDR"),
+        bad("/v2.0/subnets", subnet("10.0.0.128/25", json!({})), "overlaps with another subnet"),
+        bad("/v2.0/subnets", subnet("10.0.0.0/8", json!({})), "overlaps with another subnet"),
+        bad("/v2.0/subnets", subnet("0.0.0.0/0", json!({})), "0 is not allowed"),
+        bad(
             "/v2.0/subnets",
             subnet(
                 "10.2.0.0/24",
                 json!({"allocation_pools": [{"start": "10.3.0.5", "end": "10.3.0.9"}]}),
             ),
-            StatusCode::BAD_REQUEST,
             "spans beyond the subnet cidr",
         ),
-        (
-            "POST",
+        bad(
             "/v2.0/subnets",
             subnet(
                 "10.2.0.0/24",
                 json!({"allocation_pools": [{"start": "10.2.0.9", "end": "10.2.0.5"}]}),
             ),
-            StatusCode::BAD_REQUEST,
             "start is after end",
         ),
-        (
-            "POST",
+        bad(
             "/v2.0/subnets",
             subnet("10.2.0.0/24", json!({"gateway_ip": "10.9.0.1"})),
-            StatusCode::BAD_REQUEST,
             "not in the subnet cidr",
         ),
-        (
-            "POST",
+        bad(
             "/v2.0/subnets",
             subnet("10.2.0.0/24", json!({"ip_version": 6})),
-            StatusCode::BAD_REQUEST,
             "does not match ip_version",
         ),
-        (
-            "POST",
+        bad(
             "/v2.0/subnets",
             subnet("10.2.0.0/24", json!({"dns_nameservers": ["not-an-ip"]})),
-            StatusCode::BAD_REQUEST,
             "not a valid IP address",
         ),
-        (
-            "POST",
+        bad(
             "/v2.0/subnets",
             subnet("10.2.0.0/24", json!({"bogus": 1})),
-            StatusCode::BAD_REQUEST,
             "Unrecognized attribute(s) 'bogus'",
         ),
-        (
-            "POST",
+        bad(
             "/v2.0/ports",
             json!({"port": {"network_id": nid, "mac_address": "zz:16:3e:00:00:01"}}),
-            StatusCode::BAD_REQUEST,
             "is not a valid MAC address",
         ),
-        (
-            "POST",
+        bad(
             "/v2.0/ports",
             json!({"port": {"network_id": nid, "mac_address": "01:16:3e:00:00:01"}}),
-            StatusCode::BAD_REQUEST,
             "is not a valid MAC address",
         ),
-        (
-            "POST",
+        bad(
             "/v2.0/ports",
             json!({"port": {"network_id": nid, "fixed_ips": [{"ip_address": "10.9.9.9"}]}}),
-            StatusCode::BAD_REQUEST,
             "not a valid IP for any of the subnets",
         ),
-        (
-            "POST",
+        bad(
             "/v2.0/ports",
             json!({"port": {"network_id": nid, "fixed_ips": [{"subnet_id": sid, "ip_address": "10.0.0.255"}]}}),
-            StatusCode::BAD_REQUEST,
             "not a valid IP for the specified subnet",
         ),
-        (
-            "POST",
+        bad(
             "/v2.0/security-group-rules",
             json!({"security_group_rule": {"security_group_id": sgid, "direction": "ingress", "remote_ip_prefix": "10.0.0.0/8", "remote_group_id": sgid}}),
-            StatusCode::BAD_REQUEST,
             "Only remote_ip_prefix or remote_group_id may be provided.",
         ),
-        (
-            "POST",
+        bad(
             "/v2.0/security-group-rules",
             json!({"security_group_rule": {"security_group_id": sgid, "direction": "ingress", "protocol": "tcp", "port_range_min": 80, "port_range_max": 22}}),
-            StatusCode::BAD_REQUEST,
             "port_range_min must be <= port_range_max",
         ),
-        (
-            "POST",
+        bad(
             "/v2.0/security-group-rules",
             json!({"security_group_rule": {"security_group_id": sgid, "direction": "ingress", "protocol": "gre", "port_range_min": 80, "port_range_max": 80}}),
-            StatusCode::BAD_REQUEST,
             "Invalid protocol gre for port range",
         ),
-        (
-            "POST",
+        bad(
             "/v2.0/security-group-rules",
             json!({"security_group_rule": {"security_group_id": sgid, "direction": "ingress", "protocol": "bogus"}}),
-            StatusCode::BAD_REQUEST,
             "not supported",
         ),
-        (
-            "POST",
+        bad(
             "/v2.0/security-group-rules",
             json!({"security_group_rule": {"security_group_id": sgid, "direction": "ingress", "ethertype": "IPv6", "remote_ip_prefix": "10.0.0.0/8"}}),
-            StatusCode::BAD_REQUEST,
             "Conflicting value ethertype IPv6",
         ),
-        (
-            "POST",
+        bad(
             "/v2.0/security-group-rules",
             json!({"security_group_rule": {"security_group_id": sgid, "direction": "sideways"}}),
-            StatusCode::BAD_REQUEST,
             "",
         ),
         (
@@ -643,20 +514,12 @@ async fn bad_input_gets_neutron_errors_and_changes_nothing() {
             StatusCode::FORBIDDEN,
             "disallowed by policy",
         ),
-        (
-            "POST",
+        bad(
             "/v2.0/networks",
             json!({"network": {"name": "x".repeat(300)}}),
-            StatusCode::BAD_REQUEST,
             "exceeds maximum length",
         ),
-        (
-            "POST",
-            "/v2.0/networks",
-            json!({"networks": [{"name": "x"}]}),
-            StatusCode::BAD_REQUEST,
-            "Unable to find 'network'",
-        ),
+        bad("/v2.0/networks", json!({"networks": [{"name": "x"}]}), "Unable to find 'network'"),
         (
             "POST",
             "/v2.0/subnets",
@@ -720,13 +583,13 @@ async fn bad_input_gets_neutron_errors_and_changes_nothing() {
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
 
     // Nothing changed.
-    let (_, after) = call(app, Some(&c), "GET", "/v2.0/subnets", None).await;
+    let (_, after) = get(app, &c, "/v2.0/subnets").await;
     assert_eq!(before, after);
-    let (_, rules_after) = call(app, Some(&c), "GET", "/v2.0/security-group-rules", None).await;
+    let (_, rules_after) = get(app, &c, "/v2.0/security-group-rules").await;
     assert_eq!(rules_before, rules_after);
-    let (_, ports) = call(app, Some(&c), "GET", "/v2.0/ports", None).await;
+    let (_, ports) = get(app, &c, "/v2.0/ports").await;
     assert_eq!(ports["ports"], json!([]));
-    let (_, nets) = call(app, Some(&c), "GET", "/v2.0/networks", None).await;
+    let (_, nets) = get(app, &c, "/v2.0/networks").await;
     assert_eq!(nets["networks"].as_array().unwrap().len(), 1);
     use ferrostack_core::store::StoreExt;
     assert!(e.store.list_all("network/ipam/").await.unwrap().is_empty());
@@ -739,35 +602,21 @@ async fn filters_fields_sorting_and_pagination() {
     let app = &e.app;
     let c = member(&ProjectId::new());
     for i in 0..5 {
-        let (s, _) = call(
+        let (s, _) = post(
             app,
-            Some(&c),
-            "POST",
+            &c,
             "/v2.0/networks",
-            Some(json!({"network": {"name": format!("net{i}"), "admin_state_up": i % 2 == 0}})),
+            json!({"network": {"name": format!("net{i}"), "admin_state_up": i % 2 == 0}}),
         )
         .await;
         assert_eq!(s, StatusCode::CREATED);
     }
-    let (_, v) = call(
-        app,
-        Some(&c),
-        "GET",
-        "/v2.0/networks?admin_state_up=false&fields=id&fields=name",
-        None,
-    )
-    .await;
+    let (_, v) = get(app, &c, "/v2.0/networks?admin_state_up=false&fields=id&fields=name").await;
     let items = v["networks"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     assert!(items.iter().all(|n| n.as_object().unwrap().len() == 2 && n["name"].is_string()));
-    let (_, v) = call(
-        app,
-        Some(&c),
-        "GET",
-        "/v2.0/networks?name=net1&name=net3&sort_key=name&sort_dir=desc",
-        None,
-    )
-    .await;
+    let (_, v) =
+        get(app, &c, "/v2.0/networks?name=net1&name=net3&sort_key=name&sort_dir=desc").await;
     let names: Vec<&str> =
         v["networks"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["net3", "net1"]);
@@ -775,7 +624,7 @@ async fn filters_fields_sorting_and_pagination() {
     let mut uri = "/v2.0/networks?limit=2&sort_key=name".to_string();
     let mut all = Vec::new();
     loop {
-        let (s, v) = call(app, Some(&c), "GET", &uri, None).await;
+        let (s, v) = get(app, &c, &uri).await;
         assert_eq!(s, StatusCode::OK, "{v}");
         all.extend(
             v["networks"]
@@ -796,9 +645,9 @@ async fn filters_fields_sorting_and_pagination() {
         }
     }
     assert_eq!(all, vec!["net0", "net1", "net2", "net3", "net4"]);
-    let (s, _) = call(app, Some(&c), "GET", "/v2.0/networks?sort_key=secret", None).await;
+    let (s, _) = get(app, &c, "/v2.0/networks?sort_key=secret").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    let (s, ext) = call(app, Some(&c), "GET", "/v2.0/extensions", None).await;
+    let (s, ext) = get(app, &c, "/v2.0/extensions").await;
     assert_eq!(s, StatusCode::OK);
     assert!(ext["extensions"].as_array().unwrap().iter().any(|x| x["alias"] == "router"));
 }
@@ -810,56 +659,34 @@ async fn quotas_limit_creation_and_report_usage() {
     let p = ProjectId::new();
     let c = member(&p);
     let a = admin();
-    let (s, _) = call(
-        app,
-        Some(&c),
-        "PUT",
-        &format!("/v2.0/quotas/{p}"),
-        Some(json!({"quota": {"network": 1}})),
-    )
-    .await;
+    let (s, _) = put(app, &c, &format!("/v2.0/quotas/{p}"), json!({"quota": {"network": 1}})).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "members cannot raise their own quota");
-    let (s, q) = call(
-        app,
-        Some(&a),
-        "PUT",
-        &format!("/v2.0/quotas/{p}"),
-        Some(json!({"quota": {"network": 1, "port": 2}})),
-    )
-    .await;
+    let (s, q) =
+        put(app, &a, &format!("/v2.0/quotas/{p}"), json!({"quota": {"network": 1, "port": 2}}))
+            .await;
     assert_eq!(s, StatusCode::OK, "{q}");
-    let (_, net) =
-        call(app, Some(&c), "POST", "/v2.0/networks", Some(json!({"network": {"name": "a"}})))
-            .await;
+    let (_, net) = post(app, &c, "/v2.0/networks", json!({"network": {"name": "a"}})).await;
     let nid = net["network"]["id"].as_str().unwrap().to_owned();
-    let (s, over) =
-        call(app, Some(&c), "POST", "/v2.0/networks", Some(json!({"network": {"name": "b"}})))
-            .await;
+    let (s, over) = post(app, &c, "/v2.0/networks", json!({"network": {"name": "b"}})).await;
     assert_eq!(s, StatusCode::CONFLICT);
     assert_eq!(over["NeutronError"]["type"], "OverQuota");
     assert_eq!(over["NeutronError"]["message"], "Quota exceeded for resources: ['network'].");
     for _ in 0..2 {
-        let (s, _) =
-            call(app, Some(&c), "POST", "/v2.0/ports", Some(json!({"port": {"network_id": nid}})))
-                .await;
+        let (s, _) = post(app, &c, "/v2.0/ports", json!({"port": {"network_id": nid}})).await;
         assert_eq!(s, StatusCode::CREATED);
     }
-    let (s, _) =
-        call(app, Some(&c), "POST", "/v2.0/ports", Some(json!({"port": {"network_id": nid}})))
-            .await;
+    let (s, _) = post(app, &c, "/v2.0/ports", json!({"port": {"network_id": nid}})).await;
     assert_eq!(s, StatusCode::CONFLICT);
-    let (s, d) = call(app, Some(&c), "GET", &format!("/v2.0/quotas/{p}/details.json"), None).await;
+    let (s, d) = get(app, &c, &format!("/v2.0/quotas/{p}/details.json")).await;
     assert_eq!(s, StatusCode::OK, "{d}");
     assert_eq!(d["quota"]["network"], json!({"limit": 1, "used": 1, "reserved": 0}));
     assert_eq!(d["quota"]["port"]["used"], 2);
     assert_eq!(d["quota"]["security_group"]["used"], 1, "the default group");
-    let (s, _) =
-        call(app, Some(&member(&ProjectId::new())), "GET", &format!("/v2.0/quotas/{p}"), None)
-            .await;
+    let (s, _) = get(app, &member(&ProjectId::new()), &format!("/v2.0/quotas/{p}")).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, _) = call(app, Some(&a), "DELETE", &format!("/v2.0/quotas/{p}"), None).await;
+    let (s, _) = delete(app, &a, &format!("/v2.0/quotas/{p}")).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (_, q) = call(app, Some(&c), "GET", &format!("/v2.0/quotas/{p}"), None).await;
+    let (_, q) = get(app, &c, &format!("/v2.0/quotas/{p}")).await;
     assert_eq!(q["quota"]["network"], 100);
 }
 
@@ -876,7 +703,7 @@ async fn vlan_pool_never_hands_out_an_id_twice() {
         let app = e.app.clone();
         let a = a.clone();
         tasks.push(tokio::spawn(async move {
-            call(&app, Some(&a), "POST", "/v2.0/networks", Some(json!({"network": {"name": format!("v{i}"), "provider:network_type": "vlan", "provider:physical_network": "physnet1"}}))).await
+            post(&app, &a, "/v2.0/networks", json!({"network": {"name": format!("v{i}"), "provider:network_type": "vlan", "provider:physical_network": "physnet1"}})).await
         }));
     }
     let mut ids = HashSet::new();
@@ -895,17 +722,11 @@ async fn vlan_pool_never_hands_out_an_id_twice() {
     }
     assert_eq!((ids.len(), exhausted), (8, 4));
     // An explicit id already in use is a 409; a flat physnet is used at most once.
-    let (s, v) = call(&e.app, Some(&a), "POST", "/v2.0/networks", Some(json!({"network": {"provider:network_type": "vlan", "provider:physical_network": "physnet1", "provider:segmentation_id": 100}}))).await;
+    let (s, v) = post(&e.app, &a, "/v2.0/networks", json!({"network": {"provider:network_type": "vlan", "provider:physical_network": "physnet1", "provider:segmentation_id": 100}})).await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
     let flat = json!({"network": {"provider:network_type": "flat", "provider:physical_network": "public"}});
-    assert_eq!(
-        call(&e.app, Some(&a), "POST", "/v2.0/networks", Some(flat.clone())).await.0,
-        StatusCode::CREATED
-    );
-    assert_eq!(
-        call(&e.app, Some(&a), "POST", "/v2.0/networks", Some(flat)).await.0,
-        StatusCode::CONFLICT
-    );
+    assert_eq!(post(&e.app, &a, "/v2.0/networks", flat.clone()).await.0, StatusCode::CREATED);
+    assert_eq!(post(&e.app, &a, "/v2.0/networks", flat).await.0, StatusCode::CONFLICT);
 }
 
 /// Every alias `GET /v2.0/extensions` lists stands for something served: a route answering
@@ -916,53 +737,41 @@ async fn the_extension_list_names_only_what_is_served() {
     let app = &e.app;
     let a = admin();
     let (public, _) = public_network(&e).await;
-    let (s, net) =
-        call(app, Some(&a), "POST", "/v2.0/networks", Some(json!({"network": {"name": "n"}})))
-            .await;
+    let (s, net) = post(app, &a, "/v2.0/networks", json!({"network": {"name": "n"}})).await;
     assert_eq!(s, StatusCode::CREATED, "{net}");
     let net = net["network"].clone();
-    let (s, _) = call(
+    let (s, _) = post(
         app,
-        Some(&a),
-        "POST",
+        &a,
         "/v2.0/subnets",
-        Some(json!({"subnet": {
-        "network_id": net["id"], "cidr": "10.5.0.0/24", "ip_version": 4}})),
+        json!({"subnet": {
+        "network_id": net["id"], "cidr": "10.5.0.0/24", "ip_version": 4}}),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED);
-    let (_, port) = call(
-        app,
-        Some(&a),
-        "POST",
-        "/v2.0/ports",
-        Some(json!({"port": {"network_id": net["id"]}})),
-    )
-    .await;
+    let (_, port) = post(app, &a, "/v2.0/ports", json!({"port": {"network_id": net["id"]}})).await;
     let port = port["port"].clone();
-    let (_, router) = call(
+    let (_, router) = post(
         app,
-        Some(&a),
-        "POST",
+        &a,
         "/v2.0/routers",
-        Some(json!({"router": {
-        "name": "r", "external_gateway_info": {"network_id": public}}})),
+        json!({"router": {
+        "name": "r", "external_gateway_info": {"network_id": public}}}),
     )
     .await;
     let router = router["router"].clone();
-    let (_, sg) = call(
+    let (_, sg) = post(
         app,
-        Some(&a),
-        "POST",
+        &a,
         "/v2.0/security-groups",
-        Some(json!({
-        "security_group": {"name": "g"}})),
+        json!({
+        "security_group": {"name": "g"}}),
     )
     .await;
     let sg = sg["security_group"].clone();
     let project = a.project_id().unwrap().to_string();
 
-    let (s, list) = call(app, Some(&a), "GET", "/v2.0/extensions", None).await;
+    let (s, list) = get(app, &a, "/v2.0/extensions").await;
     assert_eq!(s, StatusCode::OK);
     let aliases: Vec<&str> = list["extensions"]
         .as_array()
@@ -974,7 +783,7 @@ async fn the_extension_list_names_only_what_is_served() {
         assert!(!aliases.contains(&alias), "{alias} is listed but not served");
     }
     for alias in aliases {
-        let (s, one) = call(app, Some(&a), "GET", &format!("/v2.0/extensions/{alias}"), None).await;
+        let (s, one) = get(app, &a, &format!("/v2.0/extensions/{alias}")).await;
         assert_eq!((s, one["extension"]["alias"].as_str()), (StatusCode::OK, Some(alias)));
         let served = match alias {
             "allowed-address-pairs" => port.get("allowed_address_pairs").is_some(),
@@ -987,15 +796,13 @@ async fn the_extension_list_names_only_what_is_served() {
             "net-mtu" => net.get("mtu").is_some(),
             "port-security" => port.get("port_security_enabled").is_some(),
             "provider" => net.get("provider:network_type").is_some(),
-            "quotas" => call(app, Some(&a), "GET", "/v2.0/quotas", None).await.0 == StatusCode::OK,
+            "quotas" => get(app, &a, "/v2.0/quotas").await.0 == StatusCode::OK,
             "quota_details" => {
                 let uri = format!("/v2.0/quotas/{project}/details.json");
-                call(app, Some(&a), "GET", &uri, None).await.0 == StatusCode::OK
+                get(app, &a, &uri).await.0 == StatusCode::OK
             }
-            "router" => call(app, Some(&a), "GET", "/v2.0/routers", None).await.0 == StatusCode::OK,
-            "security-group" => {
-                call(app, Some(&a), "GET", "/v2.0/security-groups", None).await.0 == StatusCode::OK
-            }
+            "router" => get(app, &a, "/v2.0/routers").await.0 == StatusCode::OK,
+            "security-group" => get(app, &a, "/v2.0/security-groups").await.0 == StatusCode::OK,
             "stateful-security-group" => sg.get("stateful").is_some(),
             "standard-attr-description" => net.get("description").is_some(),
             "standard-attr-revisions" => net.get("revision_number").is_some(),
@@ -1004,6 +811,6 @@ async fn the_extension_list_names_only_what_is_served() {
         };
         assert!(served, "extension {alias} is listed but not served");
     }
-    let (s, _) = call(app, Some(&a), "GET", "/v2.0/extensions/agent", None).await;
+    let (s, _) = get(app, &a, "/v2.0/extensions/agent").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }

@@ -6,7 +6,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::{Env, admin, call, env, member};
+use common::{Env, admin, call, create, delete, env, member};
 use ferrostack_core::id::ProjectId;
 use ferrostack_network::backend::DesiredState;
 use ferrostack_network::testing::FakeState;
@@ -22,10 +22,6 @@ async fn ok(
     let (s, v) = call(&e.app, Some(ctx), method, uri, Some(body)).await;
     assert!(s.is_success(), "{method} {uri}: {s} {v}");
     v
-}
-
-fn id(v: &Value, kind: &str) -> String {
-    v[kind]["id"].as_str().unwrap_or_else(|| panic!("no {kind} id in {v}")).to_owned()
 }
 
 /// The fake's record in the shape of a [`DesiredState`] (both sorted by id).
@@ -52,17 +48,15 @@ async fn desired_state_matches_what_the_backends_converged_to() {
     let project = ProjectId::new();
     let c = member(&project);
 
-    let public = ok(
-        &e,
+    let public = create(
+        &e.app,
         &a,
-        "POST",
         "/v2.0/networks",
-        json!({"network": {"name": "public",
-        "router:external": true, "provider:network_type": "flat",
-        "provider:physical_network": "public"}}),
+        "network",
+        json!({"name": "public", "router:external": true,
+        "provider:network_type": "flat", "provider:physical_network": "public"}),
     )
     .await;
-    let public = id(&public, "network");
     ok(
         &e,
         &a,
@@ -73,27 +67,18 @@ async fn desired_state_matches_what_the_backends_converged_to() {
     )
     .await;
 
-    let net = id(
-        &ok(&e, &c, "POST", "/v2.0/networks", json!({"network": {"name": "n1"}})).await,
-        "network",
-    );
-    let sub = id(
-        &ok(
-            &e,
-            &c,
-            "POST",
-            "/v2.0/subnets",
-            json!({"subnet": {"network_id": net,
-            "cidr": "10.0.0.0/24", "ip_version": 4, "dns_nameservers": ["10.0.0.53"]}}),
-        )
-        .await,
+    let net = create(&e.app, &c, "/v2.0/networks", "network", json!({"name": "n1"})).await;
+    let sub = create(
+        &e.app,
+        &c,
+        "/v2.0/subnets",
         "subnet",
-    );
+        json!({"network_id": net,
+            "cidr": "10.0.0.0/24", "ip_version": 4, "dns_nameservers": ["10.0.0.53"]}),
+    )
+    .await;
     // A second network whose only subnet has DHCP off, and a third that is deleted again.
-    let quiet = id(
-        &ok(&e, &c, "POST", "/v2.0/networks", json!({"network": {"name": "n2"}})).await,
-        "network",
-    );
+    let quiet = create(&e.app, &c, "/v2.0/networks", "network", json!({"name": "n2"})).await;
     ok(
         &e,
         &c,
@@ -103,16 +88,10 @@ async fn desired_state_matches_what_the_backends_converged_to() {
         "cidr": "10.1.0.0/24", "ip_version": 4, "enable_dhcp": false}}),
     )
     .await;
-    let gone = id(
-        &ok(&e, &c, "POST", "/v2.0/networks", json!({"network": {"name": "n3"}})).await,
-        "network",
-    );
+    let gone = create(&e.app, &c, "/v2.0/networks", "network", json!({"name": "n3"})).await;
 
-    let web = id(
-        &ok(&e, &c, "POST", "/v2.0/security-groups", json!({"security_group": {"name": "web"}}))
-            .await,
-        "security_group",
-    );
+    let web =
+        create(&e.app, &c, "/v2.0/security-groups", "security_group", json!({"name": "web"})).await;
     ok(
         &e,
         &c,
@@ -126,62 +105,42 @@ async fn desired_state_matches_what_the_backends_converged_to() {
     .await;
 
     // Ports: bound on two hosts, unbound, in the web group, without port security, deleted.
-    let p1 = id(
-        &ok(
-            &e,
-            &a,
-            "POST",
-            "/v2.0/ports",
-            json!({"port": {"network_id": net,
-        "binding:host_id": "h1", "security_groups": [web], "project_id": project.to_string()}}),
-        )
-        .await,
+    let p1 = create(
+        &e.app,
+        &a,
+        "/v2.0/ports",
         "port",
-    );
-    let p2 = id(
-        &ok(
-            &e,
-            &a,
-            "POST",
-            "/v2.0/ports",
-            json!({"port": {"network_id": net,
-        "binding:host_id": "h2", "project_id": project.to_string(), "allowed_address_pairs": [{"ip_address": "10.0.0.200"}]}}),
-        )
-        .await,
+        json!({"network_id": net,
+        "binding:host_id": "h1", "security_groups": [web], "project_id": project.to_string()}),
+    )
+    .await;
+    let p2 = create(&e.app, &a, "/v2.0/ports", "port", json!({"network_id": net,
+        "binding:host_id": "h2", "project_id": project.to_string(), "allowed_address_pairs": [{"ip_address": "10.0.0.200"}]})).await;
+    let _p3 = create(
+        &e.app,
+        &c,
+        "/v2.0/ports",
         "port",
-    );
-    let _p3 = id(
-        &ok(
-            &e,
-            &c,
-            "POST",
-            "/v2.0/ports",
-            json!({"port": {"network_id": net,
-        "port_security_enabled": false, "security_groups": []}}),
-        )
-        .await,
+        json!({"network_id": net,
+        "port_security_enabled": false, "security_groups": []}),
+    )
+    .await;
+    let p4 = create(
+        &e.app,
+        &a,
+        "/v2.0/ports",
         "port",
-    );
-    let p4 = id(
-        &ok(
-            &e,
-            &a,
-            "POST",
-            "/v2.0/ports",
-            json!({"port": {"network_id": net,
-        "binding:host_id": "h1"}}),
-        )
-        .await,
-        "port",
-    );
-    let (s, _) = call(&e.app, Some(&a), "DELETE", &format!("/v2.0/ports/{p4}"), None).await;
+        json!({"network_id": net,
+        "binding:host_id": "h1"}),
+    )
+    .await;
+    let (s, _) = delete(&e.app, &a, &format!("/v2.0/ports/{p4}")).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     // p2 moves into the web group: p1's remote-group set changes with it.
     ok(&e, &a, "PUT", &format!("/v2.0/ports/{p2}"), json!({"port": {"security_groups": [web]}}))
         .await;
 
-    let r =
-        id(&ok(&e, &c, "POST", "/v2.0/routers", json!({"router": {"name": "r1"}})).await, "router");
+    let r = create(&e.app, &c, "/v2.0/routers", "router", json!({"name": "r1"})).await;
     ok(
         &e,
         &c,
@@ -199,25 +158,18 @@ async fn desired_state_matches_what_the_backends_converged_to() {
     )
     .await;
     // A second router joins n2 through a port created beforehand (firewalled until then).
-    let r2 =
-        id(&ok(&e, &c, "POST", "/v2.0/routers", json!({"router": {"name": "r2"}})).await, "router");
-    let leg = id(
-        &ok(&e, &c, "POST", "/v2.0/ports", json!({"port": {"network_id": quiet}})).await,
-        "port",
-    );
+    let r2 = create(&e.app, &c, "/v2.0/routers", "router", json!({"name": "r2"})).await;
+    let leg = create(&e.app, &c, "/v2.0/ports", "port", json!({"network_id": quiet})).await;
     ok(&e, &c, "PUT", &format!("/v2.0/routers/{r2}/add_router_interface"), json!({"port_id": leg}))
         .await;
-    let fip = id(
-        &ok(
-            &e,
-            &c,
-            "POST",
-            "/v2.0/floatingips",
-            json!({"floatingip": {"floating_network_id": public}}),
-        )
-        .await,
+    let fip = create(
+        &e.app,
+        &c,
+        "/v2.0/floatingips",
         "floatingip",
-    );
+        json!({"floating_network_id": public}),
+    )
+    .await;
     ok(&e, &c, "PUT", &format!("/v2.0/floatingips/{fip}"), json!({"floatingip": {"port_id": p1}}))
         .await;
     ok(
@@ -228,7 +180,7 @@ async fn desired_state_matches_what_the_backends_converged_to() {
         json!({"router": {"routes": [{"destination": "172.16.0.0/16", "nexthop": "10.0.0.9"}]}}),
     )
     .await;
-    let (s, _) = call(&e.app, Some(&c), "DELETE", &format!("/v2.0/networks/{gone}"), None).await;
+    let (s, _) = delete(&e.app, &c, &format!("/v2.0/networks/{gone}")).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
 
     let desired = sorted(e.service.desired_state(None).await.unwrap());

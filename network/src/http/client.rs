@@ -10,6 +10,7 @@ use ferrostack_core::id::{NetworkId, PortId, ProjectId, RouterId, SubnetId};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use std::fmt::Display;
 
 /// A remote Neutron: every [`NetworkApi`] operation as the request [`super::router`] serves
 /// (ours, or a real Neutron's v2.0 API), with the caller's token.
@@ -53,30 +54,48 @@ impl Client {
         self.unwrap(path, v, key)
     }
 
+    /// `GET {kind}`: every item the caller may see.
+    async fn list<T: DeserializeOwned>(&self, ctx: &RequestContext, kind: &Kind) -> Result<Vec<T>> {
+        self.get_one(ctx, kind.path, kind.many).await
+    }
+
+    /// `GET {kind}/{id}`.
+    async fn show<T: DeserializeOwned>(
+        &self,
+        ctx: &RequestContext,
+        kind: &Kind,
+        id: impl Display,
+    ) -> Result<T> {
+        self.get_one(ctx, &kind.item(id), kind.one).await
+    }
+
+    /// `POST {kind}` with `body` in its envelope.
     async fn create<B: Serialize, T: DeserializeOwned>(
         &self,
         ctx: &RequestContext,
-        path: &str,
-        key: &str,
+        kind: &Kind,
         body: &B,
     ) -> Result<T> {
-        let v: Value = self.http.post(ctx, path, &wrap(key, body)?).await?;
-        self.unwrap(path, v, key)
+        let v: Value = self.http.post(ctx, kind.path, &wrap(kind.one, body)?).await?;
+        self.unwrap(kind.path, v, kind.one)
     }
 
+    /// `PUT {kind}/{id}` with `body` in its envelope.
     async fn update<B: Serialize, T: DeserializeOwned>(
         &self,
         ctx: &RequestContext,
-        path: &str,
-        key: &str,
+        kind: &Kind,
+        id: impl Display,
         body: &B,
     ) -> Result<T> {
-        let v: Value = self.http.put(ctx, path, &wrap(key, body)?).await?;
-        self.unwrap(path, v, key)
+        let path = kind.item(id);
+        let v: Value = self.http.put(ctx, &path, &wrap(kind.one, body)?).await?;
+        self.unwrap(&path, v, kind.one)
     }
 
-    async fn delete(&self, ctx: &RequestContext, path: &str) -> Result<()> {
-        Ok(self.http.delete(ctx, path).await?)
+    /// `DELETE {kind}/{id}`.
+    async fn delete(&self, ctx: &RequestContext, kind: &Kind, id: impl Display) -> Result<()> {
+        Ok(self.http.delete(ctx, &kind.item(id)).await?)
     }
 
     /// `body[key]` as a `T`.
@@ -99,6 +118,35 @@ impl Client {
         NetworkError::Client(ClientError::Decode { url: self.http.url(path), source })
     }
 }
+
+/// A Neutron resource collection: its path and the keys of its item and list envelopes.
+struct Kind {
+    path: &'static str,
+    one: &'static str,
+    many: &'static str,
+}
+
+impl Kind {
+    /// The path of item `id`.
+    fn item(&self, id: impl Display) -> String {
+        format!("{}/{id}", self.path)
+    }
+}
+
+const NETWORKS: Kind = Kind { path: "/v2.0/networks", one: "network", many: "networks" };
+const SUBNETS: Kind = Kind { path: "/v2.0/subnets", one: "subnet", many: "subnets" };
+const PORTS: Kind = Kind { path: "/v2.0/ports", one: "port", many: "ports" };
+const ROUTERS: Kind = Kind { path: "/v2.0/routers", one: "router", many: "routers" };
+const FLOATINGIPS: Kind =
+    Kind { path: "/v2.0/floatingips", one: "floatingip", many: "floatingips" };
+const SECURITY_GROUPS: Kind =
+    Kind { path: "/v2.0/security-groups", one: "security_group", many: "security_groups" };
+const SECURITY_GROUP_RULES: Kind = Kind {
+    path: "/v2.0/security-group-rules",
+    one: "security_group_rule",
+    many: "security_group_rules",
+};
+const QUOTAS: Kind = Kind { path: "/v2.0/quotas", one: "quota", many: "quotas" };
 
 /// `{key: body}`, Neutron's request envelope.
 fn wrap<B: Serialize>(key: &str, body: &B) -> Result<Value> {
@@ -126,13 +174,13 @@ fn quota_entry(
 #[async_trait::async_trait]
 impl NetworkApi for Client {
     async fn create_network(&self, ctx: &RequestContext, req: NetworkCreate) -> Result<Network> {
-        self.create(ctx, "/v2.0/networks", "network", &req).await
+        self.create(ctx, &NETWORKS, &req).await
     }
     async fn get_network(&self, ctx: &RequestContext, id: NetworkId) -> Result<Network> {
-        self.get_one(ctx, &format!("/v2.0/networks/{id}"), "network").await
+        self.show(ctx, &NETWORKS, id).await
     }
     async fn list_networks(&self, ctx: &RequestContext) -> Result<Vec<Network>> {
-        self.get_one(ctx, "/v2.0/networks", "networks").await
+        self.list(ctx, &NETWORKS).await
     }
     async fn update_network(
         &self,
@@ -140,20 +188,20 @@ impl NetworkApi for Client {
         id: NetworkId,
         req: NetworkUpdate,
     ) -> Result<Network> {
-        self.update(ctx, &format!("/v2.0/networks/{id}"), "network", &req).await
+        self.update(ctx, &NETWORKS, id, &req).await
     }
     async fn delete_network(&self, ctx: &RequestContext, id: NetworkId) -> Result<()> {
-        self.delete(ctx, &format!("/v2.0/networks/{id}")).await
+        self.delete(ctx, &NETWORKS, id).await
     }
 
     async fn create_subnet(&self, ctx: &RequestContext, req: SubnetCreate) -> Result<Subnet> {
-        self.create(ctx, "/v2.0/subnets", "subnet", &req).await
+        self.create(ctx, &SUBNETS, &req).await
     }
     async fn get_subnet(&self, ctx: &RequestContext, id: SubnetId) -> Result<Subnet> {
-        self.get_one(ctx, &format!("/v2.0/subnets/{id}"), "subnet").await
+        self.show(ctx, &SUBNETS, id).await
     }
     async fn list_subnets(&self, ctx: &RequestContext) -> Result<Vec<Subnet>> {
-        self.get_one(ctx, "/v2.0/subnets", "subnets").await
+        self.list(ctx, &SUBNETS).await
     }
     async fn update_subnet(
         &self,
@@ -161,36 +209,36 @@ impl NetworkApi for Client {
         id: SubnetId,
         req: SubnetUpdate,
     ) -> Result<Subnet> {
-        self.update(ctx, &format!("/v2.0/subnets/{id}"), "subnet", &req).await
+        self.update(ctx, &SUBNETS, id, &req).await
     }
     async fn delete_subnet(&self, ctx: &RequestContext, id: SubnetId) -> Result<()> {
-        self.delete(ctx, &format!("/v2.0/subnets/{id}")).await
+        self.delete(ctx, &SUBNETS, id).await
     }
 
     async fn create_port(&self, ctx: &RequestContext, req: PortCreate) -> Result<Port> {
-        self.create(ctx, "/v2.0/ports", "port", &req).await
+        self.create(ctx, &PORTS, &req).await
     }
     async fn get_port(&self, ctx: &RequestContext, id: PortId) -> Result<Port> {
-        self.get_one(ctx, &format!("/v2.0/ports/{id}"), "port").await
+        self.show(ctx, &PORTS, id).await
     }
     async fn list_ports(&self, ctx: &RequestContext) -> Result<Vec<Port>> {
-        self.get_one(ctx, "/v2.0/ports", "ports").await
+        self.list(ctx, &PORTS).await
     }
     async fn update_port(&self, ctx: &RequestContext, id: PortId, req: PortUpdate) -> Result<Port> {
-        self.update(ctx, &format!("/v2.0/ports/{id}"), "port", &req).await
+        self.update(ctx, &PORTS, id, &req).await
     }
     async fn delete_port(&self, ctx: &RequestContext, id: PortId) -> Result<()> {
-        self.delete(ctx, &format!("/v2.0/ports/{id}")).await
+        self.delete(ctx, &PORTS, id).await
     }
 
     async fn create_router(&self, ctx: &RequestContext, req: RouterCreate) -> Result<Router> {
-        self.create(ctx, "/v2.0/routers", "router", &req).await
+        self.create(ctx, &ROUTERS, &req).await
     }
     async fn get_router(&self, ctx: &RequestContext, id: RouterId) -> Result<Router> {
-        self.get_one(ctx, &format!("/v2.0/routers/{id}"), "router").await
+        self.show(ctx, &ROUTERS, id).await
     }
     async fn list_routers(&self, ctx: &RequestContext) -> Result<Vec<Router>> {
-        self.get_one(ctx, "/v2.0/routers", "routers").await
+        self.list(ctx, &ROUTERS).await
     }
     async fn update_router(
         &self,
@@ -198,10 +246,10 @@ impl NetworkApi for Client {
         id: RouterId,
         req: RouterUpdate,
     ) -> Result<Router> {
-        self.update(ctx, &format!("/v2.0/routers/{id}"), "router", &req).await
+        self.update(ctx, &ROUTERS, id, &req).await
     }
     async fn delete_router(&self, ctx: &RequestContext, id: RouterId) -> Result<()> {
-        self.delete(ctx, &format!("/v2.0/routers/{id}")).await
+        self.delete(ctx, &ROUTERS, id).await
     }
     async fn add_router_interface(
         &self,
@@ -228,13 +276,13 @@ impl NetworkApi for Client {
         ctx: &RequestContext,
         req: FloatingIpCreate,
     ) -> Result<FloatingIp> {
-        self.create(ctx, "/v2.0/floatingips", "floatingip", &req).await
+        self.create(ctx, &FLOATINGIPS, &req).await
     }
     async fn get_floatingip(&self, ctx: &RequestContext, id: FloatingIpId) -> Result<FloatingIp> {
-        self.get_one(ctx, &format!("/v2.0/floatingips/{id}"), "floatingip").await
+        self.show(ctx, &FLOATINGIPS, id).await
     }
     async fn list_floatingips(&self, ctx: &RequestContext) -> Result<Vec<FloatingIp>> {
-        self.get_one(ctx, "/v2.0/floatingips", "floatingips").await
+        self.list(ctx, &FLOATINGIPS).await
     }
     async fn update_floatingip(
         &self,
@@ -242,10 +290,10 @@ impl NetworkApi for Client {
         id: FloatingIpId,
         req: FloatingIpUpdate,
     ) -> Result<FloatingIp> {
-        self.update(ctx, &format!("/v2.0/floatingips/{id}"), "floatingip", &req).await
+        self.update(ctx, &FLOATINGIPS, id, &req).await
     }
     async fn delete_floatingip(&self, ctx: &RequestContext, id: FloatingIpId) -> Result<()> {
-        self.delete(ctx, &format!("/v2.0/floatingips/{id}")).await
+        self.delete(ctx, &FLOATINGIPS, id).await
     }
 
     async fn create_security_group(
@@ -253,17 +301,17 @@ impl NetworkApi for Client {
         ctx: &RequestContext,
         req: SecurityGroupCreate,
     ) -> Result<SecurityGroup> {
-        self.create(ctx, "/v2.0/security-groups", "security_group", &req).await
+        self.create(ctx, &SECURITY_GROUPS, &req).await
     }
     async fn get_security_group(
         &self,
         ctx: &RequestContext,
         id: SecurityGroupId,
     ) -> Result<SecurityGroup> {
-        self.get_one(ctx, &format!("/v2.0/security-groups/{id}"), "security_group").await
+        self.show(ctx, &SECURITY_GROUPS, id).await
     }
     async fn list_security_groups(&self, ctx: &RequestContext) -> Result<Vec<SecurityGroup>> {
-        self.get_one(ctx, "/v2.0/security-groups", "security_groups").await
+        self.list(ctx, &SECURITY_GROUPS).await
     }
     async fn update_security_group(
         &self,
@@ -271,41 +319,41 @@ impl NetworkApi for Client {
         id: SecurityGroupId,
         req: SecurityGroupUpdate,
     ) -> Result<SecurityGroup> {
-        self.update(ctx, &format!("/v2.0/security-groups/{id}"), "security_group", &req).await
+        self.update(ctx, &SECURITY_GROUPS, id, &req).await
     }
     async fn delete_security_group(&self, ctx: &RequestContext, id: SecurityGroupId) -> Result<()> {
-        self.delete(ctx, &format!("/v2.0/security-groups/{id}")).await
+        self.delete(ctx, &SECURITY_GROUPS, id).await
     }
     async fn create_security_group_rule(
         &self,
         ctx: &RequestContext,
         req: SecurityGroupRuleCreate,
     ) -> Result<SecurityGroupRule> {
-        self.create(ctx, "/v2.0/security-group-rules", "security_group_rule", &req).await
+        self.create(ctx, &SECURITY_GROUP_RULES, &req).await
     }
     async fn get_security_group_rule(
         &self,
         ctx: &RequestContext,
         id: SecurityGroupRuleId,
     ) -> Result<SecurityGroupRule> {
-        self.get_one(ctx, &format!("/v2.0/security-group-rules/{id}"), "security_group_rule").await
+        self.show(ctx, &SECURITY_GROUP_RULES, id).await
     }
     async fn list_security_group_rules(
         &self,
         ctx: &RequestContext,
     ) -> Result<Vec<SecurityGroupRule>> {
-        self.get_one(ctx, "/v2.0/security-group-rules", "security_group_rules").await
+        self.list(ctx, &SECURITY_GROUP_RULES).await
     }
     async fn delete_security_group_rule(
         &self,
         ctx: &RequestContext,
         id: SecurityGroupRuleId,
     ) -> Result<()> {
-        self.delete(ctx, &format!("/v2.0/security-group-rules/{id}")).await
+        self.delete(ctx, &SECURITY_GROUP_RULES, id).await
     }
 
     async fn get_quota(&self, ctx: &RequestContext, project: &ProjectId) -> Result<QuotaSet> {
-        self.get_one(ctx, &format!("/v2.0/quotas/{project}"), "quota").await
+        self.show(ctx, &QUOTAS, project).await
     }
     async fn get_quota_details(
         &self,
@@ -335,9 +383,9 @@ impl NetworkApi for Client {
         project: &ProjectId,
         req: QuotaUpdate,
     ) -> Result<QuotaSet> {
-        self.update(ctx, &format!("/v2.0/quotas/{project}"), "quota", &req).await
+        self.update(ctx, &QUOTAS, project, &req).await
     }
     async fn delete_quota(&self, ctx: &RequestContext, project: &ProjectId) -> Result<()> {
-        self.delete(ctx, &format!("/v2.0/quotas/{project}")).await
+        self.delete(ctx, &QUOTAS, project).await
     }
 }

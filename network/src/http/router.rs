@@ -665,19 +665,28 @@ async fn delete_rule(State(api): State<Api>, Ctx(ctx): Ctx, Path(id): Path<Strin
     no_content()
 }
 
+/// The router and the bare (unwrapped) [`InterfaceRequest`] of
+/// `PUT /v2.0/routers/{id}/{add,remove}_router_interface`.
+fn interface_args(
+    id: &str,
+    v: Value,
+) -> Result<(ferrostack_core::id::RouterId, InterfaceRequest), ApiError> {
+    let id = id_or_404(id, "router")?;
+    let req = serde_json::from_value(v).map_err(|e| {
+        ApiError::bad_request(format!("Invalid input for operation: {e}."))
+            .with_type("HTTPBadRequest")
+    })?;
+    Ok((id, req))
+}
+
 async fn add_interface(
     State(api): State<Api>,
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
     JsonBody(v): JsonBody<Value>,
 ) -> R {
-    let id = id_or_404(&id, "router")?;
-    let req: InterfaceRequest = serde_json::from_value(v).map_err(|e| {
-        ApiError::bad_request(format!("Invalid input for operation: {e}."))
-            .with_type("HTTPBadRequest")
-    })?;
-    let info = api.add_router_interface(&ctx, id, req).await?;
-    Ok(Json(info).into_response())
+    let (id, req) = interface_args(&id, v)?;
+    Ok(Json(api.add_router_interface(&ctx, id, req).await?).into_response())
 }
 
 async fn remove_interface(
@@ -686,13 +695,8 @@ async fn remove_interface(
     Path(id): Path<String>,
     JsonBody(v): JsonBody<Value>,
 ) -> R {
-    let id = id_or_404(&id, "router")?;
-    let req: InterfaceRequest = serde_json::from_value(v).map_err(|e| {
-        ApiError::bad_request(format!("Invalid input for operation: {e}."))
-            .with_type("HTTPBadRequest")
-    })?;
-    let info = api.remove_router_interface(&ctx, id, req).await?;
-    Ok(Json(info).into_response())
+    let (id, req) = interface_args(&id, v)?;
+    Ok(Json(api.remove_router_interface(&ctx, id, req).await?).into_response())
 }
 
 fn project_of(s: &str) -> Result<ProjectId, ApiError> {

@@ -5,7 +5,7 @@
 use super::ipam::parse_ip;
 use super::{
     NetworkService, Plan, Tag, assoc_key, check_len, ipam_key, is_admin, now, owner_for, owns,
-    target,
+    target, values_where,
 };
 use crate::cidr::IpVersion;
 use crate::error::{NetworkError, Result};
@@ -212,14 +212,7 @@ pub(super) async fn list_floatingips(
     svc: &NetworkService,
     ctx: &RequestContext,
 ) -> Result<Vec<FloatingIp>> {
-    Ok(svc
-        .fips
-        .list_all()
-        .await?
-        .into_iter()
-        .map(|v| v.value)
-        .filter(|f| owns(ctx, &f.project_id))
-        .collect())
+    values_where(&svc.fips, |f| owns(ctx, &f.project_id)).await
 }
 
 pub(super) async fn update_floatingip(

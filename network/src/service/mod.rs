@@ -43,6 +43,7 @@ use ferrostack_core::store::retry::Contention;
 use ferrostack_core::store::{Collection, Condition, Op, Store, Txn, TxnOutcome, Versioned};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -260,6 +261,27 @@ fn target(p: &ProjectId) -> Value {
 
 fn owns(ctx: &RequestContext, p: &ProjectId) -> bool {
     is_admin(ctx) || ctx.project_id() == Some(p)
+}
+
+/// Every document of `table` that `keep` accepts, without its version, in id order.
+async fn values_where<T>(table: &Collection<T>, keep: impl FnMut(&T) -> bool) -> Result<Vec<T>>
+where
+    T: Serialize + serde::de::DeserializeOwned + Send + Sync,
+{
+    Ok(table.list_all().await?.into_iter().map(|v| v.value).filter(keep).collect())
+}
+
+/// Every document of `table`, without its version, in id order.
+async fn values<T>(table: &Collection<T>) -> Result<Vec<T>>
+where
+    T: Serialize + serde::de::DeserializeOwned + Send + Sync,
+{
+    values_where(table, |_| true).await
+}
+
+/// Every network, by id.
+async fn networks_by_id(svc: &NetworkService) -> Result<HashMap<NetworkId, Network>> {
+    Ok(values(&svc.networks).await?.into_iter().map(|n| (n.id, n)).collect())
 }
 
 /// The project a create acts for: the caller's, or another one for admins.

@@ -2,7 +2,9 @@
 //! Networks: create (segment allocation from the pools), get, list, update, delete.
 
 use super::ipam::free_candidates;
-use super::{NetworkService, Plan, Tag, check_len, ipam_prefix, now, owner_for, target};
+use super::{
+    NetworkService, Plan, Tag, check_len, ipam_prefix, now, owner_for, target, values_where,
+};
 use crate::backend::*;
 use crate::error::{NetworkError, Result};
 use crate::policy::authorize;
@@ -261,14 +263,7 @@ pub(super) async fn list_networks(
     svc: &NetworkService,
     ctx: &RequestContext,
 ) -> Result<Vec<Network>> {
-    Ok(svc
-        .networks
-        .list_all()
-        .await?
-        .into_iter()
-        .map(|v| v.value)
-        .filter(|n| !n.deleting && NetworkService::network_visible(ctx, n))
-        .collect())
+    values_where(&svc.networks, |n| !n.deleting && NetworkService::network_visible(ctx, n)).await
 }
 
 pub(super) async fn update_network(

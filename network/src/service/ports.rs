@@ -4,7 +4,8 @@
 
 use super::sync::network_spec;
 use super::{
-    NetworkService, Plan, Tag, check_len, ipam_key, mac_key, now, owner_for, owns, target,
+    NetworkService, Plan, Tag, check_len, ipam_key, mac_key, networks_by_id, now, owner_for, owns,
+    target, values_where,
 };
 use crate::backend::*;
 use crate::cidr::Cidr;
@@ -362,19 +363,12 @@ pub(super) async fn get_port(
 }
 
 pub(super) async fn list_ports(svc: &NetworkService, ctx: &RequestContext) -> Result<Vec<Port>> {
-    let nets: HashMap<NetworkId, Network> =
-        svc.networks.list_all().await?.into_iter().map(|v| (v.value.id, v.value)).collect();
-    Ok(svc
-        .ports
-        .list_all()
-        .await?
-        .into_iter()
-        .map(|v| v.value)
-        .filter(|p| {
-            owns(ctx, &p.project_id)
-                || nets.get(&p.network_id).is_some_and(|n| owns(ctx, &n.project_id))
-        })
-        .collect())
+    let nets: HashMap<NetworkId, Network> = networks_by_id(svc).await?;
+    values_where(&svc.ports, |p| {
+        owns(ctx, &p.project_id)
+            || nets.get(&p.network_id).is_some_and(|n| owns(ctx, &n.project_id))
+    })
+    .await
 }
 
 pub(super) async fn update_port(

@@ -1,15 +1,46 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Routers: gateways (SNAT, external fixed IPs), interfaces and static routes.
 
-use super::{NetworkService, Plan, Tag, check_len, now, owner_for, owns, target};
+use super::{NetworkService, Plan, Tag, check_len, now, owner_for, owns, target, values_where};
 use crate::error::{NetworkError, Result};
 use crate::policy::authorize;
 use crate::types::*;
 use ferrostack_core::RequestContext;
-use ferrostack_core::id::{RouterId, SubnetId};
+use ferrostack_core::id::{NetworkId, RouterId, SubnetId};
 use ferrostack_core::store::Versioned;
 use ferrostack_core::store::retry::retry_txn;
 use serde_json::json;
+
+/// The port request of a port `router` owns on `network_id` as `device_owner` (its gateway or
+/// an interface): an empty name, no port security, no binding, no explicit owner.
+fn router_port(
+    network_id: NetworkId,
+    router: &RouterId,
+    device_owner: &str,
+    fixed_ips: Option<Vec<FixedIpRequest>>,
+) -> PortCreate {
+    PortCreate {
+        network_id,
+        name: Some(String::new()),
+        description: None,
+        admin_state_up: true,
+        mac_address: None,
+        fixed_ips,
+        device_id: Some(router.to_string()),
+        device_owner: Some(device_owner.to_owned()),
+        security_groups: None,
+        port_security_enabled: Some(false),
+        allowed_address_pairs: None,
+        binding_host_id: None,
+        binding_vnic_type: None,
+        binding_profile: None,
+        project_id: None,
+        tenant_id: None,
+        extra_dhcp_opts: None,
+        qos_policy_id: None,
+        dns_name: None,
+    }
+}
 
 impl NetworkService {
     /// Plans the gateway of `router` on `req.network_id`, returning the gateway info and the
@@ -28,27 +59,12 @@ impl NetworkService {
                 message: format!("Network {} is not an external network", req.network_id),
             });
         }
-        let preq = PortCreate {
-            network_id: req.network_id,
-            name: Some(String::new()),
-            description: None,
-            admin_state_up: true,
-            mac_address: None,
-            fixed_ips: req.external_fixed_ips.clone(),
-            device_id: Some(router.id.to_string()),
-            device_owner: Some("network:router_gateway".into()),
-            security_groups: None,
-            port_security_enabled: Some(false),
-            allowed_address_pairs: None,
-            binding_host_id: None,
-            binding_vnic_type: None,
-            binding_profile: None,
-            project_id: None,
-            tenant_id: None,
-            extra_dhcp_opts: None,
-            qos_policy_id: None,
-            dns_name: None,
-        };
+        let preq = router_port(
+            req.network_id,
+            &router.id,
+            "network:router_gateway",
+            req.external_fixed_ips.clone(),
+        );
         // Requested gateway addresses on an external network are an admin's choice.
         if req.external_fixed_ips.as_ref().is_some_and(|l| l.iter().any(|f| f.ip_address.is_some()))
         {
@@ -152,14 +168,7 @@ pub(super) async fn list_routers(
     svc: &NetworkService,
     ctx: &RequestContext,
 ) -> Result<Vec<Router>> {
-    Ok(svc
-        .routers
-        .list_all()
-        .await?
-        .into_iter()
-        .map(|v| v.value)
-        .filter(|r| owns(ctx, &r.project_id))
-        .collect())
+    values_where(&svc.routers, |r| owns(ctx, &r.project_id)).await
 }
 
 pub(super) async fn update_router(
@@ -370,30 +379,15 @@ pub(super) async fn add_router_interface(
                     bad("Subnet for router interface must have a gateway IP".to_string())
                 })?;
                 let net = svc.visible_network(ctx, &s.value.network_id).await?;
-                let preq = PortCreate {
-                    network_id: s.value.network_id,
-                    name: Some(String::new()),
-                    description: None,
-                    admin_state_up: true,
-                    mac_address: None,
-                    fixed_ips: Some(vec![FixedIpRequest {
+                let preq = router_port(
+                    s.value.network_id,
+                    &id,
+                    "network:router_interface",
+                    Some(vec![FixedIpRequest {
                         subnet_id: Some(*sid),
                         ip_address: Some(gw.to_string()),
                     }]),
-                    device_id: Some(id.to_string()),
-                    device_owner: Some("network:router_interface".into()),
-                    security_groups: None,
-                    port_security_enabled: Some(false),
-                    allowed_address_pairs: None,
-                    binding_host_id: None,
-                    binding_vnic_type: None,
-                    binding_profile: None,
-                    project_id: None,
-                    tenant_id: None,
-                    extra_dhcp_opts: None,
-                    qos_policy_id: None,
-                    dns_name: None,
-                };
+                );
                 let admin = RequestContext::internal("network");
                 svc.plan_port(
                     &mut plan,

@@ -3,7 +3,7 @@
 
 use super::{
     NetworkService, Plan, Tag, check_len, default_sg_key, fp_key, is_admin, now, owner_for, owns,
-    target,
+    target, values, values_where,
 };
 use crate::cidr::{Cidr, IpVersion};
 use crate::error::{NetworkError, Result};
@@ -134,14 +134,7 @@ impl NetworkService {
     }
 
     pub(super) async fn group_rules(&self, id: &SecurityGroupId) -> Result<Vec<SecurityGroupRule>> {
-        Ok(self
-            .rules
-            .list_all()
-            .await?
-            .into_iter()
-            .map(|v| v.value)
-            .filter(|r| &r.security_group_id == id)
-            .collect())
+        values_where(&self.rules, |r| &r.security_group_id == id).await
     }
 }
 
@@ -208,15 +201,10 @@ pub(super) async fn list_security_groups(
     if let Some(p) = ctx.project_id() {
         svc.ensure_default_sg(p).await?;
     }
-    let rules: Vec<SecurityGroupRule> =
-        svc.rules.list_all().await?.into_iter().map(|v| v.value).collect();
-    Ok(svc
-        .sgs
-        .list_all()
+    let rules: Vec<SecurityGroupRule> = values(&svc.rules).await?;
+    Ok(values_where(&svc.sgs, |g| owns(ctx, &g.project_id))
         .await?
         .into_iter()
-        .map(|v| v.value)
-        .filter(|g| owns(ctx, &g.project_id))
         .map(|mut g| {
             g.security_group_rules =
                 rules.iter().filter(|r| r.security_group_id == g.id).cloned().collect();
@@ -520,14 +508,7 @@ pub(super) async fn list_security_group_rules(
     if let Some(p) = ctx.project_id() {
         svc.ensure_default_sg(p).await?;
     }
-    Ok(svc
-        .rules
-        .list_all()
-        .await?
-        .into_iter()
-        .map(|v| v.value)
-        .filter(|r| owns(ctx, &r.project_id))
-        .collect())
+    values_where(&svc.rules, |r| owns(ctx, &r.project_id)).await
 }
 
 pub(super) async fn delete_security_group_rule(

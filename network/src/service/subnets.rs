@@ -4,7 +4,8 @@
 
 use super::ipam::parse_ip;
 use super::{
-    NetworkService, Plan, Tag, check_len, ipam_prefix, is_admin, now, owner_for, owns, target,
+    NetworkService, Plan, Tag, check_len, ipam_prefix, is_admin, networks_by_id, now, owner_for,
+    owns, target, values_where,
 };
 use crate::cidr::{Cidr, IpVersion, from_u128, to_u128};
 use crate::error::{NetworkError, Result};
@@ -313,19 +314,12 @@ pub(super) async fn list_subnets(
     svc: &NetworkService,
     ctx: &RequestContext,
 ) -> Result<Vec<Subnet>> {
-    let nets: HashMap<NetworkId, Network> =
-        svc.networks.list_all().await?.into_iter().map(|v| (v.value.id, v.value)).collect();
-    Ok(svc
-        .subnets
-        .list_all()
-        .await?
-        .into_iter()
-        .map(|v| v.value)
-        .filter(|s| {
-            !s.deleting
-                && (owns(ctx, &s.project_id) || nets.get(&s.network_id).is_some_and(|n| n.shared))
-        })
-        .collect())
+    let nets: HashMap<NetworkId, Network> = networks_by_id(svc).await?;
+    values_where(&svc.subnets, |s| {
+        !s.deleting
+            && (owns(ctx, &s.project_id) || nets.get(&s.network_id).is_some_and(|n| n.shared))
+    })
+    .await
 }
 
 pub(super) async fn update_subnet(

@@ -2,7 +2,7 @@
 //! Data-plane sync: the desired state for a restarted data plane, and the per-change pushes
 //! to the firewall, DHCP and L3 backends.
 
-use super::NetworkService;
+use super::{NetworkService, values, values_where};
 use crate::backend::*;
 use crate::cidr::Cidr;
 use crate::error::{NetworkError, Result};
@@ -51,11 +51,9 @@ impl NetworkService {
     ///
     /// A failing Store.
     pub async fn desired_state(&self, host: Option<&str>) -> Result<DesiredState> {
-        let networks: Vec<Network> =
-            self.networks.list_all().await?.into_iter().map(|v| v.value).collect();
-        let ports: Vec<Port> = self.ports.list_all().await?.into_iter().map(|v| v.value).collect();
-        let rules: Vec<SecurityGroupRule> =
-            self.rules.list_all().await?.into_iter().map(|v| v.value).collect();
+        let networks: Vec<Network> = values(&self.networks).await?;
+        let ports: Vec<Port> = values(&self.ports).await?;
+        let rules: Vec<SecurityGroupRule> = values(&self.rules).await?;
         let sgs: HashMap<SecurityGroupId, SecurityGroup> =
             self.sgs.list_all().await?.into_iter().map(|v| (v.value.id, v.value)).collect();
         let specs: HashMap<NetworkId, NetworkSpec> =
@@ -120,9 +118,8 @@ impl NetworkService {
     }
 
     pub(super) async fn refresh_firewalls_inner(&self, groups: &[SecurityGroupId]) -> Result<()> {
-        let ports: Vec<Port> = self.ports.list_all().await?.into_iter().map(|v| v.value).collect();
-        let rules: Vec<SecurityGroupRule> =
-            self.rules.list_all().await?.into_iter().map(|v| v.value).collect();
+        let ports: Vec<Port> = values(&self.ports).await?;
+        let rules: Vec<SecurityGroupRule> = values(&self.rules).await?;
         let sgs: HashMap<SecurityGroupId, SecurityGroup> =
             self.sgs.list_all().await?.into_iter().map(|v| (v.value.id, v.value)).collect();
         let mut affected: HashSet<SecurityGroupId> = groups.iter().copied().collect();
@@ -182,14 +179,7 @@ impl NetworkService {
             .collect();
         let ids: HashSet<SubnetId> = subnets.iter().map(|s| s.id).collect();
         let mut hosts: Vec<DhcpHost> = Vec::new();
-        for p in self
-            .ports
-            .list_all()
-            .await?
-            .into_iter()
-            .map(|v| v.value)
-            .filter(|p| p.network_id == net.id)
-        {
+        for p in values_where(&self.ports, |p| p.network_id == net.id).await? {
             for f in p.fixed_ips.iter().filter(|f| ids.contains(&f.subnet_id)) {
                 hosts.push(DhcpHost {
                     mac_address: p.mac_address.clone(),
@@ -235,14 +225,8 @@ impl NetworkService {
     }
 
     pub(super) async fn router_spec(&self, r: &Router) -> Result<RouterSpec> {
-        let ports: Vec<Port> = self
-            .ports
-            .list_all()
-            .await?
-            .into_iter()
-            .map(|v| v.value)
-            .filter(|p| p.device_id == r.id.to_string())
-            .collect();
+        let ports: Vec<Port> =
+            values_where(&self.ports, |p| p.device_id == r.id.to_string()).await?;
         let mut gateway = None;
         if let Some(gw) = &r.external_gateway_info
             && let Some(f) = gw.external_fixed_ips.first()
@@ -271,20 +255,17 @@ impl NetworkService {
             }
         }
         interfaces.sort_by_key(|i| i.port_id);
-        let mut floating_ips: Vec<FloatingIpNat> = self
-            .fips
-            .list_all()
-            .await?
-            .into_iter()
-            .map(|v| v.value)
-            .filter(|f| f.router_id == Some(r.id))
-            .filter_map(|f| {
-                Some(FloatingIpNat {
-                    floating_ip: f.floating_ip_address,
-                    fixed_ip: f.fixed_ip_address?,
+        let mut floating_ips: Vec<FloatingIpNat> =
+            values_where(&self.fips, |f| f.router_id == Some(r.id))
+                .await?
+                .into_iter()
+                .filter_map(|f| {
+                    Some(FloatingIpNat {
+                        floating_ip: f.floating_ip_address,
+                        fixed_ip: f.fixed_ip_address?,
+                    })
                 })
-            })
-            .collect();
+                .collect();
         floating_ips.sort_by_key(|f| f.floating_ip);
         Ok(RouterSpec {
             id: r.id,

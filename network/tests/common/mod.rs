@@ -83,3 +83,46 @@ pub async fn call_raw(
     };
     (status, v)
 }
+
+/// `GET uri` as `ctx`.
+pub async fn get(app: &Router, ctx: &RequestContext, uri: &str) -> (StatusCode, Value) {
+    call(app, Some(ctx), "GET", uri, None).await
+}
+
+/// `DELETE uri` as `ctx`.
+pub async fn delete(app: &Router, ctx: &RequestContext, uri: &str) -> (StatusCode, Value) {
+    call(app, Some(ctx), "DELETE", uri, None).await
+}
+
+/// `POST uri` with a JSON body as `ctx`.
+pub async fn post(
+    app: &Router,
+    ctx: &RequestContext,
+    uri: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    call(app, Some(ctx), "POST", uri, Some(body)).await
+}
+
+/// `PUT uri` with a JSON body as `ctx`.
+pub async fn put(
+    app: &Router,
+    ctx: &RequestContext,
+    uri: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    call(app, Some(ctx), "PUT", uri, Some(body)).await
+}
+
+/// `POST uri` with `{key: body}` as `ctx`, which must answer 201: the new resource's id.
+pub async fn create(
+    app: &Router,
+    ctx: &RequestContext,
+    uri: &str,
+    key: &str,
+    body: Value,
+) -> String {
+    let (s, v) = post(app, ctx, uri, serde_json::json!({ key: body })).await;
+    assert_eq!(s, StatusCode::CREATED, "POST {uri}: {v}");
+    v[key]["id"].as_str().expect("an id").to_owned()
+}
