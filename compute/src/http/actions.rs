@@ -2,14 +2,14 @@
 //! `POST /servers/{id}/action`: one [`ServerAction`] per request.
 
 use super::views::server_view;
-use super::{Api, R, base_url, err, parse_body, parse_id};
+use super::{Call, R, err, parse_body, parse_id};
 use crate::api::ServerAction;
 use crate::error::ComputeError;
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::Path;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
-use ferrostack_core::http::{Ctx, JsonBody, Microversion};
+use ferrostack_core::http::JsonBody;
 use ferrostack_core::id::ServerId;
 use serde_json::{Value, json};
 
@@ -28,10 +28,7 @@ fn basic_view_omits(k: &str) -> bool {
 
 /// `POST /servers/{id}/action`.
 pub(super) async fn server_action(
-    State(api): State<Api>,
-    ctx: Ctx,
-    mv: Microversion,
-    headers: HeaderMap,
+    Call { api, ctx, mv, base }: Call,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> R {
@@ -69,7 +66,7 @@ pub(super) async fn server_action(
         }
         ServerAction::Rebuild(req) => {
             let s = api.rebuild_server(&ctx, id, req).await.map_err(err)?;
-            let mut v = server_view(&s, mv, &base_url(&headers), ctx.has_role("admin"));
+            let mut v = server_view(&s, mv, &base, ctx.has_role("admin"));
             if !mv.at_least(2, 75)
                 && let Some(m) = v.as_object_mut()
             {
@@ -81,7 +78,6 @@ pub(super) async fn server_action(
         }
         ServerAction::CreateImage(req) => {
             let image = api.create_image(&ctx, id, req).await.map_err(err)?;
-            let base = base_url(&headers);
             let mut resp = if mv.at_least(2, 45) {
                 (StatusCode::ACCEPTED, Json(json!({"image_id": image.to_string()}))).into_response()
             } else {

@@ -2,25 +2,20 @@
 //! `/servers/{id}/os-volume_attachments` and `/servers/{id}/os-interface`.
 
 use super::views::{attachment_view, interface_view};
-use super::{Api, R, bad, err, parse_body, parse_id};
+use super::{Call, R, bad, err, parse_body, parse_id};
 use crate::api::AttachVolume;
 use crate::error::ComputeError;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use ferrostack_core::http::{Ctx, JsonBody, Microversion};
+use ferrostack_core::http::JsonBody;
 use ferrostack_core::id::{NetworkId, PortId, ServerId, VolumeId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// `GET /servers/{id}/os-volume_attachments`.
-pub(super) async fn list_volumes(
-    State(api): State<Api>,
-    ctx: Ctx,
-    mv: Microversion,
-    Path(id): Path<String>,
-) -> R {
+pub(super) async fn list_volumes(Call { api, ctx, mv, .. }: Call, Path(id): Path<String>) -> R {
     let id: ServerId = parse_id(&id, "Instance")?;
     let s = api.get_server(&ctx, id).await.map_err(err)?;
     let list: Vec<Value> = s.volumes.iter().map(|a| attachment_view(a, id, mv)).collect();
@@ -29,9 +24,7 @@ pub(super) async fn list_volumes(
 
 /// `GET /servers/{id}/os-volume_attachments/{volume}`.
 pub(super) async fn show_volume(
-    State(api): State<Api>,
-    ctx: Ctx,
-    mv: Microversion,
+    Call { api, ctx, mv, .. }: Call,
     Path((id, vol)): Path<(String, String)>,
 ) -> R {
     let id: ServerId = parse_id(&id, "Instance")?;
@@ -61,9 +54,7 @@ struct AttachVolumeFields {
 
 /// `POST /servers/{id}/os-volume_attachments`.
 pub(super) async fn attach_volume(
-    State(api): State<Api>,
-    ctx: Ctx,
-    mv: Microversion,
+    Call { api, ctx, mv, .. }: Call,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> R {
@@ -82,8 +73,7 @@ pub(super) async fn attach_volume(
 
 /// `DELETE /servers/{id}/os-volume_attachments/{volume}`.
 pub(super) async fn detach_volume(
-    State(api): State<Api>,
-    ctx: Ctx,
+    Call { api, ctx, .. }: Call,
     Path((id, vol)): Path<(String, String)>,
 ) -> R {
     let id: ServerId = parse_id(&id, "Instance")?;
@@ -93,12 +83,7 @@ pub(super) async fn detach_volume(
 }
 
 /// `GET /servers/{id}/os-interface`.
-pub(super) async fn list_interfaces(
-    State(api): State<Api>,
-    ctx: Ctx,
-    mv: Microversion,
-    Path(id): Path<String>,
-) -> R {
+pub(super) async fn list_interfaces(Call { api, ctx, mv, .. }: Call, Path(id): Path<String>) -> R {
     let id: ServerId = parse_id(&id, "Instance")?;
     let s = api.get_server(&ctx, id).await.map_err(err)?;
     let list: Vec<Value> = s.vifs.iter().map(|v| interface_view(v, mv)).collect();
@@ -107,9 +92,7 @@ pub(super) async fn list_interfaces(
 
 /// `GET /servers/{id}/os-interface/{port}`.
 pub(super) async fn show_interface(
-    State(api): State<Api>,
-    ctx: Ctx,
-    mv: Microversion,
+    Call { api, ctx, mv, .. }: Call,
     Path((id, port)): Path<(String, String)>,
 ) -> R {
     let id: ServerId = parse_id(&id, "Instance")?;
@@ -139,9 +122,7 @@ struct AttachInterfaceFields {
 
 /// `POST /servers/{id}/os-interface`.
 pub(super) async fn attach_interface(
-    State(api): State<Api>,
-    ctx: Ctx,
-    mv: Microversion,
+    Call { api, ctx, mv, .. }: Call,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> R {
@@ -165,8 +146,7 @@ pub(super) async fn attach_interface(
 
 /// `DELETE /servers/{id}/os-interface/{port}`.
 pub(super) async fn detach_interface(
-    State(api): State<Api>,
-    ctx: Ctx,
+    Call { api, ctx, .. }: Call,
     Path((id, port)): Path<(String, String)>,
 ) -> R {
     let id: ServerId = parse_id(&id, "Instance")?;

@@ -2,27 +2,24 @@
 //! `/flavors` and `/flavors/{id}/os-extra_specs`.
 
 use super::views::flavor_view;
-use super::{Api, R, bad, base_url, err, parse_body};
+use super::{Call, R, bad, err, parse_body};
 use crate::error::ComputeError;
 use crate::types::Flavor;
 use axum::Json;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use ferrostack_core::http::{Ctx, JsonBody, Microversion};
+use ferrostack_core::http::JsonBody;
 use ferrostack_core::id::truncate_for_message;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Error as _, Unexpected};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 
-async fn list(
-    api: Api,
-    ctx: Ctx,
-    mv: Microversion,
-    headers: HeaderMap,
-    q: HashMap<String, String>,
-    detail: bool,
+/// `GET /flavors` (`DETAIL` false) and `GET /flavors/detail` (`DETAIL` true).
+pub(super) async fn list<const DETAIL: bool>(
+    Call { api, ctx, mv, base }: Call,
+    Query(q): Query<HashMap<String, String>>,
 ) -> R {
     let mut flavors = api.list_flavors(&ctx).await.map_err(err)?;
     if let Some(v) = q.get("is_public") {
@@ -56,42 +53,13 @@ async fn list(
     if let Some(l) = q.get("limit") {
         flavors.truncate(l.parse().map_err(|_| bad("Invalid input for query parameters limit."))?);
     }
-    let base = base_url(&headers);
-    Ok(Json(json!({"flavors": flavors.iter().map(|f| flavor_view(f, mv, &base, detail)).collect::<Vec<_>>()})).into_response())
-}
-
-/// `GET /flavors`.
-pub(super) async fn index(
-    State(api): State<Api>,
-    ctx: Ctx,
-    mv: Microversion,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> R {
-    list(api, ctx, mv, headers, q, false).await
-}
-
-/// `GET /flavors/detail`.
-pub(super) async fn detail(
-    State(api): State<Api>,
-    ctx: Ctx,
-    mv: Microversion,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> R {
-    list(api, ctx, mv, headers, q, true).await
+    Ok(Json(json!({"flavors": flavors.iter().map(|f| flavor_view(f, mv, &base, DETAIL)).collect::<Vec<_>>()})).into_response())
 }
 
 /// `GET /flavors/{id}`.
-pub(super) async fn show(
-    State(api): State<Api>,
-    ctx: Ctx,
-    mv: Microversion,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> R {
+pub(super) async fn show(Call { api, ctx, mv, base }: Call, Path(id): Path<String>) -> R {
     let f = api.get_flavor(&ctx, &id).await.map_err(err)?;
-    Ok(Json(json!({"flavor": flavor_view(&f, mv, &base_url(&headers), true)})).into_response())
+    Ok(Json(json!({"flavor": flavor_view(&f, mv, &base, true)})).into_response())
 }
 
 #[derive(Deserialize)]
@@ -172,10 +140,7 @@ fn flavor_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error
 
 /// `POST /flavors` (admin).
 pub(super) async fn create(
-    State(api): State<Api>,
-    ctx: Ctx,
-    mv: Microversion,
-    headers: HeaderMap,
+    Call { api, ctx, mv, base }: Call,
     JsonBody(body): JsonBody<Value>,
 ) -> R {
     let CreateBody { flavor: b } = parse_body(body, "flavor")?;
@@ -195,21 +160,17 @@ pub(super) async fn create(
         f.description = b.description;
     }
     let f = api.create_flavor(&ctx, f).await.map_err(err)?;
-    Ok(Json(json!({"flavor": flavor_view(&f, mv, &base_url(&headers), true)})).into_response())
+    Ok(Json(json!({"flavor": flavor_view(&f, mv, &base, true)})).into_response())
 }
 
 /// `DELETE /flavors/{id}` (admin).
-pub(super) async fn delete(State(api): State<Api>, ctx: Ctx, Path(id): Path<String>) -> R {
+pub(super) async fn delete(Call { api, ctx, .. }: Call, Path(id): Path<String>) -> R {
     api.delete_flavor(&ctx, &id).await.map_err(err)?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
 /// `GET /flavors/{id}/os-extra_specs`.
-pub(super) async fn list_extra_specs(
-    State(api): State<Api>,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> R {
+pub(super) async fn list_extra_specs(Call { api, ctx, .. }: Call, Path(id): Path<String>) -> R {
     let f = api.get_flavor(&ctx, &id).await.map_err(err)?;
     Ok(Json(json!({"extra_specs": f.extra_specs})).into_response())
 }
@@ -228,8 +189,7 @@ fn spec_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>,
 
 /// `POST /flavors/{id}/os-extra_specs` (admin).
 pub(super) async fn set_extra_specs(
-    State(api): State<Api>,
-    ctx: Ctx,
+    Call { api, ctx, .. }: Call,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> R {
@@ -243,8 +203,7 @@ pub(super) async fn set_extra_specs(
 
 /// `GET /flavors/{id}/os-extra_specs/{key}`.
 pub(super) async fn show_extra_spec(
-    State(api): State<Api>,
-    ctx: Ctx,
+    Call { api, ctx, .. }: Call,
     Path((id, key)): Path<(String, String)>,
 ) -> R {
     let f = api.get_flavor(&ctx, &id).await.map_err(err)?;
@@ -256,8 +215,7 @@ pub(super) async fn show_extra_spec(
 
 /// `PUT /flavors/{id}/os-extra_specs/{key}` (admin): the body is `{key: value}`.
 pub(super) async fn update_extra_spec(
-    State(api): State<Api>,
-    ctx: Ctx,
+    Call { api, ctx, .. }: Call,
     Path((id, key)): Path<(String, String)>,
     JsonBody(body): JsonBody<Value>,
 ) -> R {
@@ -278,8 +236,7 @@ pub(super) async fn update_extra_spec(
 
 /// `DELETE /flavors/{id}/os-extra_specs/{key}` (admin).
 pub(super) async fn delete_extra_spec(
-    State(api): State<Api>,
-    ctx: Ctx,
+    Call { api, ctx, .. }: Call,
     Path((id, key)): Path<(String, String)>,
 ) -> R {
     api.unset_extra_spec(&ctx, &id, &key).await.map_err(err)?;

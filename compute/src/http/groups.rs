@@ -2,31 +2,26 @@
 //! `/os-server-groups`: `policies` (a list of one) before 2.64, `policy` and `rules` since.
 
 use super::views::group_view;
-use super::{Api, R, bad, err, parse_body, parse_id};
+use super::{Call, R, bad, err, parse_body, parse_id};
 use crate::api::CreateGroup;
 use crate::types::GroupPolicy;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use ferrostack_core::http::{Ctx, JsonBody, Microversion};
+use ferrostack_core::http::JsonBody;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// `GET /os-server-groups`.
-pub(super) async fn list(State(api): State<Api>, ctx: Ctx, mv: Microversion) -> R {
+pub(super) async fn list(Call { api, ctx, mv, .. }: Call) -> R {
     let g = api.list_groups(&ctx).await.map_err(err)?;
     let list: Vec<Value> = g.iter().map(|g| group_view(g, mv)).collect();
     Ok(Json(json!({ "server_groups": list })).into_response())
 }
 
 /// `GET /os-server-groups/{id}`.
-pub(super) async fn show(
-    State(api): State<Api>,
-    ctx: Ctx,
-    mv: Microversion,
-    Path(id): Path<String>,
-) -> R {
+pub(super) async fn show(Call { api, ctx, mv, .. }: Call, Path(id): Path<String>) -> R {
     let id = parse_id(&id, "Instance group")?;
     let g = api.get_group(&ctx, id).await.map_err(err)?;
     Ok(Json(json!({"server_group": group_view(&g, mv)})).into_response())
@@ -55,12 +50,7 @@ struct Rules {
 }
 
 /// `POST /os-server-groups`.
-pub(super) async fn create(
-    State(api): State<Api>,
-    ctx: Ctx,
-    mv: Microversion,
-    JsonBody(body): JsonBody<Value>,
-) -> R {
+pub(super) async fn create(Call { api, ctx, mv, .. }: Call, JsonBody(body): JsonBody<Value>) -> R {
     let CreateBody { server_group: b } = parse_body(body, "server_group")?;
     let (policy, max_server_per_host) = if mv.at_least(2, 64) {
         let p = b
@@ -88,7 +78,7 @@ pub(super) async fn create(
 }
 
 /// `DELETE /os-server-groups/{id}`.
-pub(super) async fn delete(State(api): State<Api>, ctx: Ctx, Path(id): Path<String>) -> R {
+pub(super) async fn delete(Call { api, ctx, .. }: Call, Path(id): Path<String>) -> R {
     let id = parse_id(&id, "Instance group")?;
     api.delete_group(&ctx, id).await.map_err(err)?;
     Ok(StatusCode::NO_CONTENT.into_response())

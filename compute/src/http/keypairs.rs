@@ -2,19 +2,19 @@
 //! `/os-keypairs`.
 
 use super::views::keypair_view;
-use super::{Api, R, bad, err, parse_body, ts_micro};
+use super::{Call, R, bad, err, parse_body, ts_micro};
 use crate::api::CreateKeypair;
 use crate::types::KeypairType;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use ferrostack_core::http::{Ctx, JsonBody, Microversion};
+use ferrostack_core::http::JsonBody;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// `GET /os-keypairs`.
-pub(super) async fn list(State(api): State<Api>, ctx: Ctx, mv: Microversion) -> R {
+pub(super) async fn list(Call { api, ctx, mv, .. }: Call) -> R {
     let k = api.list_keypairs(&ctx).await.map_err(err)?;
     let list: Vec<Value> =
         k.iter().map(|k| json!({"keypair": keypair_view(k, mv, false)})).collect();
@@ -22,12 +22,7 @@ pub(super) async fn list(State(api): State<Api>, ctx: Ctx, mv: Microversion) -> 
 }
 
 /// `GET /os-keypairs/{name}`.
-pub(super) async fn show(
-    State(api): State<Api>,
-    ctx: Ctx,
-    mv: Microversion,
-    Path(name): Path<String>,
-) -> R {
+pub(super) async fn show(Call { api, ctx, mv, .. }: Call, Path(name): Path<String>) -> R {
     let k = api.get_keypair(&ctx, &name).await.map_err(err)?;
     let mut v = keypair_view(&k, mv, true);
     v["created_at"] = json!(ts_micro(k.created_at));
@@ -53,12 +48,7 @@ struct CreateFields {
 }
 
 /// `POST /os-keypairs`: imports `public_key`, or generates a key pair.
-pub(super) async fn create(
-    State(api): State<Api>,
-    ctx: Ctx,
-    mv: Microversion,
-    JsonBody(body): JsonBody<Value>,
-) -> R {
+pub(super) async fn create(Call { api, ctx, mv, .. }: Call, JsonBody(body): JsonBody<Value>) -> R {
     let CreateBody { keypair: b } = parse_body(body, "keypair")?;
     let key_type = match b.key_type.as_deref() {
         None | Some("ssh") => KeypairType::Ssh,
@@ -72,12 +62,7 @@ pub(super) async fn create(
 }
 
 /// `DELETE /os-keypairs/{name}`.
-pub(super) async fn delete(
-    State(api): State<Api>,
-    ctx: Ctx,
-    mv: Microversion,
-    Path(name): Path<String>,
-) -> R {
+pub(super) async fn delete(Call { api, ctx, mv, .. }: Call, Path(name): Path<String>) -> R {
     api.delete_keypair(&ctx, &name).await.map_err(err)?;
     Ok(if mv.at_least(2, 2) { StatusCode::NO_CONTENT } else { StatusCode::ACCEPTED }
         .into_response())

@@ -39,10 +39,12 @@ pub use router::router;
 
 use crate::api::ComputeApi;
 use crate::error::ComputeError;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use ferrostack_core::error::ErrorKind;
-use ferrostack_core::http::{ApiError, Microversion, MicroversionRange};
+use ferrostack_core::http::{ApiError, Ctx, Microversion, MicroversionRange};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -91,31 +93,32 @@ fn links(base: &str, kind: &str, id: &str) -> Value {
     ])
 }
 
-fn ts(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+/// Nova's form of a keypair's `created_at`: microseconds, no offset
+/// (`2030-01-01T00:00:00.000000`).
+fn ts_micro(t: time::OffsetDateTime) -> String {
+    let mut s = ferrostack_core::time::keystone_format(t);
+    s.pop(); // the `Z`
+    s
 }
 
-fn ts_micro(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.microsecond()
-    )
+/// What every handler starts from: the API, the authenticated caller ([`Ctx`]: a 401 without
+/// one), the negotiated microversion (extracted in that order) and the public base URL.
+struct Call {
+    api: Api,
+    ctx: Ctx,
+    mv: Microversion,
+    /// The API's public base URL as the caller reached it ([`base_url`]).
+    base: String,
+}
+
+impl FromRequestParts<Api> for Call {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, ApiError> {
+        let ctx = Ctx::from_request_parts(parts, api).await?;
+        let mv = Microversion::from_request_parts(parts, api).await?;
+        Ok(Call { api: api.clone(), ctx, mv, base: base_url(&parts.headers) })
+    }
 }
 
 /// A path id; one that does not parse is a 404 for `what`, as Nova answers.

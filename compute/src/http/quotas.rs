@@ -2,25 +2,25 @@
 //! `/limits`, `/os-quota-sets` and `/os-availability-zone`.
 
 use super::views::quota_view;
-use super::{Api, R, bad, err, parse_body};
+use super::{Call, R, bad, err, parse_body};
 use crate::error::ComputeError;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::response::IntoResponse;
-use ferrostack_core::http::{Ctx, JsonBody, Microversion};
+use ferrostack_core::http::JsonBody;
 use ferrostack_core::id::{ProjectId, truncate_for_message};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 /// `GET /os-availability-zone`.
-pub(super) async fn availability_zones(State(api): State<Api>, ctx: Ctx) -> R {
+pub(super) async fn availability_zones(Call { api, ctx, .. }: Call) -> R {
     let z = api.availability_zones(&ctx).await.map_err(err)?;
     Ok(Json(json!({"availabilityZoneInfo": z.iter().map(|z| json!({"zoneName": z.name, "zoneState": {"available": z.available}, "hosts": Value::Null})).collect::<Vec<_>>()})).into_response())
 }
 
 /// `GET /limits`.
-pub(super) async fn limits(State(api): State<Api>, ctx: Ctx, mv: Microversion) -> R {
+pub(super) async fn limits(Call { api, ctx, mv, .. }: Call) -> R {
     let project = ctx
         .project_id()
         .cloned()
@@ -51,19 +51,14 @@ pub(super) async fn limits(State(api): State<Api>, ctx: Ctx, mv: Microversion) -
 }
 
 /// `GET /os-quota-sets/{project}` (and `/detail`).
-pub(super) async fn show(
-    State(api): State<Api>,
-    ctx: Ctx,
-    mv: Microversion,
-    Path(project): Path<String>,
-) -> R {
+pub(super) async fn show(Call { api, ctx, mv, .. }: Call, Path(project): Path<String>) -> R {
     let p = ProjectId::try_from(project.clone()).map_err(|_| bad("Invalid project id."))?;
     let (l, _) = api.quotas(&ctx, &p).await.map_err(err)?;
     Ok(Json(json!({"quota_set": quota_view(&project, &l, mv)})).into_response())
 }
 
 /// `GET /os-quota-sets/{project}/detail`: each resource's `limit`, `in_use` and `reserved`.
-pub(super) async fn detail(State(api): State<Api>, ctx: Ctx, Path(project): Path<String>) -> R {
+pub(super) async fn detail(Call { api, ctx, .. }: Call, Path(project): Path<String>) -> R {
     let p = ProjectId::try_from(project.clone()).map_err(|_| bad("Invalid project id."))?;
     let (l, u) = api.quotas(&ctx, &p).await.map_err(err)?;
     let item = |limit: i64, in_use: i64| json!({"limit": limit, "in_use": in_use, "reserved": 0});
@@ -96,9 +91,7 @@ enum QuotaValue {
 
 /// `PUT /os-quota-sets/{project}` (admin).
 pub(super) async fn update(
-    State(api): State<Api>,
-    ctx: Ctx,
-    mv: Microversion,
+    Call { api, ctx, mv, .. }: Call,
     Path(project): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> R {

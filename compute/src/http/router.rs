@@ -16,8 +16,8 @@ use serde_json::json;
 /// The Nova v2.1 router over `api` (see the module docs).
 pub fn router(api: Api) -> Router {
     let v21 = Router::new()
-        .route("/servers", get(servers::index).post(servers::create))
-        .route("/servers/detail", get(servers::detail))
+        .route("/servers", get(servers::list::<false>).post(servers::create))
+        .route("/servers/detail", get(servers::list::<true>))
         .route("/servers/{id}", get(servers::show).put(servers::update).delete(servers::delete))
         .route("/servers/{id}/action", post(actions::server_action))
         .route("/servers/{id}/ips", get(servers::ips))
@@ -39,8 +39,8 @@ pub fn router(api: Api) -> Router {
             "/servers/{id}/os-interface/{port}",
             get(attachments::show_interface).delete(attachments::detach_interface),
         )
-        .route("/flavors", get(flavors::index).post(flavors::create))
-        .route("/flavors/detail", get(flavors::detail))
+        .route("/flavors", get(flavors::list::<false>).post(flavors::create))
+        .route("/flavors/detail", get(flavors::list::<true>))
         .route("/flavors/{id}", get(flavors::show).delete(flavors::delete))
         .route(
             "/flavors/{id}/os-extra_specs",

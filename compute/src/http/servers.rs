@@ -3,26 +3,23 @@
 //! addresses and remote consoles.
 
 use super::views::{address_map, server_view};
-use super::{Api, R, bad, base_url, err, links, parse_body, parse_id, query_bool};
+use super::{Call, R, bad, err, links, parse_body, parse_id, query_bool};
 use crate::api::{CreateServer, CreateServerBody, Networks, ServerFilter, UpdateServer};
 use crate::error::ComputeError;
 use axum::Json;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Path, Query};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
-use ferrostack_core::http::{ApiError, Ctx, JsonBody, Microversion};
+use ferrostack_core::http::{ApiError, JsonBody};
 use ferrostack_core::id::{ServerId, truncate_for_message};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
-async fn list(
-    api: Api,
-    ctx: Ctx,
-    mv: Microversion,
-    headers: HeaderMap,
-    q: HashMap<String, String>,
-    detail: bool,
+/// `GET /servers` (`DETAIL` false) and `GET /servers/detail` (`DETAIL` true).
+pub(super) async fn list<const DETAIL: bool>(
+    Call { api, ctx, mv, base }: Call,
+    Query(q): Query<HashMap<String, String>>,
 ) -> R {
     let changes_since = match q.get("changes-since").or_else(|| q.get("changes_since")) {
         Some(s) => Some(
@@ -65,12 +62,11 @@ async fn list(
     if let Some(l) = limit {
         servers.truncate(l);
     }
-    let base = base_url(&headers);
     let admin = ctx.has_role("admin");
     let list: Vec<Value> = servers
         .iter()
         .map(|s| {
-            if detail {
+            if DETAIL {
                 server_view(s, mv, &base, admin)
             } else {
                 json!({"id": s.id.to_string(), "name": s.name, "links": links(&base, "servers", &s.id.to_string())})
@@ -79,40 +75,15 @@ async fn list(
         .collect();
     let mut body = json!({ "servers": list });
     if more && let Some(last) = servers.last() {
-        let path = if detail { "servers/detail" } else { "servers" };
+        let path = if DETAIL { "servers/detail" } else { "servers" };
         body["servers_links"] = json!([{"rel": "next", "href": format!("{base}/v2.1/{path}?limit={}&marker={}", limit.unwrap_or(0), last.id)}]);
     }
     Ok(Json(body).into_response())
 }
 
-/// `GET /servers`.
-pub(super) async fn index(
-    State(api): State<Api>,
-    ctx: Ctx,
-    mv: Microversion,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> R {
-    list(api, ctx, mv, headers, q, false).await
-}
-
-/// `GET /servers/detail`.
-pub(super) async fn detail(
-    State(api): State<Api>,
-    ctx: Ctx,
-    mv: Microversion,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> R {
-    list(api, ctx, mv, headers, q, true).await
-}
-
 /// `POST /servers`.
 pub(super) async fn create(
-    State(api): State<Api>,
-    ctx: Ctx,
-    mv: Microversion,
-    headers: HeaderMap,
+    Call { api, ctx, mv, base }: Call,
     JsonBody(body): JsonBody<Value>,
 ) -> R {
     let req: CreateServer = parse_body::<CreateServerBody>(body, "server")?.into();
@@ -133,7 +104,6 @@ pub(super) async fn create(
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
     let return_reservation = req.return_reservation_id;
     let servers = api.create_servers(&ctx, req).await.map_err(err)?;
-    let base = base_url(&headers);
     if return_reservation {
         let r = servers.first().map(|s| s.reservation_id.clone()).unwrap_or_default();
         return Ok((StatusCode::ACCEPTED, Json(json!({"reservation_id": r}))).into_response());
@@ -155,21 +125,14 @@ pub(super) async fn create(
 }
 
 /// `GET /servers/{id}`.
-pub(super) async fn show(
-    State(api): State<Api>,
-    ctx: Ctx,
-    mv: Microversion,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> R {
+pub(super) async fn show(Call { api, ctx, mv, base }: Call, Path(id): Path<String>) -> R {
     let id: ServerId = parse_id(&id, "Instance")?;
     let s = api.get_server(&ctx, id).await.map_err(err)?;
-    Ok(Json(json!({"server": server_view(&s, mv, &base_url(&headers), ctx.has_role("admin"))}))
-        .into_response())
+    Ok(Json(json!({"server": server_view(&s, mv, &base, ctx.has_role("admin"))})).into_response())
 }
 
 /// `GET /servers/{id}/ips`.
-pub(super) async fn ips(State(api): State<Api>, ctx: Ctx, Path(id): Path<String>) -> R {
+pub(super) async fn ips(Call { api, ctx, .. }: Call, Path(id): Path<String>) -> R {
     let id: ServerId = parse_id(&id, "Instance")?;
     let s = api.get_server(&ctx, id).await.map_err(err)?;
     Ok(Json(json!({ "addresses": address_map(&s, false) })).into_response())
@@ -178,8 +141,7 @@ pub(super) async fn ips(State(api): State<Api>, ctx: Ctx, Path(id): Path<String>
 /// `GET /servers/{id}/ips/{network}`: one network's addresses, 404 when the server has none
 /// on it.
 pub(super) async fn ips_by_network(
-    State(api): State<Api>,
-    ctx: Ctx,
+    Call { api, ctx, .. }: Call,
     Path((id, network)): Path<(String, String)>,
 ) -> R {
     let id: ServerId = parse_id(&id, "Instance")?;
@@ -212,10 +174,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 
 /// `PUT /servers/{id}`.
 pub(super) async fn update(
-    State(api): State<Api>,
-    ctx: Ctx,
-    mv: Microversion,
-    headers: HeaderMap,
+    Call { api, ctx, mv, base }: Call,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> R {
@@ -226,12 +185,11 @@ pub(super) async fn update(
         description: server.description.filter(|_| mv.at_least(2, 19)),
     };
     let s = api.update_server(&ctx, id, req).await.map_err(err)?;
-    Ok(Json(json!({"server": server_view(&s, mv, &base_url(&headers), ctx.has_role("admin"))}))
-        .into_response())
+    Ok(Json(json!({"server": server_view(&s, mv, &base, ctx.has_role("admin"))})).into_response())
 }
 
 /// `DELETE /servers/{id}`.
-pub(super) async fn delete(State(api): State<Api>, ctx: Ctx, Path(id): Path<String>) -> R {
+pub(super) async fn delete(Call { api, ctx, .. }: Call, Path(id): Path<String>) -> R {
     let id: ServerId = parse_id(&id, "Instance")?;
     api.delete_server(&ctx, id).await.map_err(err)?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -253,8 +211,7 @@ struct RemoteConsole {
 
 /// `POST /servers/{id}/remote-consoles` (2.6).
 pub(super) async fn remote_console(
-    State(api): State<Api>,
-    ctx: Ctx,
+    Call { api, ctx, .. }: Call,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> R {

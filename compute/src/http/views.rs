@@ -3,10 +3,11 @@
 //! and quota sets, shaped by the negotiated microversion.
 
 use super::links;
-use super::{ts, ts_micro};
+use super::ts_micro;
 use crate::types::{Flavor, Keypair, QuotaLimits, Server, ServerGroup, Vif, VolumeAttachment};
 use ferrostack_core::http::Microversion;
 use ferrostack_core::id::ServerId;
+use ferrostack_core::time::seconds_format;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -81,8 +82,8 @@ pub(super) fn server_view(s: &Server, mv: Microversion, base: &str, admin: bool)
         "hostId": host_id,
         "image": image,
         "flavor": flavor,
-        "created": ts(s.created_at),
-        "updated": ts(s.updated_at),
+        "created": seconds_format(s.created_at),
+        "updated": seconds_format(s.updated_at),
         "addresses": addresses,
         "accessIPv4": s.access_ipv4.clone().unwrap_or_default(),
         "accessIPv6": s.access_ipv6.clone().unwrap_or_default(),
@@ -135,7 +136,8 @@ pub(super) fn server_view(s: &Server, mv: Microversion, base: &str, admin: bool)
     if let Some(f) = &s.fault
         && matches!(s.status(), "ERROR" | "DELETED")
     {
-        v["fault"] = json!({"code": f.code, "created": ts(f.created), "message": f.message});
+        v["fault"] =
+            json!({"code": f.code, "created": seconds_format(f.created), "message": f.message});
     }
     v
 }
