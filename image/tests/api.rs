@@ -72,6 +72,16 @@ async fn call(
     (status, bytes)
 }
 
+/// A request without a body.
+async fn no_body(app: &Router, project: &str, method: Method, uri: &str) -> (StatusCode, Vec<u8>) {
+    call(app, project, method, uri, None, vec![]).await
+}
+
+/// `PUT` of image data (`application/octet-stream`).
+async fn put_data(app: &Router, project: &str, uri: &str, data: Vec<u8>) -> (StatusCode, Vec<u8>) {
+    call(app, project, Method::PUT, uri, Some("application/octet-stream"), data).await
+}
+
 async fn json_call(
     app: &Router,
     project: &str,
@@ -141,15 +151,7 @@ async fn cli_flow_upload_show_download_set_delete() {
     )
     .await;
     let data: Vec<u8> = (0..1_000_003u32).map(|i| (i * 31 % 253) as u8).collect();
-    let (s, _) = call(
-        &e.app,
-        &p,
-        Method::PUT,
-        &format!("/v2/images/{id}/file"),
-        Some("application/octet-stream"),
-        data.clone(),
-    )
-    .await;
+    let (s, _) = put_data(&e.app, &p, &format!("/v2/images/{id}/file"), data.clone()).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, v) = json_call(&e.app, &p, Method::GET, &format!("/v2/images/{id}"), Value::Null).await;
     assert_eq!(s, StatusCode::OK);
@@ -160,8 +162,7 @@ async fn cli_flow_upload_show_download_set_delete() {
     assert_eq!(v["checksum"], hex::encode(md5::Md5::digest(&data)));
     assert_eq!(v["os_hash_algo"], "sha512");
     assert_eq!(v["os_hash_value"], hex::encode(sha2::Sha512::digest(&data)));
-    let (s, body) =
-        call(&e.app, &p, Method::GET, &format!("/v2/images/{id}/file"), None, vec![]).await;
+    let (s, body) = no_body(&e.app, &p, Method::GET, &format!("/v2/images/{id}/file")).await;
     assert_eq!(s, StatusCode::OK);
     assert!(body == data, "downloaded bytes differ");
     // Name lookup as the CLI does it: 404 on the name, then ?name=.
@@ -187,18 +188,10 @@ async fn cli_flow_upload_show_download_set_delete() {
     assert_eq!(v["hw_disk_bus"], "scsi");
     assert_eq!(v["name"], "cirros2");
     // Upload to an active image: 409.
-    let (s, _) = call(
-        &e.app,
-        &p,
-        Method::PUT,
-        &format!("/v2/images/{id}/file"),
-        Some("application/octet-stream"),
-        b"more".to_vec(),
-    )
-    .await;
+    let (s, _) = put_data(&e.app, &p, &format!("/v2/images/{id}/file"), b"more".to_vec()).await;
     assert_eq!(s, StatusCode::CONFLICT);
     // Delete, then it is gone.
-    let (s, _) = call(&e.app, &p, Method::DELETE, &format!("/v2/images/{id}"), None, vec![]).await;
+    let (s, _) = no_body(&e.app, &p, Method::DELETE, &format!("/v2/images/{id}")).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, _) = json_call(&e.app, &p, Method::GET, &format!("/v2/images/{id}"), Value::Null).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
@@ -232,15 +225,7 @@ async fn hostile_uploads_are_refused_and_leave_no_active_image() {
             json!({"name": name, "disk_format": disk, "container_format": "bare"}),
         )
         .await;
-        let (s, b) = call(
-            &e.app,
-            &p,
-            Method::PUT,
-            &format!("/v2/images/{id}/file"),
-            Some("application/octet-stream"),
-            data,
-        )
-        .await;
+        let (s, b) = put_data(&e.app, &p, &format!("/v2/images/{id}/file"), data).await;
         let v: Value = serde_json::from_slice(&b).unwrap();
         assert_eq!(s, StatusCode::BAD_REQUEST, "{name}: {v}");
         assert!(v["message"].as_str().unwrap().contains("image"), "{name}: {v}");
@@ -248,8 +233,7 @@ async fn hostile_uploads_are_refused_and_leave_no_active_image() {
             json_call(&e.app, &p, Method::GET, &format!("/v2/images/{id}"), Value::Null).await;
         assert_eq!(v["status"], "queued", "{name}");
         assert_eq!(v["size"], Value::Null);
-        let (s, _) =
-            call(&e.app, &p, Method::GET, &format!("/v2/images/{id}/file"), None, vec![]).await;
+        let (s, _) = no_body(&e.app, &p, Method::GET, &format!("/v2/images/{id}/file")).await;
         assert_eq!(s, StatusCode::NO_CONTENT, "{name}: no data must be served");
     }
     let (_, v) = json_call(&e.app, &p, Method::GET, "/v2/images?status=active", Value::Null).await;
@@ -270,51 +254,42 @@ async fn bad_input_gets_glance_status_codes() {
     let patch = |body: &str, ct: &'static str| (body.as_bytes().to_vec(), ct);
     for (body, want) in [
         (patch("not json", PATCH), StatusCode::BAD_REQUEST),
-        (patch("{\"op\":\"add\"}", PATCH), StatusCode::BAD_REQUEST),
+        (patch(r#"{"op":"add"}"#, PATCH), StatusCode::BAD_REQUEST),
+        (patch(r#"[{"op":"move","path":"/name","value":1}]"#, PATCH), StatusCode::BAD_REQUEST),
+        (patch(r#"[{"op":"add","path":"name","value":"x"}]"#, PATCH), StatusCode::BAD_REQUEST),
         (
-            patch("[{\"op\":\"move\",\"path\":\"/name\",\"value\":1}]", PATCH),
-            StatusCode::BAD_REQUEST,
-        ),
-        (
-            patch("[{\"op\":\"add\",\"path\":\"name\",\"value\":\"x\"}]", PATCH),
-            StatusCode::BAD_REQUEST,
-        ),
-        (
-            patch("[{\"op\":\"replace\",\"path\":\"/status\",\"value\":\"active\"}]", PATCH),
+            patch(r#"[{"op":"replace","path":"/status","value":"active"}]"#, PATCH),
             StatusCode::FORBIDDEN,
         ),
         (
-            patch("[{\"op\":\"replace\",\"path\":\"/checksum\",\"value\":\"0\"}]", PATCH),
+            patch(r#"[{"op":"replace","path":"/checksum","value":"0"}]"#, PATCH),
             StatusCode::FORBIDDEN,
         ),
         (
-            patch("[{\"op\":\"add\",\"path\":\"/os_glance_x\",\"value\":\"0\"}]", PATCH),
+            patch(r#"[{"op":"add","path":"/os_glance_x","value":"0"}]"#, PATCH),
             StatusCode::FORBIDDEN,
         ),
-        (patch("[{\"op\":\"remove\",\"path\":\"/name\"}]", PATCH), StatusCode::FORBIDDEN),
-        (patch("[{\"op\":\"remove\",\"path\":\"/nope\"}]", PATCH), StatusCode::CONFLICT),
+        (patch(r#"[{"op":"remove","path":"/name"}]"#, PATCH), StatusCode::FORBIDDEN),
+        (patch(r#"[{"op":"remove","path":"/nope"}]"#, PATCH), StatusCode::CONFLICT),
+        (patch(r#"[{"op":"replace","path":"/nope","value":"1"}]"#, PATCH), StatusCode::CONFLICT),
         (
-            patch("[{\"op\":\"replace\",\"path\":\"/nope\",\"value\":\"1\"}]", PATCH),
-            StatusCode::CONFLICT,
-        ),
-        (
-            patch("[{\"op\":\"replace\",\"path\":\"/visibility\",\"value\":\"public\"}]", PATCH),
+            patch(r#"[{"op":"replace","path":"/visibility","value":"public"}]"#, PATCH),
             StatusCode::FORBIDDEN,
         ),
         (
-            patch("[{\"op\":\"replace\",\"path\":\"/visibility\",\"value\":\"bogus\"}]", PATCH),
+            patch(r#"[{"op":"replace","path":"/visibility","value":"bogus"}]"#, PATCH),
             StatusCode::BAD_REQUEST,
         ),
         (
-            patch("[{\"op\":\"replace\",\"path\":\"/min_ram\",\"value\":-1}]", PATCH),
+            patch(r#"[{"op":"replace","path":"/min_ram","value":-1}]"#, PATCH),
             StatusCode::BAD_REQUEST,
         ),
         (
-            patch("[{\"op\":\"replace\",\"path\":\"/disk_format\",\"value\":\"floppy\"}]", PATCH),
+            patch(r#"[{"op":"replace","path":"/disk_format","value":"floppy"}]"#, PATCH),
             StatusCode::BAD_REQUEST,
         ),
         (
-            patch("[{\"op\":\"add\",\"path\":\"/p\",\"value\":{\"nested\":1}}]", PATCH),
+            patch(r#"[{"op":"add","path":"/p","value":{"nested":1}}]"#, PATCH),
             StatusCode::BAD_REQUEST,
         ),
         (patch("[]", "application/json"), StatusCode::UNSUPPORTED_MEDIA_TYPE),
@@ -348,15 +323,7 @@ async fn bad_input_gets_glance_status_codes() {
             .await;
     assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let bare = create(&e.app, &p, json!({"name": "noformats"})).await;
-    let (s, _) = call(
-        &e.app,
-        &p,
-        Method::PUT,
-        &format!("/v2/images/{bare}/file"),
-        Some("application/octet-stream"),
-        b"x".to_vec(),
-    )
-    .await;
+    let (s, _) = put_data(&e.app, &p, &format!("/v2/images/{bare}/file"), b"x".to_vec()).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     // A foreign private image is invisible: 404 for every operation.
     let private = create(
@@ -390,12 +357,12 @@ async fn bad_input_gets_glance_status_codes() {
     )
     .await;
     assert_eq!(s, StatusCode::OK);
-    let (s, _) = call(&e.app, &p, Method::DELETE, &puri, None, vec![]).await;
+    let (s, _) = no_body(&e.app, &p, Method::DELETE, &puri).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     // Unknown ids are 404, never 500.
-    let (s, _) = call(&e.app, &p, Method::GET, "/v2/images/nope%20nope", None, vec![]).await;
+    let (s, _) = no_body(&e.app, &p, Method::GET, "/v2/images/nope%20nope").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _) = call(&e.app, &p, Method::GET, "/v2/images/%00%ff", None, vec![]).await;
+    let (s, _) = no_body(&e.app, &p, Method::GET, "/v2/images/%00%ff").await;
     assert!(s.is_client_error(), "{s}");
 }
 
@@ -406,18 +373,9 @@ async fn sharing_deactivation_and_tags() {
     let friend = ProjectId::new().to_string();
     let id =
         create(&e.app, &owner, json!({"disk_format": "raw", "container_format": "bare"})).await;
-    let (s, _) = call(
-        &e.app,
-        &owner,
-        Method::PUT,
-        &format!("/v2/images/{id}/file"),
-        Some("application/octet-stream"),
-        b"data".to_vec(),
-    )
-    .await;
+    let (s, _) = put_data(&e.app, &owner, &format!("/v2/images/{id}/file"), b"data".to_vec()).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _) =
-        call(&e.app, &friend, Method::GET, &format!("/v2/images/{id}"), None, vec![]).await;
+    let (s, _) = no_body(&e.app, &friend, Method::GET, &format!("/v2/images/{id}")).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, v) = json_call(
         &e.app,
@@ -439,8 +397,7 @@ async fn sharing_deactivation_and_tags() {
     .await;
     assert_eq!(s, StatusCode::CONFLICT);
     // Visible (get) but not listed until accepted; only the member may accept.
-    let (s, _) =
-        call(&e.app, &friend, Method::GET, &format!("/v2/images/{id}"), None, vec![]).await;
+    let (s, _) = no_body(&e.app, &friend, Method::GET, &format!("/v2/images/{id}")).await;
     assert_eq!(s, StatusCode::OK);
     let (_, v) = json_call(&e.app, &friend, Method::GET, "/v2/images", Value::Null).await;
     assert!(v["images"].as_array().unwrap().is_empty());
@@ -465,57 +422,32 @@ async fn sharing_deactivation_and_tags() {
     let (_, v) = json_call(&e.app, &friend, Method::GET, "/v2/images", Value::Null).await;
     assert_eq!(v["images"].as_array().unwrap().len(), 1);
     // The member cannot modify or delete.
-    let (s, _) =
-        call(&e.app, &friend, Method::DELETE, &format!("/v2/images/{id}"), None, vec![]).await;
+    let (s, _) = no_body(&e.app, &friend, Method::DELETE, &format!("/v2/images/{id}")).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     // Tags.
-    let (s, _) =
-        call(&e.app, &owner, Method::PUT, &format!("/v2/images/{id}/tags/gold"), None, vec![])
-            .await;
+    let (s, _) = no_body(&e.app, &owner, Method::PUT, &format!("/v2/images/{id}/tags/gold")).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (_, v) =
         json_call(&e.app, &owner, Method::GET, &format!("/v2/images/{id}"), Value::Null).await;
     assert_eq!(v["tags"], json!(["gold"]));
     let (s, _) =
-        call(&e.app, &owner, Method::DELETE, &format!("/v2/images/{id}/tags/silver"), None, vec![])
-            .await;
+        no_body(&e.app, &owner, Method::DELETE, &format!("/v2/images/{id}/tags/silver")).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     // Deactivation is for admins; a deactivated image's data is forbidden to others.
-    let (s, _) = call(
-        &e.app,
-        &owner,
-        Method::POST,
-        &format!("/v2/images/{id}/actions/deactivate"),
-        None,
-        vec![],
-    )
-    .await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, _) = call(
-        &e.app,
-        "admin",
-        Method::POST,
-        &format!("/v2/images/{id}/actions/deactivate"),
-        None,
-        vec![],
-    )
-    .await;
-    assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, _) =
-        call(&e.app, &owner, Method::GET, &format!("/v2/images/{id}/file"), None, vec![]).await;
+        no_body(&e.app, &owner, Method::POST, &format!("/v2/images/{id}/actions/deactivate")).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, _) = call(
-        &e.app,
-        "admin",
-        Method::POST,
-        &format!("/v2/images/{id}/actions/reactivate"),
-        None,
-        vec![],
-    )
-    .await;
+    let (s, _) =
+        no_body(&e.app, "admin", Method::POST, &format!("/v2/images/{id}/actions/deactivate"))
+            .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, b) =
-        call(&e.app, &owner, Method::GET, &format!("/v2/images/{id}/file"), None, vec![]).await;
+    let (s, _) = no_body(&e.app, &owner, Method::GET, &format!("/v2/images/{id}/file")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) =
+        no_body(&e.app, "admin", Method::POST, &format!("/v2/images/{id}/actions/reactivate"))
+            .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, b) = no_body(&e.app, &owner, Method::GET, &format!("/v2/images/{id}/file")).await;
     assert_eq!((s, b.as_slice()), (StatusCode::OK, b"data".as_slice()));
 }
 
@@ -553,39 +485,14 @@ async fn quotas_hold_under_concurrency() {
     }
     assert_eq!(created.len(), 3);
     // 8 bytes fit the 10-byte quota; 8 more do not.
-    let (s, _) = call(
-        &e.app,
-        &p,
-        Method::PUT,
-        &format!("/v2/images/{}/file", created[0]),
-        Some("application/octet-stream"),
-        vec![1; 8],
-    )
-    .await;
+    let (s, _) = put_data(&e.app, &p, &format!("/v2/images/{}/file", created[0]), vec![1; 8]).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _) = call(
-        &e.app,
-        &p,
-        Method::PUT,
-        &format!("/v2/images/{}/file", created[1]),
-        Some("application/octet-stream"),
-        vec![1; 8],
-    )
-    .await;
+    let (s, _) = put_data(&e.app, &p, &format!("/v2/images/{}/file", created[1]), vec![1; 8]).await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
     // Deleting frees both count and bytes.
-    let (s, _) =
-        call(&e.app, &p, Method::DELETE, &format!("/v2/images/{}", created[0]), None, vec![]).await;
+    let (s, _) = no_body(&e.app, &p, Method::DELETE, &format!("/v2/images/{}", created[0])).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _) = call(
-        &e.app,
-        &p,
-        Method::PUT,
-        &format!("/v2/images/{}/file", created[1]),
-        Some("application/octet-stream"),
-        vec![1; 8],
-    )
-    .await;
+    let (s, _) = put_data(&e.app, &p, &format!("/v2/images/{}/file", created[1]), vec![1; 8]).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     create(&e.app, &p, json!({"name": "again"})).await;
 }
@@ -617,15 +524,7 @@ async fn glance_direct_import_inspects_staged_data() {
         )
         .await;
         assert_eq!(s, StatusCode::CONFLICT, "{name}: import before staging");
-        let (s, _) = call(
-            &e.app,
-            &p,
-            Method::PUT,
-            &format!("/v2/images/{id}/stage"),
-            Some("application/octet-stream"),
-            data.clone(),
-        )
-        .await;
+        let (s, _) = put_data(&e.app, &p, &format!("/v2/images/{id}/stage"), data.clone()).await;
         assert_eq!(s, StatusCode::NO_CONTENT);
         let (_, v) =
             json_call(&e.app, &p, Method::GET, &format!("/v2/images/{id}"), Value::Null).await;
@@ -659,8 +558,7 @@ async fn glance_direct_import_inspects_staged_data() {
         } else {
             assert_eq!(s, StatusCode::BAD_REQUEST);
             assert_eq!(v["status"], "queued");
-            let (s, _) =
-                call(&e.app, &p, Method::GET, &format!("/v2/images/{id}/file"), None, vec![]).await;
+            let (s, _) = no_body(&e.app, &p, Method::GET, &format!("/v2/images/{id}/file")).await;
             assert_eq!(s, StatusCode::NO_CONTENT);
         }
     }

@@ -25,7 +25,8 @@ use serde_json::{Map, Value, json};
 
 use crate::api::{CreateImage, ImageApi, ListQuery, PatchOp};
 use crate::error::ImageError;
-use crate::types::{ImageStatus, MemberStatus, Visibility};
+use crate::store::ByteStream;
+use crate::types::{Image, ImageStatus, Member, MemberStatus, Visibility};
 
 type Api = Arc<dyn ImageApi>;
 
@@ -73,6 +74,22 @@ fn err(e: ImageError) -> Response {
 
 fn api_err(kind: ErrorKind, msg: impl Into<String>) -> Response {
     ApiError::new(kind, msg).into_response()
+}
+
+/// 204 when the operation is done, else its error.
+fn no_content<T>(r: Result<T, ImageError>) -> Response {
+    match r {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => err(e),
+    }
+}
+
+/// The image's document when the operation returns it, else its error.
+fn image_json(r: Result<Image, ImageError>) -> Response {
+    match r {
+        Ok(img) => Json(img.to_json()).into_response(),
+        Err(e) => err(e),
+    }
 }
 
 fn unsupported_media(msg: &str) -> Response {
@@ -181,10 +198,7 @@ async fn create_image(State(api): State<Api>, Ctx(c): Ctx, body: Bytes) -> Respo
 
 async fn show_image(State(api): State<Api>, Ctx(c): Ctx, Path(id): Path<String>) -> Response {
     let id = tri!(image_id(&id));
-    match api.get(&c, &id).await {
-        Ok(img) => Json(img.to_json()).into_response(),
-        Err(e) => err(e),
-    }
+    image_json(api.get(&c, &id).await)
 }
 
 async fn update_image(
@@ -204,18 +218,31 @@ async fn update_image(
         ));
     }
     let ops: Vec<PatchOp> = tri!(parse_json(&body).map_err(IntoResponse::into_response));
-    match api.update(&c, &id, ops).await {
-        Ok(img) => Json(img.to_json()).into_response(),
-        Err(e) => err(e),
-    }
+    image_json(api.update(&c, &id, ops).await)
 }
 
 async fn delete_image(State(api): State<Api>, Ctx(c): Ctx, Path(id): Path<String>) -> Response {
     let id = tri!(image_id(&id));
-    match api.delete(&c, &id).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => err(e),
+    no_content(api.delete(&c, &id).await)
+}
+
+/// The image and the data of `PUT /v2/images/{id}/file` or `/stage`: the body is sent as
+/// `application/octet-stream` (or with no type at all).
+fn image_data(
+    id: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(ImageId, ByteStream), Response> {
+    let id = image_id(id)?;
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|h| h.to_str().ok());
+    if let Some(ct) = ct
+        && ct.split(';').next().unwrap_or("").trim() != "application/octet-stream"
+    {
+        return Err(unsupported_media("image data must be sent as application/octet-stream"));
     }
+    let stream =
+        body.into_data_stream().map_err(|e| ImageError::UploadInterrupted(Box::new(e))).boxed();
+    Ok((id, stream))
 }
 
 async fn upload(
@@ -225,19 +252,8 @@ async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let id = tri!(image_id(&id));
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|h| h.to_str().ok());
-    if let Some(ct) = ct
-        && ct.split(';').next().unwrap_or("").trim() != "application/octet-stream"
-    {
-        return unsupported_media("image data must be sent as application/octet-stream");
-    }
-    let stream =
-        body.into_data_stream().map_err(|e| ImageError::UploadInterrupted(Box::new(e))).boxed();
-    match api.upload(&c, &id, stream).await {
-        Ok(_) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => err(e),
-    }
+    let (id, stream) = tri!(image_data(&id, &headers, body));
+    no_content(api.upload(&c, &id, stream).await)
 }
 
 async fn stage(
@@ -247,19 +263,8 @@ async fn stage(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let id = tri!(image_id(&id));
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|h| h.to_str().ok());
-    if let Some(ct) = ct
-        && ct.split(';').next().unwrap_or("").trim() != "application/octet-stream"
-    {
-        return unsupported_media("image data must be sent as application/octet-stream");
-    }
-    let stream =
-        body.into_data_stream().map_err(|e| ImageError::UploadInterrupted(Box::new(e))).boxed();
-    match api.stage(&c, &id, stream).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => err(e),
-    }
+    let (id, stream) = tri!(image_data(&id, &headers, body));
+    no_content(api.stage(&c, &id, stream).await)
 }
 
 /// The import methods every deployment enables; `web-download` is added by
@@ -336,10 +341,7 @@ async fn download(State(api): State<Api>, Ctx(c): Ctx, Path(id): Path<String>) -
 
 async fn tag_op(api: Api, c: RequestContext, id: String, tag: String, add: bool) -> Response {
     let id = tri!(image_id(&id));
-    match api.tag(&c, &id, &tag, add).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => err(e),
-    }
+    no_content(api.tag(&c, &id, &tag, add).await)
 }
 
 async fn add_tag(
@@ -360,10 +362,7 @@ async fn remove_tag(
 
 async fn set_active(api: Api, c: RequestContext, id: String, active: bool) -> Response {
     let id = tri!(image_id(&id));
-    match api.set_active(&c, &id, active).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => err(e),
-    }
+    no_content(api.set_active(&c, &id, active).await)
 }
 
 async fn deactivate(State(api): State<Api>, Ctx(c): Ctx, Path(id): Path<String>) -> Response {
@@ -401,10 +400,24 @@ async fn show_member(
     }
 }
 
-fn object_field<'a>(body: &'a Value, key: &str) -> Result<&'a str, Response> {
-    body.get(key).and_then(Value::as_str).ok_or_else(|| {
+/// The string `key` of a JSON object body.
+fn body_field(body: &[u8], key: &str) -> Result<String, Response> {
+    let v: Value = parse_json(body).map_err(IntoResponse::into_response)?;
+    v.get(key).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| {
         api_err(ErrorKind::InvalidInput, format!("the request body needs a string '{key}'"))
     })
+}
+
+/// A membership as Glance answers it: the member with its image's details.
+async fn member_answer(
+    api: &Api,
+    c: &RequestContext,
+    id: &ImageId,
+    m: Result<Member, ImageError>,
+) -> Response {
+    let m = tri!(m.map_err(err));
+    let img = tri!(api.get(c, id).await.map_err(err));
+    Json(img.member_json(&m)).into_response()
 }
 
 async fn add_member(
@@ -414,15 +427,9 @@ async fn add_member(
     body: Bytes,
 ) -> Response {
     let id = tri!(image_id(&id));
-    let v: Value = tri!(parse_json(&body).map_err(IntoResponse::into_response));
-    let member = tri!(object_field(&v, "member"));
-    match api.add_member(&c, &id, member).await {
-        Ok(m) => {
-            let img = tri!(api.get(&c, &id).await.map_err(err));
-            Json(img.member_json(&m)).into_response()
-        }
-        Err(e) => err(e),
-    }
+    let member = tri!(body_field(&body, "member"));
+    let m = api.add_member(&c, &id, &member).await;
+    member_answer(&api, &c, &id, m).await
 }
 
 async fn update_member(
@@ -432,18 +439,12 @@ async fn update_member(
     body: Bytes,
 ) -> Response {
     let id = tri!(image_id(&id));
-    let v: Value = tri!(parse_json(&body).map_err(IntoResponse::into_response));
-    let status = tri!(object_field(&v, "status"));
-    let Some(status) = MemberStatus::parse(status) else {
+    let status = tri!(body_field(&body, "status"));
+    let Some(status) = MemberStatus::parse(&status) else {
         return api_err(ErrorKind::InvalidInput, format!("invalid member status '{status}'"));
     };
-    match api.update_member(&c, &id, &member, status).await {
-        Ok(m) => {
-            let img = tri!(api.get(&c, &id).await.map_err(err));
-            Json(img.member_json(&m)).into_response()
-        }
-        Err(e) => err(e),
-    }
+    let m = api.update_member(&c, &id, &member, status).await;
+    member_answer(&api, &c, &id, m).await
 }
 
 async fn remove_member(
@@ -452,10 +453,7 @@ async fn remove_member(
     Path((id, member)): Path<(String, String)>,
 ) -> Response {
     let id = tri!(image_id(&id));
-    match api.remove_member(&c, &id, &member).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => err(e),
-    }
+    no_content(api.remove_member(&c, &id, &member).await)
 }
 
 async fn schema(Path(name): Path<String>) -> Response {
