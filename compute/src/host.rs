@@ -184,6 +184,33 @@ fn fault(e: &ComputeError) -> Fault {
     }
 }
 
+/// Records `e` as the server's fault and ends its task; `vm_state`, when given, is the
+/// state the failure leaves it in (ERROR when the instance can no longer be trusted).
+async fn record_fault(
+    d: &HostDeps,
+    id: ServerId,
+    e: &ComputeError,
+    vm_state: Option<VmState>,
+) -> Result<(), ComputeError> {
+    let f = fault(e);
+    d.db.update_server(id, |s| {
+        if let Some(v) = vm_state {
+            s.vm_state = v;
+        }
+        s.task_state = None;
+        s.fault = Some(f.clone());
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}
+
+/// The state a server settles in once a resize is confirmed or reverted: ACTIVE when it runs,
+/// STOPPED otherwise.
+fn settled(power: PowerState) -> VmState {
+    if power == PowerState::Running { VmState::Active } else { VmState::Stopped }
+}
+
 impl ComputeHost {
     /// A host.
     pub fn new(cfg: HostConfig, deps: HostDeps) -> Self {
@@ -600,15 +627,7 @@ impl ComputeHost {
             Err(e) => return Err(e),
         };
         if let Err(e) = d.hypervisor.destroy(id).await {
-            let f = fault(&e);
-            let _ =
-                d.db.update_server(id, |s| {
-                    s.vm_state = VmState::Error;
-                    s.task_state = None;
-                    s.fault = Some(f.clone());
-                    Ok(())
-                })
-                .await;
+            let _ = record_fault(d, id, &e, Some(VmState::Error)).await;
             return Err(e);
         }
         release_resources(d, ctx, &s).await;
@@ -645,13 +664,7 @@ impl ComputeHost {
             }
             Err(e) => {
                 tracing::warn!(server = %id, op, error = %e, "operation failed");
-                let f = fault(&e);
-                d.db.update_server(id, |s| {
-                    s.task_state = None;
-                    s.fault = Some(f.clone());
-                    Ok(())
-                })
-                .await?;
+                record_fault(d, id, &e, None).await?;
                 Err(e)
             }
         }
@@ -659,19 +672,8 @@ impl ComputeHost {
 
     async fn resize(&self, id: ServerId, flavor: Flavor) -> Result<(), ComputeError> {
         let d = &self.deps;
-        let res = Resources {
-            vcpus: u64::from(flavor.vcpus),
-            ram_mb: flavor.ram_mb,
-            disk_gb: flavor.disk_gb + flavor.ephemeral_gb,
-        };
-        if let Err(e) = d.placement.resize(id, res).await {
-            let f = fault(&e);
-            d.db.update_server(id, |s| {
-                s.task_state = None;
-                s.fault = Some(f.clone());
-                Ok(())
-            })
-            .await?;
+        if let Err(e) = d.placement.resize(id, flavor.resources()).await {
+            record_fault(d, id, &e, None).await?;
             return Err(e);
         }
         let ps = d.hypervisor.info(id).await.map(|i| i.power_state).unwrap_or_default();
@@ -692,11 +694,7 @@ impl ComputeHost {
             .db
             .update_server(id, |s| {
                 s.old_flavor = None;
-                s.vm_state = if s.power_state == PowerState::Running {
-                    VmState::Active
-                } else {
-                    VmState::Stopped
-                };
+                s.vm_state = settled(s.power_state);
                 s.task_state = None;
                 Ok(())
             })
@@ -710,20 +708,11 @@ impl ComputeHost {
         let Some(old) = s.old_flavor.clone() else {
             return Err(ComputeError::Conflict(format!("instance {id} has no resize to revert")));
         };
-        let res = Resources {
-            vcpus: u64::from(old.vcpus),
-            ram_mb: old.ram_mb,
-            disk_gb: old.disk_gb + old.ephemeral_gb,
-        };
-        d.placement.resize(id, res).await?;
+        d.placement.resize(id, old.resources()).await?;
         d.db.update_server(id, |s| {
             s.flavor = old.clone();
             s.old_flavor = None;
-            s.vm_state = if s.power_state == PowerState::Running {
-                VmState::Active
-            } else {
-                VmState::Stopped
-            };
+            s.vm_state = settled(s.power_state);
             s.task_state = None;
             Ok(())
         })
@@ -772,15 +761,7 @@ impl ComputeHost {
         }
         .await;
         if let Err(e) = &result {
-            let f = fault(e);
-            let _ =
-                d.db.update_server(id, |s| {
-                    s.vm_state = VmState::Error;
-                    s.task_state = None;
-                    s.fault = Some(f.clone());
-                    Ok(())
-                })
-                .await;
+            let _ = record_fault(d, id, e, Some(VmState::Error)).await;
         }
         result
     }

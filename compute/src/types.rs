@@ -312,6 +312,16 @@ pub struct Flavor {
 }
 
 impl Flavor {
+    /// What a server of this flavor claims from its host: its vCPUs, its RAM and its root plus
+    /// ephemeral disk.
+    pub fn resources(&self) -> crate::placement::Resources {
+        crate::placement::Resources {
+            vcpus: u64::from(self.vcpus),
+            ram_mb: self.ram_mb,
+            disk_gb: self.disk_gb + self.ephemeral_gb,
+        }
+    }
+
     /// A public flavor with no extra specs.
     pub fn new(id: &str, name: &str, ram_mb: u64, vcpus: u32, disk_gb: u64) -> Self {
         Flavor {

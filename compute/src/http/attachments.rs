@@ -9,10 +9,29 @@ use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use ferrostack_core::http::JsonBody;
+use ferrostack_core::http::{ApiError, JsonBody};
 use ferrostack_core::id::{NetworkId, PortId, ServerId, VolumeId};
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+/// The member of a server's `items` that `hit` picks: a 404 naming `what` and `id` when none.
+fn find<'a, T>(
+    items: &'a [T],
+    hit: impl Fn(&T) -> bool,
+    what: &'static str,
+    id: impl std::fmt::Display,
+) -> Result<&'a T, ApiError> {
+    items
+        .iter()
+        .find(|i| hit(i))
+        .ok_or_else(|| err(ComputeError::NotFound { what, id: id.to_string() }))
+}
+
+/// An optional id in a request body; one that does not parse is a 400 naming `field`.
+fn field_id<T: std::str::FromStr>(v: Option<&str>, field: &str) -> Result<Option<T>, ApiError> {
+    v.map(|v| v.parse().map_err(|_| bad(format!("Invalid input for field/attribute {field}."))))
+        .transpose()
+}
 
 /// `GET /servers/{id}/os-volume_attachments`.
 pub(super) async fn list_volumes(Call { api, ctx, mv, .. }: Call, Path(id): Path<String>) -> R {
@@ -30,9 +49,7 @@ pub(super) async fn show_volume(
     let id: ServerId = parse_id(&id, "Instance")?;
     let vol: VolumeId = parse_id(&vol, "Volume attachment")?;
     let s = api.get_server(&ctx, id).await.map_err(err)?;
-    let a = s.volumes.iter().find(|a| a.volume_id == vol).ok_or_else(|| {
-        err(ComputeError::NotFound { what: "Volume attachment", id: vol.to_string() })
-    })?;
+    let a = find(&s.volumes, |a| a.volume_id == vol, "Volume attachment", vol)?;
     Ok(Json(json!({"volumeAttachment": attachment_view(a, id, mv)})).into_response())
 }
 
@@ -98,11 +115,7 @@ pub(super) async fn show_interface(
     let id: ServerId = parse_id(&id, "Instance")?;
     let port: PortId = parse_id(&port, "Port")?;
     let s = api.get_server(&ctx, id).await.map_err(err)?;
-    let v = s
-        .vifs
-        .iter()
-        .find(|v| v.port_id == port)
-        .ok_or_else(|| err(ComputeError::NotFound { what: "Port", id: port.to_string() }))?;
+    let v = find(&s.vifs, |v| v.port_id == port, "Port", port)?;
     Ok(Json(json!({"interfaceAttachment": interface_view(v, mv)})).into_response())
 }
 
@@ -128,18 +141,8 @@ pub(super) async fn attach_interface(
 ) -> R {
     let id: ServerId = parse_id(&id, "Instance")?;
     let AttachInterfaceBody { attachment: a } = parse_body(body, "interfaceAttachment")?;
-    let net = match a.net_id {
-        Some(n) => Some(
-            n.parse::<NetworkId>().map_err(|_| bad("Invalid input for field/attribute net_id."))?,
-        ),
-        None => None,
-    };
-    let port = match a.port_id {
-        Some(p) => Some(
-            p.parse::<PortId>().map_err(|_| bad("Invalid input for field/attribute port_id."))?,
-        ),
-        None => None,
-    };
+    let net: Option<NetworkId> = field_id(a.net_id.as_deref(), "net_id")?;
+    let port: Option<PortId> = field_id(a.port_id.as_deref(), "port_id")?;
     let v = api.attach_interface(&ctx, id, net, port).await.map_err(err)?;
     Ok(Json(json!({"interfaceAttachment": interface_view(&v, mv)})).into_response())
 }

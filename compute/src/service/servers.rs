@@ -5,7 +5,7 @@
 use super::{ComputeService, CreateServer, ServerFilter, UpdateServer, keypair_key};
 use crate::error::ComputeError;
 use crate::host::release_resources;
-use crate::placement::{ClaimRequest, Resources};
+use crate::placement::ClaimRequest;
 use crate::policy::authorize;
 use crate::rpc::HostRequest;
 use crate::types::{Server, TaskState, VmState};
@@ -28,11 +28,7 @@ async fn schedule(svc: ComputeService, ctx: RequestContext, s: Server) {
     };
     let req = ClaimRequest {
         server: s.id,
-        resources: Resources {
-            vcpus: u64::from(s.flavor.vcpus),
-            ram_mb: s.flavor.ram_mb,
-            disk_gb: s.flavor.disk_gb + s.flavor.ephemeral_gb,
-        },
+        resources: s.flavor.resources(),
         availability_zone: s.availability_zone.clone(),
         group,
         ignore_hosts: Vec::new(),
