@@ -198,6 +198,34 @@ impl TokenInfo {
             _ => None,
         }
     }
+
+    /// The [`RequestContext`] of this validated token, for a request `request_id`: what the
+    /// local service's `context_for_token` and a remote client's validation both hand out.
+    pub(crate) fn context(&self, request_id: &str) -> RequestContext {
+        use ferrostack_core::context::Scope;
+        let scope = match &self.scope {
+            TokenScope::Unscoped => Scope::Unscoped,
+            TokenScope::Project { project, domain } => Scope::Project {
+                id: project.id.clone(),
+                name: project.name.clone(),
+                domain_id: domain.id.clone(),
+                domain_name: domain.name.clone(),
+            },
+            TokenScope::Domain(d) => Scope::Domain { id: d.id.clone(), name: d.name.clone() },
+            TokenScope::System => Scope::System,
+        };
+        RequestContext {
+            user_id: self.user.id.clone(),
+            user_name: self.user.name.clone(),
+            user_domain_id: self.user.domain_id.clone(),
+            scope,
+            roles: self.roles.iter().map(|r| r.name.clone()).collect(),
+            request_id: request_id.to_owned(),
+            expires_at: Some(self.payload.expires_at),
+            auth_token: Some(self.token.clone()),
+            audit_ids: self.payload.audit_ids.clone(),
+        }
+    }
 }
 
 /// Filters of list operations (`?name=`, `?domain_id=`, `?enabled=`, `?parent_id=`).

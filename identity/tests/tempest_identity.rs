@@ -6,9 +6,6 @@
 
 mod common;
 
-use axum::Router;
-use ferrostack_core::testing::{cache_dir, prerequisite};
-
 const TESTS: &str = r"^tempest\.api\.identity\.v3\.(test_tokens|test_api_discovery|test_catalog|test_domains|test_projects)\.";
 /// `GET /identity/` (with the trailing slash) does not reach a router nested at `/identity`
 /// (axum's `nest`), so the two discovery tests that request it are left out until the mount
@@ -18,65 +15,13 @@ const KNOWN_GAPS: &str =
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tempest_identity_v3() {
-    let venv = cache_dir().join("venv-tempest").join("bin");
-    if !prerequisite(
-        venv.join("tempest").exists(),
-        "tempest_identity_v3",
-        "tempest (venv-tempest)",
-        "run scripts/test-env/tempest.sh",
-    ) {
-        return;
+    common::Tempest {
+        test: "tempest_identity_v3",
+        tests: TESTS,
+        known_gaps: KNOWN_GAPS,
+        admin: false,
+        min_passed: 9,
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let base = format!("http://{addr}/identity");
-    let (svc, _keys) = common::service(&base).await;
-
-    // Accounts: member of their own project each.
-    let accounts = common::member_accounts(&svc).await;
-    let app = Router::new().nest("/identity", ferrostack_identity::http::router(svc, &base));
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
-
-    let ws = tempfile::tempdir().unwrap();
-    let dir = ws.path().join("ws");
-    let status = tokio::process::Command::new(venv.join("tempest"))
-        .args(["init"])
-        .arg(&dir)
-        .env("HOME", ws.path())
-        .status()
-        .await
-        .unwrap();
-    assert!(status.success());
-    std::fs::write(dir.join("etc/accounts.yaml"), accounts).unwrap();
-    let conf = format!(
-        "[DEFAULT]\nlog_dir = {dir}\n[auth]\nuse_dynamic_credentials = False\n\
-         test_accounts_file = {dir}/etc/accounts.yaml\ncreate_isolated_networks = False\n\
-         [identity]\nuri_v3 = {base}/v3\nauth_version = v3\nregion = RegionOne\n\
-         [identity-feature-enabled]\nsecurity_compliance = False\naccess_rules = False\n\
-         [service_available]\nswift = False\nnova = False\nglance = False\ncinder = False\n\
-         neutron = False\nhorizon = False\n",
-        dir = dir.display()
-    );
-    std::fs::write(dir.join("etc/tempest.conf"), conf).unwrap();
-    let out = tokio::process::Command::new(venv.join("tempest"))
-        .args(["run", "--concurrency", "1", "--regex", TESTS, "--exclude-regex", KNOWN_GAPS])
-        .current_dir(&dir)
-        .env("HOME", ws.path())
-        .env("PATH", format!("{}:{}", venv.display(), std::env::var("PATH").unwrap_or_default()))
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap();
-    server.abort();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let count = |label: &str| -> usize {
-        stdout
-            .lines()
-            .find_map(|l| l.trim().strip_prefix(label).map(|n| n.trim().parse().unwrap_or(0)))
-            .unwrap_or(0)
-    };
-    let (passed, failed) = (count("- Passed:"), count("- Failed:"));
-    println!("tempest identity v3: {passed} passed, {failed} failed");
-    assert_eq!(failed, 0, "tempest failures:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(passed >= 9, "too few tempest tests passed:\n{stdout}");
+    .run()
+    .await;
 }

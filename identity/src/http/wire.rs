@@ -9,8 +9,6 @@ use crate::api::{AssignmentView, AuthMethod, AuthRequest, DomainRef, ProjectRef}
 use crate::error::{IdentityError, Result};
 use crate::token::{PayloadScope, TokenPayload};
 use crate::types::*;
-use ferrostack_core::RequestContext;
-use ferrostack_core::context::Scope;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -270,33 +268,6 @@ pub(crate) fn token_info(token: String, body: &Value) -> Result<TokenInfo> {
     })
 }
 
-/// The [`RequestContext`] of a validated token: the same fields the local
-/// [`crate::IdentityService::context_for_token`] fills in.
-pub(crate) fn context(info: &TokenInfo, request_id: &str) -> RequestContext {
-    let scope = match &info.scope {
-        TokenScope::Unscoped => Scope::Unscoped,
-        TokenScope::Project { project, domain } => Scope::Project {
-            id: project.id.clone(),
-            name: project.name.clone(),
-            domain_id: domain.id.clone(),
-            domain_name: domain.name.clone(),
-        },
-        TokenScope::Domain(d) => Scope::Domain { id: d.id.clone(), name: d.name.clone() },
-        TokenScope::System => Scope::System,
-    };
-    RequestContext {
-        user_id: info.user.id.clone(),
-        user_name: info.user.name.clone(),
-        user_domain_id: info.user.domain_id.clone(),
-        scope,
-        roles: info.roles.iter().map(|r| r.name.clone()).collect(),
-        request_id: request_id.to_owned(),
-        expires_at: Some(info.payload.expires_at),
-        auth_token: Some(info.token.clone()),
-        audit_ids: info.payload.audit_ids.clone(),
-    }
-}
-
 fn domain_ref(d: &DomainRef) -> Value {
     match d {
         DomainRef::Id(id) => json!({"id": id}),
@@ -440,7 +411,7 @@ mod tests {
         assert_eq!(again["token"]["roles"], body["token"]["roles"]);
         assert_eq!(again["token"]["expires_at"], body["token"]["expires_at"]);
         assert_eq!(info.catalog[0].endpoints[0].region_id.as_deref(), Some("R"));
-        let ctx = context(&info, "req-1");
+        let ctx = info.context("req-1");
         assert_eq!(ctx.project_id().map(|p| p.as_str()), Some("p1"));
         assert!(ctx.has_role("reader") && !ctx.has_role("admin"));
     }

@@ -119,22 +119,31 @@ impl IdentityService {
         Ok(())
     }
 
+    /// Authorizes `action` on `user`'s membership of `group` (both must exist) and returns the
+    /// user; a membership either side of which lives in LDAP is read-only.
+    async fn authorize_membership_change(
+        &self,
+        action: &str,
+        ctx: &RequestContext,
+        group: &str,
+        user: &str,
+    ) -> Result<User> {
+        let g = self.group(group).await?;
+        self.authorize(action, ctx, &json!({"target": {"group": g, "user": {"id": user}}}))?;
+        let u = self.user(user).await?;
+        if self.ldap_for(&g.domain_id).is_some() || self.ldap_for(&u.domain_id).is_some() {
+            return Err(IdentityError::ReadOnly);
+        }
+        Ok(u)
+    }
+
     pub(super) async fn group_add_user(
         &self,
         ctx: &RequestContext,
         group: &str,
         user: &str,
     ) -> Result<()> {
-        let g = self.group(group).await?;
-        self.authorize(
-            "identity:add_user_to_group",
-            ctx,
-            &json!({"target": {"group": g, "user": {"id": user}}}),
-        )?;
-        let u = self.user(user).await?;
-        if self.ldap_for(&g.domain_id).is_some() || self.ldap_for(&u.domain_id).is_some() {
-            return Err(IdentityError::ReadOnly);
-        }
+        self.authorize_membership_change("identity:add_user_to_group", ctx, group, user).await?;
         self.store
             .txn(
                 Txn::new()
@@ -158,16 +167,9 @@ impl IdentityService {
         group: &str,
         user: &str,
     ) -> Result<()> {
-        let g = self.group(group).await?;
-        self.authorize(
-            "identity:remove_user_from_group",
-            ctx,
-            &json!({"target": {"group": g, "user": {"id": user}}}),
-        )?;
-        let u = self.user(user).await?;
-        if self.ldap_for(&g.domain_id).is_some() || self.ldap_for(&u.domain_id).is_some() {
-            return Err(IdentityError::ReadOnly);
-        }
+        let u = self
+            .authorize_membership_change("identity:remove_user_from_group", ctx, group, user)
+            .await?;
         let key = format!("{PREFIX}members/{}/{}", esc(group), esc(user));
         let txn = Txn::new().when(Condition::exists(&key)).delete(&key).delete(format!(
             "{PREFIX}user_groups/{}/{}",

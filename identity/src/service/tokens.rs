@@ -194,31 +194,6 @@ impl IdentityService {
         })
     }
 
-    pub(super) fn to_context(info: &TokenInfo, request_id: &str) -> RequestContext {
-        let scope = match &info.scope {
-            TokenScope::Unscoped => Scope::Unscoped,
-            TokenScope::Project { project, domain } => Scope::Project {
-                id: project.id.clone(),
-                name: project.name.clone(),
-                domain_id: domain.id.clone(),
-                domain_name: domain.name.clone(),
-            },
-            TokenScope::Domain(d) => Scope::Domain { id: d.id.clone(), name: d.name.clone() },
-            TokenScope::System => Scope::System,
-        };
-        RequestContext {
-            user_id: info.user.id.clone(),
-            user_name: info.user.name.clone(),
-            user_domain_id: info.user.domain_id.clone(),
-            scope,
-            roles: info.roles.iter().map(|r| r.name.clone()).collect(),
-            request_id: request_id.to_owned(),
-            expires_at: Some(info.payload.expires_at),
-            auth_token: Some(info.token.clone()),
-            audit_ids: info.payload.audit_ids.clone(),
-        }
-    }
-
     pub(super) fn subject_target(p: &TokenPayload) -> Value {
         json!({"target": {"token": {"user_id": p.user_id}}})
     }
@@ -242,7 +217,7 @@ impl IdentityService {
             Some((g, at, r)) if g == generation && fresh(at, &r) => r,
             _ => {
                 let info = self.resolve(token, p.clone(), false).await?;
-                let ctx = Self::to_context(&info, request_id);
+                let ctx = info.context(request_id);
                 let r = Arc::new(Resolved {
                     user_name: ctx.user_name,
                     user_domain_id: ctx.user_domain_id,

@@ -96,3 +96,102 @@ pub async fn member_accounts(svc: &IdentityService) -> String {
     }
     accounts
 }
+
+/// A run of tempest's identity tests against the identity API on a loopback port.
+pub struct Tempest<'a> {
+    /// The calling test's name (for the prerequisite note and the summary line).
+    pub test: &'a str,
+    /// The regex of the tests to run.
+    pub tests: &'a str,
+    /// The regex of the tests left out.
+    pub known_gaps: &'a str,
+    /// Whether the bootstrap administrator is among the accounts (for the admin tests).
+    pub admin: bool,
+    /// At least this many must pass.
+    pub min_passed: usize,
+}
+
+impl Tempest<'_> {
+    /// Runs tempest (venv-tempest, pinned by `scripts/test-env/tempest.sh`) with the
+    /// pre-provisioned [`member_accounts`] (no dynamic credentials) and asserts that nothing
+    /// failed; skips with a note when tempest is not installed.
+    pub async fn run(&self) {
+        use ferrostack_core::testing::{cache_dir, prerequisite};
+        let venv = cache_dir().join("venv-tempest").join("bin");
+        if !prerequisite(
+            venv.join("tempest").exists(),
+            self.test,
+            "tempest (venv-tempest)",
+            "run scripts/test-env/tempest.sh",
+        ) {
+            return;
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}/identity");
+        let (svc, _keys) = service(&base).await;
+
+        // Accounts: member of their own project each.
+        let mut accounts = member_accounts(&svc).await;
+        if self.admin {
+            accounts.push_str(&format!(
+                "- username: admin\n  project_name: admin\n  password: {ADMIN_PASSWORD}\n  domain_name: Default\n  roles: [admin]\n",
+            ));
+        }
+        let app =
+            axum::Router::new().nest("/identity", ferrostack_identity::http::router(svc, &base));
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let ws = tempfile::tempdir().unwrap();
+        let dir = ws.path().join("ws");
+        let status = tokio::process::Command::new(venv.join("tempest"))
+            .args(["init"])
+            .arg(&dir)
+            .env("HOME", ws.path())
+            .status()
+            .await
+            .unwrap();
+        assert!(status.success());
+        std::fs::write(dir.join("etc/accounts.yaml"), accounts).unwrap();
+        let conf = format!(
+            "[DEFAULT]\nlog_dir = {dir}\n[auth]\nuse_dynamic_credentials = False\n\
+             test_accounts_file = {dir}/etc/accounts.yaml\ncreate_isolated_networks = False\n\
+             [identity]\nuri_v3 = {base}/v3\nauth_version = v3\nregion = RegionOne\n\
+             [identity-feature-enabled]\nsecurity_compliance = False\naccess_rules = False\n\
+             [service_available]\nswift = False\nnova = False\nglance = False\ncinder = False\n\
+             neutron = False\nhorizon = False\n",
+            dir = dir.display()
+        );
+        std::fs::write(dir.join("etc/tempest.conf"), conf).unwrap();
+        let out = tokio::process::Command::new(venv.join("tempest"))
+            .args(["run", "--concurrency", "1", "--regex", self.tests])
+            .args(["--exclude-regex", self.known_gaps])
+            .current_dir(&dir)
+            .env("HOME", ws.path())
+            .env(
+                "PATH",
+                format!("{}:{}", venv.display(), std::env::var("PATH").unwrap_or_default()),
+            )
+            .kill_on_drop(true)
+            .output()
+            .await
+            .unwrap();
+        server.abort();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let count = |label: &str| -> usize {
+            stdout
+                .lines()
+                .find_map(|l| l.trim().strip_prefix(label).map(|n| n.trim().parse().unwrap_or(0)))
+                .unwrap_or(0)
+        };
+        let (passed, failed) = (count("- Passed:"), count("- Failed:"));
+        println!("{}: {passed} passed, {failed} failed", self.test);
+        assert_eq!(
+            failed,
+            0,
+            "tempest failures:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(passed >= self.min_passed, "too few tempest tests passed:\n{stdout}");
+    }
+}

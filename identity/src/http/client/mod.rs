@@ -669,7 +669,7 @@ impl Client {
             self.remember(token, None, self.inner.config.token_cache_time);
             return Err(IdentityError::InvalidToken { reason: "expired" });
         }
-        let ctx = Arc::new(wire::context(&info, ""));
+        let ctx = Arc::new(info.context(""));
         let ttl = self.inner.config.token_cache_time;
         // Never trusted past the token's own expiry.
         let left = Duration::try_from(info.payload.expires_at - now).unwrap_or_default();

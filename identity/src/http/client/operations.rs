@@ -3,6 +3,7 @@
 //! from its response.
 
 use super::*;
+use serde::de::DeserializeOwned;
 
 fn filter_query<'a>(mut call: Call<'a>, f: &ListFilter) -> Call<'a> {
     if let Some(n) = &f.name {
@@ -63,6 +64,83 @@ fn grant_call(method: Method, g: &Assignment) -> Call<'static> {
     call.not_found.1 = g.role_id.to_string();
     call.path = path;
     call
+}
+
+/// A Keystone collection: `one` names a member (the body key and the not-found kind),
+/// `many` the collection (the path and the list key).
+#[derive(Clone, Copy)]
+struct Res {
+    one: &'static str,
+    many: &'static str,
+}
+
+const DOMAINS: Res = Res { one: "domain", many: "domains" };
+const PROJECTS: Res = Res { one: "project", many: "projects" };
+const USERS: Res = Res { one: "user", many: "users" };
+const GROUPS: Res = Res { one: "group", many: "groups" };
+const ROLES: Res = Res { one: "role", many: "roles" };
+const REGIONS: Res = Res { one: "region", many: "regions" };
+const SERVICES: Res = Res { one: "service", many: "services" };
+const ENDPOINTS: Res = Res { one: "endpoint", many: "endpoints" };
+
+/// The create, show, list, update and delete calls every collection answers the same way.
+impl Client {
+    /// `POST /v3/{many}` with `{one: member}`: the created member.
+    async fn create_in<T: DeserializeOwned>(
+        &self,
+        ctx: &RequestContext,
+        res: Res,
+        member: Value,
+    ) -> Result<T> {
+        let call =
+            Call::new(Method::POST, &[res.many]).kind(res.one).body(json!({res.one: member}));
+        wire::one(&self.get(ctx, call).await?, res.one)
+    }
+
+    /// `GET /v3/{many}/{id}`.
+    async fn show_in<T: DeserializeOwned>(
+        &self,
+        ctx: &RequestContext,
+        res: Res,
+        id: &str,
+    ) -> Result<T> {
+        wire::one(
+            &self.get(ctx, Call::new(Method::GET, &[res.many, id]).kind(res.one)).await?,
+            res.one,
+        )
+    }
+
+    /// `GET /v3/{many}`, with the filter's query when there is one.
+    async fn list_in<T: DeserializeOwned>(
+        &self,
+        ctx: &RequestContext,
+        res: Res,
+        filter: Option<&ListFilter>,
+    ) -> Result<Vec<T>> {
+        let mut call = Call::new(Method::GET, &[res.many]);
+        if let Some(f) = filter {
+            call = filter_query(call, f);
+        }
+        wire::many(&self.get(ctx, call).await?, res.many)
+    }
+
+    /// `PATCH /v3/{many}/{id}` with `{one: the Some fields}`: the updated member.
+    async fn update_in<T: DeserializeOwned>(
+        &self,
+        ctx: &RequestContext,
+        res: Res,
+        id: &str,
+        fields: Vec<(&str, Option<Value>)>,
+    ) -> Result<T> {
+        let body = json!({res.one: patch_obj(fields)});
+        let call = Call::new(Method::PATCH, &[res.many, id]).kind(res.one).body(body);
+        wire::one(&self.get(ctx, call).await?, res.one)
+    }
+
+    /// `DELETE /v3/{many}/{id}`.
+    async fn delete_in(&self, ctx: &RequestContext, res: Res, id: &str) -> Result<()> {
+        self.unit(ctx, Call::new(Method::DELETE, &[res.many, id]).kind(res.one)).await
+    }
 }
 
 #[async_trait::async_trait]
@@ -151,23 +229,19 @@ impl IdentityApi for Client {
     }
 
     async fn create_domain(&self, ctx: &RequestContext, domain: Domain) -> Result<Domain> {
-        let body = json!({"domain": {
+        let member = json!({
             "name": domain.name, "description": domain.description, "enabled": domain.enabled,
             "tags": domain.tags,
-        }});
-        let r =
-            self.get(ctx, Call::new(Method::POST, &["domains"]).kind("domain").body(body)).await?;
-        wire::one(&r, "domain")
+        });
+        self.create_in(ctx, DOMAINS, member).await
     }
 
     async fn get_domain(&self, ctx: &RequestContext, id: &str) -> Result<Domain> {
-        let r = self.get(ctx, Call::new(Method::GET, &["domains", id]).kind("domain")).await?;
-        wire::one(&r, "domain")
+        self.show_in(ctx, DOMAINS, id).await
     }
 
     async fn list_domains(&self, ctx: &RequestContext, filter: &ListFilter) -> Result<Vec<Domain>> {
-        let r = self.get(ctx, filter_query(Call::new(Method::GET, &["domains"]), filter)).await?;
-        wire::many(&r, "domains")
+        self.list_in(ctx, DOMAINS, Some(filter)).await
     }
 
     async fn update_domain(
@@ -176,20 +250,22 @@ impl IdentityApi for Client {
         id: &str,
         patch: DomainPatch,
     ) -> Result<Domain> {
-        let body = json!({"domain": patch_obj(vec![
-            ("name", patch.name.map(Value::from)),
-            ("description", patch.description.map(Value::from)),
-            ("enabled", patch.enabled.map(Value::from)),
-            ("tags", patch.tags.map(Value::from)),
-        ])});
-        let r = self
-            .get(ctx, Call::new(Method::PATCH, &["domains", id]).kind("domain").body(body))
-            .await?;
-        wire::one(&r, "domain")
+        self.update_in(
+            ctx,
+            DOMAINS,
+            id,
+            vec![
+                ("name", patch.name.map(Value::from)),
+                ("description", patch.description.map(Value::from)),
+                ("enabled", patch.enabled.map(Value::from)),
+                ("tags", patch.tags.map(Value::from)),
+            ],
+        )
+        .await
     }
 
     async fn delete_domain(&self, ctx: &RequestContext, id: &str) -> Result<()> {
-        self.unit(ctx, Call::new(Method::DELETE, &["domains", id]).kind("domain")).await
+        self.delete_in(ctx, DOMAINS, id).await
     }
 
     async fn create_project(&self, ctx: &RequestContext, project: Project) -> Result<Project> {
@@ -200,15 +276,11 @@ impl IdentityApi for Client {
         if let Some(parent) = &project.parent_id {
             p["parent_id"] = json!(parent);
         }
-        let call =
-            Call::new(Method::POST, &["projects"]).kind("project").body(json!({"project": p}));
-        let r = self.get(ctx, call).await?;
-        wire::one(&r, "project").map(wire::fix_project)
+        self.create_in(ctx, PROJECTS, p).await.map(wire::fix_project)
     }
 
     async fn get_project(&self, ctx: &RequestContext, id: &str) -> Result<Project> {
-        let r = self.get(ctx, Call::new(Method::GET, &["projects", id]).kind("project")).await?;
-        wire::one(&r, "project").map(wire::fix_project)
+        self.show_in(ctx, PROJECTS, id).await.map(wire::fix_project)
     }
 
     async fn list_projects(
@@ -216,8 +288,12 @@ impl IdentityApi for Client {
         ctx: &RequestContext,
         filter: &ListFilter,
     ) -> Result<Vec<Project>> {
-        let r = self.get(ctx, filter_query(Call::new(Method::GET, &["projects"]), filter)).await?;
-        Ok(wire::many(&r, "projects")?.into_iter().map(wire::fix_project).collect())
+        Ok(self
+            .list_in(ctx, PROJECTS, Some(filter))
+            .await?
+            .into_iter()
+            .map(wire::fix_project)
+            .collect())
     }
 
     async fn update_project(
@@ -226,19 +302,23 @@ impl IdentityApi for Client {
         id: &str,
         patch: ProjectPatch,
     ) -> Result<Project> {
-        let body = json!({"project": patch_obj(vec![
-            ("name", patch.name.map(Value::from)),
-            ("description", patch.description.map(Value::from)),
-            ("enabled", patch.enabled.map(Value::from)),
-            ("tags", patch.tags.map(Value::from)),
-        ])});
-        let call = Call::new(Method::PATCH, &["projects", id]).kind("project").body(body);
-        let r = self.get(ctx, call).await?;
-        wire::one(&r, "project").map(wire::fix_project)
+        self.update_in(
+            ctx,
+            PROJECTS,
+            id,
+            vec![
+                ("name", patch.name.map(Value::from)),
+                ("description", patch.description.map(Value::from)),
+                ("enabled", patch.enabled.map(Value::from)),
+                ("tags", patch.tags.map(Value::from)),
+            ],
+        )
+        .await
+        .map(wire::fix_project)
     }
 
     async fn delete_project(&self, ctx: &RequestContext, id: &str) -> Result<()> {
-        self.unit(ctx, Call::new(Method::DELETE, &["projects", id]).kind("project")).await
+        self.delete_in(ctx, PROJECTS, id).await
     }
 
     async fn list_user_projects(
@@ -274,38 +354,36 @@ impl IdentityApi for Client {
         if let Some(p) = password {
             u["password"] = json!(p);
         }
-        let r = self
-            .get(ctx, Call::new(Method::POST, &["users"]).kind("user").body(json!({"user": u})))
-            .await?;
-        wire::one(&r, "user")
+        self.create_in(ctx, USERS, u).await
     }
 
     async fn get_user(&self, ctx: &RequestContext, id: &str) -> Result<User> {
-        let r = self.get(ctx, Call::new(Method::GET, &["users", id]).kind("user")).await?;
-        wire::one(&r, "user")
+        self.show_in(ctx, USERS, id).await
     }
 
     async fn list_users(&self, ctx: &RequestContext, filter: &ListFilter) -> Result<Vec<User>> {
-        let r = self.get(ctx, filter_query(Call::new(Method::GET, &["users"]), filter)).await?;
-        wire::many(&r, "users")
+        self.list_in(ctx, USERS, Some(filter)).await
     }
 
     async fn update_user(&self, ctx: &RequestContext, id: &str, patch: UserPatch) -> Result<User> {
-        let body = json!({"user": patch_obj(vec![
-            ("name", patch.name.map(Value::from)),
-            ("description", patch.description.map(Value::from)),
-            ("enabled", patch.enabled.map(Value::from)),
-            ("default_project_id", patch.default_project_id.map(|p| json!(p))),
-            ("email", patch.email.map(|e| json!(e))),
-            ("password", patch.password.map(Value::from)),
-        ])});
-        let r =
-            self.get(ctx, Call::new(Method::PATCH, &["users", id]).kind("user").body(body)).await?;
-        wire::one(&r, "user")
+        self.update_in(
+            ctx,
+            USERS,
+            id,
+            vec![
+                ("name", patch.name.map(Value::from)),
+                ("description", patch.description.map(Value::from)),
+                ("enabled", patch.enabled.map(Value::from)),
+                ("default_project_id", patch.default_project_id.map(|p| json!(p))),
+                ("email", patch.email.map(|e| json!(e))),
+                ("password", patch.password.map(Value::from)),
+            ],
+        )
+        .await
     }
 
     async fn delete_user(&self, ctx: &RequestContext, id: &str) -> Result<()> {
-        self.unit(ctx, Call::new(Method::DELETE, &["users", id]).kind("user")).await
+        self.delete_in(ctx, USERS, id).await
     }
 
     async fn change_password(
@@ -325,20 +403,18 @@ impl IdentityApi for Client {
     }
 
     async fn create_group(&self, ctx: &RequestContext, group: Group) -> Result<Group> {
-        let body = json!({"group": {"name": group.name, "domain_id": group.domain_id, "description": group.description}});
-        let r =
-            self.get(ctx, Call::new(Method::POST, &["groups"]).kind("group").body(body)).await?;
-        wire::one(&r, "group")
+        let member = json!({
+            "name": group.name, "domain_id": group.domain_id, "description": group.description,
+        });
+        self.create_in(ctx, GROUPS, member).await
     }
 
     async fn get_group(&self, ctx: &RequestContext, id: &str) -> Result<Group> {
-        let r = self.get(ctx, Call::new(Method::GET, &["groups", id]).kind("group")).await?;
-        wire::one(&r, "group")
+        self.show_in(ctx, GROUPS, id).await
     }
 
     async fn list_groups(&self, ctx: &RequestContext, filter: &ListFilter) -> Result<Vec<Group>> {
-        let r = self.get(ctx, filter_query(Call::new(Method::GET, &["groups"]), filter)).await?;
-        wire::many(&r, "groups")
+        self.list_in(ctx, GROUPS, Some(filter)).await
     }
 
     async fn update_group(
@@ -347,18 +423,20 @@ impl IdentityApi for Client {
         id: &str,
         patch: NamePatch,
     ) -> Result<Group> {
-        let body = json!({"group": patch_obj(vec![
-            ("name", patch.name.map(Value::from)),
-            ("description", patch.description.map(Value::from)),
-        ])});
-        let r = self
-            .get(ctx, Call::new(Method::PATCH, &["groups", id]).kind("group").body(body))
-            .await?;
-        wire::one(&r, "group")
+        self.update_in(
+            ctx,
+            GROUPS,
+            id,
+            vec![
+                ("name", patch.name.map(Value::from)),
+                ("description", patch.description.map(Value::from)),
+            ],
+        )
+        .await
     }
 
     async fn delete_group(&self, ctx: &RequestContext, id: &str) -> Result<()> {
-        self.unit(ctx, Call::new(Method::DELETE, &["groups", id]).kind("group")).await
+        self.delete_in(ctx, GROUPS, id).await
     }
 
     async fn add_user_to_group(&self, ctx: &RequestContext, group: &str, user: &str) -> Result<()> {
@@ -413,34 +491,32 @@ impl IdentityApi for Client {
         if let Some(d) = &role.domain_id {
             r["domain_id"] = json!(d);
         }
-        let r = self
-            .get(ctx, Call::new(Method::POST, &["roles"]).kind("role").body(json!({"role": r})))
-            .await?;
-        wire::one(&r, "role")
+        self.create_in(ctx, ROLES, r).await
     }
 
     async fn get_role(&self, ctx: &RequestContext, id: &str) -> Result<Role> {
-        let r = self.get(ctx, Call::new(Method::GET, &["roles", id]).kind("role")).await?;
-        wire::one(&r, "role")
+        self.show_in(ctx, ROLES, id).await
     }
 
     async fn list_roles(&self, ctx: &RequestContext, filter: &ListFilter) -> Result<Vec<Role>> {
-        let r = self.get(ctx, filter_query(Call::new(Method::GET, &["roles"]), filter)).await?;
-        wire::many(&r, "roles")
+        self.list_in(ctx, ROLES, Some(filter)).await
     }
 
     async fn update_role(&self, ctx: &RequestContext, id: &str, patch: NamePatch) -> Result<Role> {
-        let body = json!({"role": patch_obj(vec![
-            ("name", patch.name.map(Value::from)),
-            ("description", patch.description.map(Value::from)),
-        ])});
-        let r =
-            self.get(ctx, Call::new(Method::PATCH, &["roles", id]).kind("role").body(body)).await?;
-        wire::one(&r, "role")
+        self.update_in(
+            ctx,
+            ROLES,
+            id,
+            vec![
+                ("name", patch.name.map(Value::from)),
+                ("description", patch.description.map(Value::from)),
+            ],
+        )
+        .await
     }
 
     async fn delete_role(&self, ctx: &RequestContext, id: &str) -> Result<()> {
-        self.unit(ctx, Call::new(Method::DELETE, &["roles", id]).kind("role")).await
+        self.delete_in(ctx, ROLES, id).await
     }
 
     async fn create_implied_role(
@@ -538,22 +614,19 @@ impl IdentityApi for Client {
     }
 
     async fn create_region(&self, ctx: &RequestContext, region: Region) -> Result<Region> {
-        let body = json!({"region": {
-            "id": region.id, "description": region.description, "parent_region_id": region.parent_region_id,
-        }});
-        let r =
-            self.get(ctx, Call::new(Method::POST, &["regions"]).kind("region").body(body)).await?;
-        wire::one(&r, "region")
+        let member = json!({
+            "id": region.id, "description": region.description,
+            "parent_region_id": region.parent_region_id,
+        });
+        self.create_in(ctx, REGIONS, member).await
     }
 
     async fn get_region(&self, ctx: &RequestContext, id: &str) -> Result<Region> {
-        let r = self.get(ctx, Call::new(Method::GET, &["regions", id]).kind("region")).await?;
-        wire::one(&r, "region")
+        self.show_in(ctx, REGIONS, id).await
     }
 
     async fn list_regions(&self, ctx: &RequestContext) -> Result<Vec<Region>> {
-        let r = self.get(ctx, Call::new(Method::GET, &["regions"])).await?;
-        wire::many(&r, "regions")
+        self.list_in(ctx, REGIONS, None).await
     }
 
     async fn update_region(
@@ -562,34 +635,32 @@ impl IdentityApi for Client {
         id: &str,
         patch: RegionPatch,
     ) -> Result<Region> {
-        let body = json!({"region": patch_obj(vec![
-            ("description", patch.description.map(Value::from)),
-            ("parent_region_id", patch.parent_region_id.map(|p| json!(p))),
-        ])});
-        let r = self
-            .get(ctx, Call::new(Method::PATCH, &["regions", id]).kind("region").body(body))
-            .await?;
-        wire::one(&r, "region")
+        self.update_in(
+            ctx,
+            REGIONS,
+            id,
+            vec![
+                ("description", patch.description.map(Value::from)),
+                ("parent_region_id", patch.parent_region_id.map(|p| json!(p))),
+            ],
+        )
+        .await
     }
 
     async fn delete_region(&self, ctx: &RequestContext, id: &str) -> Result<()> {
-        self.unit(ctx, Call::new(Method::DELETE, &["regions", id]).kind("region")).await
+        self.delete_in(ctx, REGIONS, id).await
     }
 
     async fn create_service(&self, ctx: &RequestContext, service: Service) -> Result<Service> {
-        let body = json!({"service": {
+        let member = json!({
             "type": service.service_type, "name": service.name,
             "description": service.description, "enabled": service.enabled,
-        }});
-        let r = self
-            .get(ctx, Call::new(Method::POST, &["services"]).kind("service").body(body))
-            .await?;
-        wire::one(&r, "service")
+        });
+        self.create_in(ctx, SERVICES, member).await
     }
 
     async fn get_service(&self, ctx: &RequestContext, id: &str) -> Result<Service> {
-        let r = self.get(ctx, Call::new(Method::GET, &["services", id]).kind("service")).await?;
-        wire::one(&r, "service")
+        self.show_in(ctx, SERVICES, id).await
     }
 
     async fn list_services(
@@ -597,8 +668,7 @@ impl IdentityApi for Client {
         ctx: &RequestContext,
         filter: &ListFilter,
     ) -> Result<Vec<Service>> {
-        let r = self.get(ctx, filter_query(Call::new(Method::GET, &["services"]), filter)).await?;
-        wire::many(&r, "services")
+        self.list_in(ctx, SERVICES, Some(filter)).await
     }
 
     async fn update_service(
@@ -607,41 +677,38 @@ impl IdentityApi for Client {
         id: &str,
         patch: ServicePatch,
     ) -> Result<Service> {
-        let body = json!({"service": patch_obj(vec![
-            ("type", patch.service_type.map(Value::from)),
-            ("name", patch.name.map(Value::from)),
-            ("description", patch.description.map(Value::from)),
-            ("enabled", patch.enabled.map(Value::from)),
-        ])});
-        let r = self
-            .get(ctx, Call::new(Method::PATCH, &["services", id]).kind("service").body(body))
-            .await?;
-        wire::one(&r, "service")
+        self.update_in(
+            ctx,
+            SERVICES,
+            id,
+            vec![
+                ("type", patch.service_type.map(Value::from)),
+                ("name", patch.name.map(Value::from)),
+                ("description", patch.description.map(Value::from)),
+                ("enabled", patch.enabled.map(Value::from)),
+            ],
+        )
+        .await
     }
 
     async fn delete_service(&self, ctx: &RequestContext, id: &str) -> Result<()> {
-        self.unit(ctx, Call::new(Method::DELETE, &["services", id]).kind("service")).await
+        self.delete_in(ctx, SERVICES, id).await
     }
 
     async fn create_endpoint(&self, ctx: &RequestContext, endpoint: Endpoint) -> Result<Endpoint> {
-        let body = json!({"endpoint": {
+        let member = json!({
             "service_id": endpoint.service_id, "interface": endpoint.interface.as_str(),
             "region_id": endpoint.region_id, "url": endpoint.url, "enabled": endpoint.enabled,
-        }});
-        let r = self
-            .get(ctx, Call::new(Method::POST, &["endpoints"]).kind("endpoint").body(body))
-            .await?;
-        wire::one(&r, "endpoint")
+        });
+        self.create_in(ctx, ENDPOINTS, member).await
     }
 
     async fn get_endpoint(&self, ctx: &RequestContext, id: &str) -> Result<Endpoint> {
-        let r = self.get(ctx, Call::new(Method::GET, &["endpoints", id]).kind("endpoint")).await?;
-        wire::one(&r, "endpoint")
+        self.show_in(ctx, ENDPOINTS, id).await
     }
 
     async fn list_endpoints(&self, ctx: &RequestContext) -> Result<Vec<Endpoint>> {
-        let r = self.get(ctx, Call::new(Method::GET, &["endpoints"])).await?;
-        wire::many(&r, "endpoints")
+        self.list_in(ctx, ENDPOINTS, None).await
     }
 
     async fn update_endpoint(
@@ -650,20 +717,22 @@ impl IdentityApi for Client {
         id: &str,
         patch: EndpointPatch,
     ) -> Result<Endpoint> {
-        let body = json!({"endpoint": patch_obj(vec![
-            ("service_id", patch.service_id.map(Value::from)),
-            ("interface", patch.interface.map(|i| Value::from(i.as_str()))),
-            ("url", patch.url.map(Value::from)),
-            ("region_id", patch.region_id.map(|r| json!(r))),
-            ("enabled", patch.enabled.map(Value::from)),
-        ])});
-        let r = self
-            .get(ctx, Call::new(Method::PATCH, &["endpoints", id]).kind("endpoint").body(body))
-            .await?;
-        wire::one(&r, "endpoint")
+        self.update_in(
+            ctx,
+            ENDPOINTS,
+            id,
+            vec![
+                ("service_id", patch.service_id.map(Value::from)),
+                ("interface", patch.interface.map(|i| Value::from(i.as_str()))),
+                ("url", patch.url.map(Value::from)),
+                ("region_id", patch.region_id.map(|r| json!(r))),
+                ("enabled", patch.enabled.map(Value::from)),
+            ],
+        )
+        .await
     }
 
     async fn delete_endpoint(&self, ctx: &RequestContext, id: &str) -> Result<()> {
-        self.unit(ctx, Call::new(Method::DELETE, &["endpoints", id]).kind("endpoint")).await
+        self.delete_in(ctx, ENDPOINTS, id).await
     }
 }

@@ -27,8 +27,7 @@ pub async fn get_region(State(st): State<ApiState>, Ctx(ctx): Ctx, Path(id): Pat
 
 pub async fn list_regions(State(st): State<ApiState>, Ctx(ctx): Ctx) -> R {
     let rs = st.api.list_regions(&ctx).await.map_err(e)?;
-    let v: Vec<Value> = rs.iter().map(|r| render::region(&st.base, r)).collect();
-    Ok(ok(StatusCode::OK, json!({"regions": v, "links": list_links(&st, "regions")})))
+    Ok(collection(&st, "regions", "regions", &rs, render::region))
 }
 
 pub async fn update_region(
@@ -82,8 +81,7 @@ pub async fn list_services(State(st): State<ApiState>, Ctx(ctx): Ctx, Query(q): 
     if let Some(t) = q.get("type") {
         ss.retain(|s| &s.service_type == t);
     }
-    let v: Vec<Value> = ss.iter().map(|s| render::service(&st.base, s)).collect();
-    Ok(ok(StatusCode::OK, json!({"services": v, "links": list_links(&st, "services")})))
+    Ok(collection(&st, "services", "services", &ss, render::service))
 }
 
 pub async fn update_service(
@@ -155,8 +153,7 @@ pub async fn list_endpoints(State(st): State<ApiState>, Ctx(ctx): Ctx, Query(q):
     if let Some(r) = q.get("region_id") {
         eps.retain(|x| x.region_id.as_ref() == Some(r));
     }
-    let v: Vec<Value> = eps.iter().map(|x| render::endpoint(&st.base, x)).collect();
-    Ok(ok(StatusCode::OK, json!({"endpoints": v, "links": list_links(&st, "endpoints")})))
+    Ok(collection(&st, "endpoints", "endpoints", &eps, render::endpoint))
 }
 
 pub async fn update_endpoint(

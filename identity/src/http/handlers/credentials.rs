@@ -4,7 +4,7 @@
 use super::super::render;
 use super::super::{ApiState, Ctx};
 use super::{
-    R, bad, e, list_links, no_content, ok, opt_bool, opt_str, req_str, section, with_subject,
+    R, bad, collection, e, no_content, ok, opt_bool, opt_str, req_str, section, with_subject,
 };
 use crate::api::{AppCredCreate, CredentialCreate, CredentialFilter, RoleRef};
 use crate::ec2::SignedRequest;
@@ -100,11 +100,12 @@ pub async fn list_app_creds(
         .list_application_credentials(&ctx, &user, q.get("name").map(String::as_str))
         .await
         .map_err(e)?;
-    let v: Vec<Value> = cs.iter().map(|c| render::application_credential(&st.base, c)).collect();
-    Ok(ok(
-        StatusCode::OK,
-        json!({"application_credentials": v,
-            "links": list_links(&st, &format!("users/{user}/application_credentials"))}),
+    Ok(collection(
+        &st,
+        "application_credentials",
+        &format!("users/{user}/application_credentials"),
+        &cs,
+        render::application_credential,
     ))
 }
 
@@ -157,8 +158,7 @@ pub async fn list_credentials(
         credential_type: q.get("type").cloned(),
     };
     let cs = st.api.list_credentials(&ctx, &filter).await.map_err(e)?;
-    let v: Vec<Value> = cs.iter().map(|c| render::credential(&st.base, c)).collect();
-    Ok(ok(StatusCode::OK, json!({"credentials": v, "links": list_links(&st, "credentials")})))
+    Ok(collection(&st, "credentials", "credentials", &cs, render::credential))
 }
 
 pub async fn get_credential(
@@ -210,10 +210,12 @@ pub async fn create_ec2(
 
 pub async fn list_ec2(State(st): State<ApiState>, Ctx(ctx): Ctx, Path(user): Path<String>) -> R {
     let cs = st.api.list_ec2_credentials(&ctx, &user).await.map_err(e)?;
-    let v: Vec<Value> = cs.iter().map(|c| render::ec2_credential(&st.base, c)).collect();
-    Ok(ok(
-        StatusCode::OK,
-        json!({"credentials": v, "links": list_links(&st, &format!("users/{user}/credentials/OS-EC2"))}),
+    Ok(collection(
+        &st,
+        "credentials",
+        &format!("users/{user}/credentials/OS-EC2"),
+        &cs,
+        render::ec2_credential,
     ))
 }
 

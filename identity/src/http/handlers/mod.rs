@@ -54,6 +54,21 @@ fn list_links(st: &ApiState, path: &str) -> Value {
     json!({"self": format!("{}/v3/{path}", st.base), "previous": null, "next": null})
 }
 
+/// A `200` Keystone collection at `/v3/{path}`: `{key: [view(item), ..], "links": ..}`.
+fn collection<T>(
+    st: &ApiState,
+    key: &str,
+    path: &str,
+    items: &[T],
+    view: impl Fn(&str, &T) -> Value,
+) -> Response {
+    let items: Vec<Value> = items.iter().map(|x| view(&st.base, x)).collect();
+    let mut body = Map::new();
+    body.insert(key.to_owned(), Value::Array(items));
+    body.insert("links".to_owned(), list_links(st, path));
+    ok(StatusCode::OK, Value::Object(body))
+}
+
 /// The object under `key` of a body, or 400.
 fn section<'a>(body: &'a Value, key: &str) -> Result<&'a Map<String, Value>, ApiError> {
     body.get(key)

@@ -33,8 +33,7 @@ pub async fn get_domain(State(st): State<ApiState>, Ctx(ctx): Ctx, Path(id): Pat
 
 pub async fn list_domains(State(st): State<ApiState>, Ctx(ctx): Ctx, Query(q): Q) -> R {
     let ds = st.api.list_domains(&ctx, &filter_of(&q)?).await.map_err(e)?;
-    let v: Vec<Value> = ds.iter().map(|d| render::domain(&st.base, d)).collect();
-    Ok(ok(StatusCode::OK, json!({"domains": v, "links": list_links(&st, "domains")})))
+    Ok(collection(&st, "domains", "domains", &ds, render::domain))
 }
 
 pub async fn update_domain(
@@ -108,8 +107,7 @@ pub async fn get_project(State(st): State<ApiState>, Ctx(ctx): Ctx, Path(id): Pa
 
 pub async fn list_projects(State(st): State<ApiState>, Ctx(ctx): Ctx, Query(q): Q) -> R {
     let ps = st.api.list_projects(&ctx, &filter_of(&q)?).await.map_err(e)?;
-    let v: Vec<Value> = ps.iter().map(|p| render::project(&st.base, p)).collect();
-    Ok(ok(StatusCode::OK, json!({"projects": v, "links": list_links(&st, "projects")})))
+    Ok(collection(&st, "projects", "projects", &ps, render::project))
 }
 
 pub async fn update_project(

@@ -28,8 +28,7 @@ pub async fn get_role(State(st): State<ApiState>, Ctx(ctx): Ctx, Path(id): Path<
 
 pub async fn list_roles(State(st): State<ApiState>, Ctx(ctx): Ctx, Query(q): Q) -> R {
     let rs = st.api.list_roles(&ctx, &filter_of(&q)?).await.map_err(e)?;
-    let v: Vec<Value> = rs.iter().map(|r| render::role(&st.base, r)).collect();
-    Ok(ok(StatusCode::OK, json!({"roles": v, "links": list_links(&st, "roles")})))
+    Ok(collection(&st, "roles", "roles", &rs, render::role))
 }
 
 pub async fn update_role(

@@ -177,14 +177,12 @@ pub async fn auth_catalog(State(st): State<ApiState>, Ctx(ctx): Ctx) -> R {
 
 pub async fn auth_projects(State(st): State<ApiState>, Ctx(ctx): Ctx) -> R {
     let ps = st.api.auth_projects(&ctx).await.map_err(e)?;
-    let v: Vec<Value> = ps.iter().map(|p| render::project(&st.base, p)).collect();
-    Ok(ok(StatusCode::OK, json!({"projects": v, "links": list_links(&st, "auth/projects")})))
+    Ok(collection(&st, "projects", "auth/projects", &ps, render::project))
 }
 
 pub async fn auth_domains(State(st): State<ApiState>, Ctx(ctx): Ctx) -> R {
     let ds = st.api.auth_domains(&ctx).await.map_err(e)?;
-    let v: Vec<Value> = ds.iter().map(|d| render::domain(&st.base, d)).collect();
-    Ok(ok(StatusCode::OK, json!({"domains": v, "links": list_links(&st, "auth/domains")})))
+    Ok(collection(&st, "domains", "auth/domains", &ds, render::domain))
 }
 
 pub async fn auth_system(State(st): State<ApiState>, Ctx(ctx): Ctx) -> R {

@@ -40,8 +40,7 @@ pub async fn get_user(State(st): State<ApiState>, Ctx(ctx): Ctx, Path(id): Path<
 
 pub async fn list_users(State(st): State<ApiState>, Ctx(ctx): Ctx, Query(q): Q) -> R {
     let us = st.api.list_users(&ctx, &filter_of(&q)?).await.map_err(e)?;
-    let v: Vec<Value> = us.iter().map(|u| render::user(&st.base, u)).collect();
-    Ok(ok(StatusCode::OK, json!({"users": v, "links": list_links(&st, "users")})))
+    Ok(collection(&st, "users", "users", &us, render::user))
 }
 
 pub async fn update_user(
@@ -82,11 +81,7 @@ pub async fn list_user_projects(
     Path(id): Path<String>,
 ) -> R {
     let ps = st.api.list_user_projects(&ctx, &id).await.map_err(e)?;
-    let v: Vec<Value> = ps.iter().map(|p| render::project(&st.base, p)).collect();
-    Ok(ok(
-        StatusCode::OK,
-        json!({"projects": v, "links": list_links(&st, &format!("users/{id}/projects"))}),
-    ))
+    Ok(collection(&st, "projects", &format!("users/{id}/projects"), &ps, render::project))
 }
 
 pub async fn list_user_groups(
@@ -95,11 +90,7 @@ pub async fn list_user_groups(
     Path(id): Path<String>,
 ) -> R {
     let gs = st.api.list_groups_for_user(&ctx, &id).await.map_err(e)?;
-    let v: Vec<Value> = gs.iter().map(|g| render::group(&st.base, g)).collect();
-    Ok(ok(
-        StatusCode::OK,
-        json!({"groups": v, "links": list_links(&st, &format!("users/{id}/groups"))}),
-    ))
+    Ok(collection(&st, "groups", &format!("users/{id}/groups"), &gs, render::group))
 }
 
 pub async fn change_password(
@@ -143,8 +134,7 @@ pub async fn get_group(State(st): State<ApiState>, Ctx(ctx): Ctx, Path(id): Path
 
 pub async fn list_groups(State(st): State<ApiState>, Ctx(ctx): Ctx, Query(q): Q) -> R {
     let gs = st.api.list_groups(&ctx, &filter_of(&q)?).await.map_err(e)?;
-    let v: Vec<Value> = gs.iter().map(|g| render::group(&st.base, g)).collect();
-    Ok(ok(StatusCode::OK, json!({"groups": v, "links": list_links(&st, "groups")})))
+    Ok(collection(&st, "groups", "groups", &gs, render::group))
 }
 
 pub async fn update_group(
@@ -170,11 +160,7 @@ pub async fn list_group_users(
     Path(id): Path<String>,
 ) -> R {
     let us = st.api.list_users_in_group(&ctx, &id).await.map_err(e)?;
-    let v: Vec<Value> = us.iter().map(|u| render::user(&st.base, u)).collect();
-    Ok(ok(
-        StatusCode::OK,
-        json!({"users": v, "links": list_links(&st, &format!("groups/{id}/users"))}),
-    ))
+    Ok(collection(&st, "users", &format!("groups/{id}/users"), &us, render::user))
 }
 
 pub async fn add_member(
