@@ -14,10 +14,8 @@ use std::collections::HashSet;
 
 async fn public_network(e: &Env) -> (String, String) {
     let a = admin();
-    let (s, net) = post(&e.app, &a, "/v2.0/networks", json!({"network": {
-        "name": "public", "router:external": true, "provider:network_type": "flat", "provider:physical_network": "public"}})).await;
-    assert_eq!(s, StatusCode::CREATED, "{net}");
-    let nid = net["network"]["id"].as_str().unwrap().to_owned();
+    let nid = create(&e.app, &a, "/v2.0/networks", "network", json!({
+        "name": "public", "router:external": true, "provider:network_type": "flat", "provider:physical_network": "public"})).await;
     let (s, sub) = post(
         &e.app,
         &a,
@@ -28,6 +26,17 @@ async fn public_network(e: &Env) -> (String, String) {
     .await;
     assert_eq!(s, StatusCode::CREATED, "{sub}");
     (nid, sub["subnet"]["id"].as_str().unwrap().to_owned())
+}
+
+/// `PUT /v2.0/routers/{router}/{op}_router_interface` with `body` as `ctx` (`op`: add, remove).
+async fn router_interface(
+    app: &axum::Router,
+    ctx: &ferrostack_core::RequestContext,
+    router: &str,
+    op: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    put(app, ctx, &format!("/v2.0/routers/{router}/{op}_router_interface"), body).await
 }
 
 #[tokio::test]
@@ -103,23 +112,11 @@ async fn cli_flow_create_associate_list_show_delete() {
         .unwrap()
         .to_owned();
     assert!(gw_ip.starts_with("203.0.113."));
-    let (s, iface) = put(
-        app,
-        &c,
-        &format!("/v2.0/routers/{rid}/add_router_interface"),
-        json!({"subnet_id": sid}),
-    )
-    .await;
+    let (s, iface) = router_interface(app, &c, &rid, "add", json!({"subnet_id": sid})).await;
     assert_eq!(s, StatusCode::OK, "{iface}");
     assert_eq!(iface["subnet_id"], sid);
     // The same subnet twice is refused.
-    let (s, again) = put(
-        app,
-        &c,
-        &format!("/v2.0/routers/{rid}/add_router_interface"),
-        json!({"subnet_id": sid}),
-    )
-    .await;
+    let (s, again) = router_interface(app, &c, &rid, "add", json!({"subnet_id": sid})).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{again}");
 
     // floating ip create / set --port
@@ -137,10 +134,9 @@ async fn cli_flow_create_associate_list_show_delete() {
     assert_eq!(f["floatingip"]["router_id"], rid.as_str());
     assert_eq!(f["floatingip"]["fixed_ip_address"], ip.to_string());
     // A second floating IP for the same fixed IP is refused (one-to-one NAT).
-    let (_, fip2) =
-        post(app, &c, "/v2.0/floatingips", json!({"floatingip": {"floating_network_id": public}}))
+    let fid2 =
+        create(app, &c, "/v2.0/floatingips", "floatingip", json!({"floating_network_id": public}))
             .await;
-    let fid2 = fip2["floatingip"]["id"].as_str().unwrap().to_owned();
     let (s, dup) =
         put(app, &c, &format!("/v2.0/floatingips/{fid2}"), json!({"floatingip": {"port_id": pid}}))
             .await;
@@ -177,17 +173,16 @@ async fn cli_flow_create_associate_list_show_delete() {
         2,
         "egress v4 + v6"
     );
-    let (s, rule) = post(
+    let rule_id = create(
         app,
         &c,
         "/v2.0/security-group-rules",
-        json!({"security_group_rule": {
+        "security_group_rule",
+        json!({
         "security_group_id": sgid, "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
-        "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "0.0.0.0/0"}}),
+        "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "0.0.0.0/0"}),
     )
     .await;
-    assert_eq!(s, StatusCode::CREATED, "{rule}");
-    let rule_id = rule["security_group_rule"]["id"].as_str().unwrap().to_owned();
     let (_, list) = get(app, &c, "/v2.0/security-groups").await;
     let names: HashSet<&str> = list["security_groups"]
         .as_array()
@@ -216,13 +211,7 @@ async fn cli_flow_create_associate_list_show_delete() {
     }
     let (s, _) = delete(app, &c, &format!("/v2.0/routers/{rid}")).await;
     assert_eq!(s, StatusCode::CONFLICT, "router still has an interface");
-    let (s, _) = put(
-        app,
-        &c,
-        &format!("/v2.0/routers/{rid}/remove_router_interface"),
-        json!({"subnet_id": sid}),
-    )
-    .await;
+    let (s, _) = router_interface(app, &c, &rid, "remove", json!({"subnet_id": sid})).await;
     assert_eq!(s, StatusCode::OK);
     let (s, _) = delete(app, &c, &format!("/v2.0/routers/{rid}")).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
@@ -249,18 +238,16 @@ async fn two_projects_with_the_same_cidr_never_see_each_other() {
     for _ in 0..2 {
         let p = ProjectId::new();
         let c = member(&p);
-        let (_, net) =
-            post(app, &c, "/v2.0/networks", json!({"network": {"name": "private"}})).await;
-        let nid = net["network"]["id"].as_str().unwrap().to_owned();
-        let (s, sub) = post(
+        let nid = create(app, &c, "/v2.0/networks", "network", json!({"name": "private"})).await;
+        // The same CIDR in both projects: overlap across projects is allowed.
+        let sid = create(
             app,
             &c,
             "/v2.0/subnets",
-            json!({"subnet": {"network_id": nid, "cidr": "192.168.0.0/24", "ip_version": 4}}),
+            "subnet",
+            json!({"network_id": nid, "cidr": "192.168.0.0/24", "ip_version": 4}),
         )
         .await;
-        assert_eq!(s, StatusCode::CREATED, "overlap across projects is allowed: {sub}");
-        let sid = sub["subnet"]["id"].as_str().unwrap().to_owned();
         let (_, port) = post(app, &c, "/v2.0/ports", json!({"port": {"network_id": nid}})).await;
         assert!(
             port["port"]["fixed_ips"][0]["ip_address"].as_str().unwrap().starts_with("192.168.0.")
@@ -274,13 +261,7 @@ async fn two_projects_with_the_same_cidr_never_see_each_other() {
         )
         .await;
         let rid = r["router"]["id"].as_str().unwrap().to_owned();
-        let (s, _) = put(
-            app,
-            &c,
-            &format!("/v2.0/routers/{rid}/add_router_interface"),
-            json!({"subnet_id": sid}),
-        )
-        .await;
+        let (s, _) = router_interface(app, &c, &rid, "add", json!({"subnet_id": sid})).await;
         assert_eq!(s, StatusCode::OK);
         seen.push((c, nid, sid, pid, rid));
     }
@@ -331,13 +312,7 @@ async fn two_projects_with_the_same_cidr_never_see_each_other() {
         assert_eq!(s, StatusCode::NOT_FOUND);
         let (s, _) = post(app, c, "/v2.0/ports", json!({"port": {"network_id": other.1}})).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
-        let (s, _) = put(
-            app,
-            c,
-            &format!("/v2.0/routers/{}/add_router_interface", me.4),
-            json!({"subnet_id": other.2}),
-        )
-        .await;
+        let (s, _) = router_interface(app, c, &me.4, "add", json!({"subnet_id": other.2})).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
         let (_, fip) = post(
             app,
@@ -375,19 +350,17 @@ async fn bad_input_gets_neutron_errors_and_changes_nothing() {
     let app = &e.app;
     let p = ProjectId::new();
     let c = member(&p);
-    let (_, net) = post(app, &c, "/v2.0/networks", json!({"network": {"name": "n"}})).await;
-    let nid = net["network"]["id"].as_str().unwrap().to_owned();
-    let (_, sub) = post(
+    let nid = create(app, &c, "/v2.0/networks", "network", json!({"name": "n"})).await;
+    let sid = create(
         app,
         &c,
         "/v2.0/subnets",
-        json!({"subnet": {"network_id": nid, "cidr": "10.0.0.0/24", "ip_version": 4}}),
+        "subnet",
+        json!({"network_id": nid, "cidr": "10.0.0.0/24", "ip_version": 4}),
     )
     .await;
-    let sid = sub["subnet"]["id"].as_str().unwrap().to_owned();
-    let (_, sg) =
-        post(app, &c, "/v2.0/security-groups", json!({"security_group": {"name": "g"}})).await;
-    let sgid = sg["security_group"]["id"].as_str().unwrap().to_owned();
+    let sgid =
+        create(app, &c, "/v2.0/security-groups", "security_group", json!({"name": "g"})).await;
     let (_, before) = get(app, &c, "/v2.0/subnets").await;
     let (_, rules_before) = get(app, &c, "/v2.0/security-group-rules").await;
 
@@ -665,8 +638,7 @@ async fn quotas_limit_creation_and_report_usage() {
         put(app, &a, &format!("/v2.0/quotas/{p}"), json!({"quota": {"network": 1, "port": 2}}))
             .await;
     assert_eq!(s, StatusCode::OK, "{q}");
-    let (_, net) = post(app, &c, "/v2.0/networks", json!({"network": {"name": "a"}})).await;
-    let nid = net["network"]["id"].as_str().unwrap().to_owned();
+    let nid = create(app, &c, "/v2.0/networks", "network", json!({"name": "a"})).await;
     let (s, over) = post(app, &c, "/v2.0/networks", json!({"network": {"name": "b"}})).await;
     assert_eq!(s, StatusCode::CONFLICT);
     assert_eq!(over["NeutronError"]["type"], "OverQuota");

@@ -212,11 +212,7 @@ impl NetworkService {
                 return Ok(());
             };
             let spec = self.dhcp_spec(&n.value).await?;
-            self.backends.dhcp.sync_network(&spec).await.map_err(|e| NetworkError::Backend {
-                backend: "dhcp",
-                kind: e.kind,
-                source: Box::new(e),
-            })
+            self.backends.dhcp.sync_network(&spec).await.map_err(backend_failed("dhcp"))
         }
         .await;
         if let Err(e) = result {
@@ -286,11 +282,7 @@ impl NetworkService {
                 }
                 None => self.backends.l3.remove_router(id).await,
             }
-            .map_err(|e| NetworkError::Backend {
-                backend: "l3",
-                kind: e.kind,
-                source: Box::new(e),
-            })
+            .map_err(backend_failed("l3"))
         }
         .await;
         if let Err(e) = result {
@@ -311,4 +303,9 @@ impl NetworkService {
             self.sync_dhcp(n).await;
         }
     }
+}
+
+/// [`NetworkError::Backend`] for a failure of the `backend` data-plane backend.
+fn backend_failed(backend: &'static str) -> impl FnOnce(BackendError) -> NetworkError {
+    move |e| NetworkError::Backend { backend, kind: e.kind, source: Box::new(e) }
 }
