@@ -237,6 +237,21 @@ pub struct QuotaUpdate {
     pub security_group_rule: Option<i64>,
 }
 
+impl QuotaUpdate {
+    /// The new limit of `r`, when the update sets one.
+    pub fn limit(&self, r: Resource) -> Option<i64> {
+        match r {
+            Resource::Network => self.network,
+            Resource::Subnet => self.subnet,
+            Resource::Port => self.port,
+            Resource::Router => self.router,
+            Resource::FloatingIp => self.floatingip,
+            Resource::SecurityGroup => self.security_group,
+            Resource::SecurityGroupRule => self.security_group_rule,
+        }
+    }
+}
+
 /// Body of `POST /v2.0/networks`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

@@ -556,14 +556,19 @@ impl Resource {
     }
     /// The limit of this resource in `q`.
     pub fn limit(self, q: &QuotaSet) -> i64 {
+        let mut q = *q;
+        *self.limit_mut(&mut q)
+    }
+    /// The limit of this resource in `q`, to change.
+    pub fn limit_mut(self, q: &mut QuotaSet) -> &mut i64 {
         match self {
-            Resource::Network => q.network,
-            Resource::Subnet => q.subnet,
-            Resource::Port => q.port,
-            Resource::Router => q.router,
-            Resource::FloatingIp => q.floatingip,
-            Resource::SecurityGroup => q.security_group,
-            Resource::SecurityGroupRule => q.security_group_rule,
+            Resource::Network => &mut q.network,
+            Resource::Subnet => &mut q.subnet,
+            Resource::Port => &mut q.port,
+            Resource::Router => &mut q.router,
+            Resource::FloatingIp => &mut q.floatingip,
+            Resource::SecurityGroup => &mut q.security_group,
+            Resource::SecurityGroupRule => &mut q.security_group_rule,
         }
     }
 }

@@ -263,6 +263,23 @@ fn owns(ctx: &RequestContext, p: &ProjectId) -> bool {
     is_admin(ctx) || ctx.project_id() == Some(p)
 }
 
+/// A resource whose delete first flags it `deleting` (networks and subnets).
+trait Deletable {
+    fn set_deleting(&mut self, on: bool);
+}
+
+impl Deletable for Network {
+    fn set_deleting(&mut self, on: bool) {
+        self.deleting = on;
+    }
+}
+
+impl Deletable for Subnet {
+    fn set_deleting(&mut self, on: bool) {
+        self.deleting = on;
+    }
+}
+
 /// Every document of `table` that `keep` accepts, without its version, in id order.
 async fn values_where<T>(table: &Collection<T>, keep: impl FnMut(&T) -> bool) -> Result<Vec<T>>
 where
@@ -447,6 +464,23 @@ impl NetworkService {
             Some(g) if owns(ctx, &g.value.project_id) => Ok(g),
             _ => Err(NetworkError::not_found("security_group", id)),
         }
+    }
+
+    /// Sets (`on`) or clears the `deleting` flag of document `id` through [`Self::mark`].
+    async fn mark_deleting<T>(
+        &self,
+        col: &Collection<T>,
+        id: &str,
+        on: bool,
+    ) -> Result<Versioned<T>>
+    where
+        T: Deletable + Serialize + serde::de::DeserializeOwned + Send + Sync,
+    {
+        self.mark(col, id, |v| {
+            v.set_deleting(on);
+            Ok(())
+        })
+        .await
     }
 
     /// Marks a document as being deleted (a CAS write), so that transactions that read it fail.

@@ -336,19 +336,9 @@ pub(super) async fn delete_network(
 ) -> Result<()> {
     let cur = svc.visible_network(ctx, &id).await?;
     authorize("delete_network", ctx, &target(&cur.value.project_id))?;
-    let marked = svc
-        .mark(&svc.networks, &id.to_string(), |n| {
-            n.deleting = true;
-            Ok(())
-        })
-        .await?;
+    let marked = svc.mark_deleting(&svc.networks, &id.to_string(), true).await?;
     let unmark = || async {
-        let _ = svc
-            .mark(&svc.networks, &id.to_string(), |n| {
-                n.deleting = false;
-                Ok(())
-            })
-            .await;
+        let _ = svc.mark_deleting(&svc.networks, &id.to_string(), false).await;
     };
     let in_use = svc
         .ports

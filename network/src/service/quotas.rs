@@ -114,18 +114,7 @@ pub(super) async fn update_quota(
     req: QuotaUpdate,
 ) -> Result<QuotaSet> {
     authorize("update_quota", ctx, &target(project))?;
-    for v in [
-        req.network,
-        req.subnet,
-        req.port,
-        req.router,
-        req.floatingip,
-        req.security_group,
-        req.security_group_rule,
-    ]
-    .into_iter()
-    .flatten()
-    {
+    for v in Resource::ALL.into_iter().filter_map(|r| req.limit(r)) {
         if v < -1 {
             return Err(NetworkError::invalid(format!("'{v}' should be non-negative")));
         }
@@ -133,26 +122,10 @@ pub(super) async fn update_quota(
     retry_txn(&format!("the quota of project {project}"), || async {
         let cur = svc.quotas.get(project.as_str()).await?;
         let mut q = cur.as_ref().map(|v| v.value).unwrap_or(svc.config.default_quotas);
-        if let Some(v) = req.network {
-            q.network = v
-        }
-        if let Some(v) = req.subnet {
-            q.subnet = v
-        }
-        if let Some(v) = req.port {
-            q.port = v
-        }
-        if let Some(v) = req.router {
-            q.router = v
-        }
-        if let Some(v) = req.floatingip {
-            q.floatingip = v
-        }
-        if let Some(v) = req.security_group {
-            q.security_group = v
-        }
-        if let Some(v) = req.security_group_rule {
-            q.security_group_rule = v
+        for r in Resource::ALL {
+            if let Some(v) = req.limit(r) {
+                *r.limit_mut(&mut q) = v;
+            }
         }
         let ok = match cur {
             Some(c) => svc.quotas.update(project.as_str(), c.revision, &q).await.is_ok(),

@@ -386,19 +386,9 @@ pub(super) async fn delete_subnet(
 ) -> Result<()> {
     let cur = svc.visible_subnet(ctx, &id).await?;
     authorize("delete_subnet", ctx, &target(&cur.value.project_id))?;
-    let marked = svc
-        .mark(&svc.subnets, &id.to_string(), |s| {
-            s.deleting = true;
-            Ok(())
-        })
-        .await?;
+    let marked = svc.mark_deleting(&svc.subnets, &id.to_string(), true).await?;
     let unmark = || async {
-        let _ = svc
-            .mark(&svc.subnets, &id.to_string(), |s| {
-                s.deleting = false;
-                Ok(())
-            })
-            .await;
+        let _ = svc.mark_deleting(&svc.subnets, &id.to_string(), false).await;
     };
     if !svc.store.list_all(&ipam_prefix(&id)).await?.is_empty() {
         unmark().await;

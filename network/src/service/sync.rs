@@ -37,6 +37,21 @@ pub(super) fn firewall_port(
     }
 }
 
+/// The rules of `p`'s security groups, and whether all those groups are stateful.
+fn port_groups(
+    p: &Port,
+    rules: &[SecurityGroupRule],
+    sgs: &HashMap<SecurityGroupId, SecurityGroup>,
+) -> (Vec<SecurityGroupRule>, bool) {
+    let port_rules = rules
+        .iter()
+        .filter(|r| p.security_groups.contains(&r.security_group_id))
+        .cloned()
+        .collect();
+    let stateful = p.security_groups.iter().all(|g| sgs.get(g).is_none_or(|s| s.stateful));
+    (port_rules, stateful)
+}
+
 impl NetworkService {
     /// Everything the data plane should hold, computed from the Store: every network, every
     /// port bound to a host (only those bound to `host` when one is given) with its firewall,
@@ -55,7 +70,7 @@ impl NetworkService {
         let ports: Vec<Port> = values(&self.ports).await?;
         let rules: Vec<SecurityGroupRule> = values(&self.rules).await?;
         let sgs: HashMap<SecurityGroupId, SecurityGroup> =
-            self.sgs.list_all().await?.into_iter().map(|v| (v.value.id, v.value)).collect();
+            values(&self.sgs).await?.into_iter().map(|g| (g.id, g)).collect();
         let specs: HashMap<NetworkId, NetworkSpec> =
             networks.iter().map(|n| (n.id, network_spec(n))).collect();
         let mut members: HashMap<SecurityGroupId, Vec<IpAddr>> = HashMap::new();
@@ -87,12 +102,7 @@ impl NetworkService {
                 // Router, floating-IP and DHCP ports are the data plane's own: not filtered.
                 continue;
             }
-            let port_rules: Vec<SecurityGroupRule> = rules
-                .iter()
-                .filter(|r| p.security_groups.contains(&r.security_group_id))
-                .cloned()
-                .collect();
-            let stateful = p.security_groups.iter().all(|g| sgs.get(g).is_none_or(|s| s.stateful));
+            let (port_rules, stateful) = port_groups(p, &rules, &sgs);
             desired.firewalls.push(firewall_port(p, &port_rules, &members, stateful));
         }
         for r in self.routers.list_all().await? {
@@ -121,7 +131,7 @@ impl NetworkService {
         let ports: Vec<Port> = values(&self.ports).await?;
         let rules: Vec<SecurityGroupRule> = values(&self.rules).await?;
         let sgs: HashMap<SecurityGroupId, SecurityGroup> =
-            self.sgs.list_all().await?.into_iter().map(|v| (v.value.id, v.value)).collect();
+            values(&self.sgs).await?.into_iter().map(|g| (g.id, g)).collect();
         let mut affected: HashSet<SecurityGroupId> = groups.iter().copied().collect();
         for r in &rules {
             if r.remote_group_id.is_some_and(|g| groups.contains(&g)) {
@@ -135,12 +145,7 @@ impl NetworkService {
             }
         }
         for p in ports.iter().filter(|p| p.security_groups.iter().any(|g| affected.contains(g))) {
-            let port_rules: Vec<SecurityGroupRule> = rules
-                .iter()
-                .filter(|r| p.security_groups.contains(&r.security_group_id))
-                .cloned()
-                .collect();
-            let stateful = p.security_groups.iter().all(|g| sgs.get(g).is_none_or(|s| s.stateful));
+            let (port_rules, stateful) = port_groups(p, &rules, &sgs);
             self.apply_firewall(p, &port_rules, &members, stateful).await;
         }
         Ok(())
