@@ -250,18 +250,13 @@ impl IdentityApi for Client {
         id: &str,
         patch: DomainPatch,
     ) -> Result<Domain> {
-        self.update_in(
-            ctx,
-            DOMAINS,
-            id,
-            vec![
-                ("name", patch.name.map(Value::from)),
-                ("description", patch.description.map(Value::from)),
-                ("enabled", patch.enabled.map(Value::from)),
-                ("tags", patch.tags.map(Value::from)),
-            ],
-        )
-        .await
+        let fields = vec![
+            ("name", patch.name.map(Value::from)),
+            ("description", patch.description.map(Value::from)),
+            ("enabled", patch.enabled.map(Value::from)),
+            ("tags", patch.tags.map(Value::from)),
+        ];
+        self.update_in(ctx, DOMAINS, id, fields).await
     }
 
     async fn delete_domain(&self, ctx: &RequestContext, id: &str) -> Result<()> {
@@ -302,19 +297,13 @@ impl IdentityApi for Client {
         id: &str,
         patch: ProjectPatch,
     ) -> Result<Project> {
-        self.update_in(
-            ctx,
-            PROJECTS,
-            id,
-            vec![
-                ("name", patch.name.map(Value::from)),
-                ("description", patch.description.map(Value::from)),
-                ("enabled", patch.enabled.map(Value::from)),
-                ("tags", patch.tags.map(Value::from)),
-            ],
-        )
-        .await
-        .map(wire::fix_project)
+        let fields = vec![
+            ("name", patch.name.map(Value::from)),
+            ("description", patch.description.map(Value::from)),
+            ("enabled", patch.enabled.map(Value::from)),
+            ("tags", patch.tags.map(Value::from)),
+        ];
+        self.update_in(ctx, PROJECTS, id, fields).await.map(wire::fix_project)
     }
 
     async fn delete_project(&self, ctx: &RequestContext, id: &str) -> Result<()> {
@@ -366,20 +355,15 @@ impl IdentityApi for Client {
     }
 
     async fn update_user(&self, ctx: &RequestContext, id: &str, patch: UserPatch) -> Result<User> {
-        self.update_in(
-            ctx,
-            USERS,
-            id,
-            vec![
-                ("name", patch.name.map(Value::from)),
-                ("description", patch.description.map(Value::from)),
-                ("enabled", patch.enabled.map(Value::from)),
-                ("default_project_id", patch.default_project_id.map(|p| json!(p))),
-                ("email", patch.email.map(|e| json!(e))),
-                ("password", patch.password.map(Value::from)),
-            ],
-        )
-        .await
+        let fields = vec![
+            ("name", patch.name.map(Value::from)),
+            ("description", patch.description.map(Value::from)),
+            ("enabled", patch.enabled.map(Value::from)),
+            ("default_project_id", patch.default_project_id.map(|p| json!(p))),
+            ("email", patch.email.map(|e| json!(e))),
+            ("password", patch.password.map(Value::from)),
+        ];
+        self.update_in(ctx, USERS, id, fields).await
     }
 
     async fn delete_user(&self, ctx: &RequestContext, id: &str) -> Result<()> {
@@ -423,16 +407,11 @@ impl IdentityApi for Client {
         id: &str,
         patch: NamePatch,
     ) -> Result<Group> {
-        self.update_in(
-            ctx,
-            GROUPS,
-            id,
-            vec![
-                ("name", patch.name.map(Value::from)),
-                ("description", patch.description.map(Value::from)),
-            ],
-        )
-        .await
+        let fields = vec![
+            ("name", patch.name.map(Value::from)),
+            ("description", patch.description.map(Value::from)),
+        ];
+        self.update_in(ctx, GROUPS, id, fields).await
     }
 
     async fn delete_group(&self, ctx: &RequestContext, id: &str) -> Result<()> {
@@ -503,16 +482,11 @@ impl IdentityApi for Client {
     }
 
     async fn update_role(&self, ctx: &RequestContext, id: &str, patch: NamePatch) -> Result<Role> {
-        self.update_in(
-            ctx,
-            ROLES,
-            id,
-            vec![
-                ("name", patch.name.map(Value::from)),
-                ("description", patch.description.map(Value::from)),
-            ],
-        )
-        .await
+        let fields = vec![
+            ("name", patch.name.map(Value::from)),
+            ("description", patch.description.map(Value::from)),
+        ];
+        self.update_in(ctx, ROLES, id, fields).await
     }
 
     async fn delete_role(&self, ctx: &RequestContext, id: &str) -> Result<()> {
@@ -635,16 +609,11 @@ impl IdentityApi for Client {
         id: &str,
         patch: RegionPatch,
     ) -> Result<Region> {
-        self.update_in(
-            ctx,
-            REGIONS,
-            id,
-            vec![
-                ("description", patch.description.map(Value::from)),
-                ("parent_region_id", patch.parent_region_id.map(|p| json!(p))),
-            ],
-        )
-        .await
+        let fields = vec![
+            ("description", patch.description.map(Value::from)),
+            ("parent_region_id", patch.parent_region_id.map(|p| json!(p))),
+        ];
+        self.update_in(ctx, REGIONS, id, fields).await
     }
 
     async fn delete_region(&self, ctx: &RequestContext, id: &str) -> Result<()> {
@@ -677,18 +646,13 @@ impl IdentityApi for Client {
         id: &str,
         patch: ServicePatch,
     ) -> Result<Service> {
-        self.update_in(
-            ctx,
-            SERVICES,
-            id,
-            vec![
-                ("type", patch.service_type.map(Value::from)),
-                ("name", patch.name.map(Value::from)),
-                ("description", patch.description.map(Value::from)),
-                ("enabled", patch.enabled.map(Value::from)),
-            ],
-        )
-        .await
+        let fields = vec![
+            ("type", patch.service_type.map(Value::from)),
+            ("name", patch.name.map(Value::from)),
+            ("description", patch.description.map(Value::from)),
+            ("enabled", patch.enabled.map(Value::from)),
+        ];
+        self.update_in(ctx, SERVICES, id, fields).await
     }
 
     async fn delete_service(&self, ctx: &RequestContext, id: &str) -> Result<()> {
@@ -717,19 +681,14 @@ impl IdentityApi for Client {
         id: &str,
         patch: EndpointPatch,
     ) -> Result<Endpoint> {
-        self.update_in(
-            ctx,
-            ENDPOINTS,
-            id,
-            vec![
-                ("service_id", patch.service_id.map(Value::from)),
-                ("interface", patch.interface.map(|i| Value::from(i.as_str()))),
-                ("url", patch.url.map(Value::from)),
-                ("region_id", patch.region_id.map(|r| json!(r))),
-                ("enabled", patch.enabled.map(Value::from)),
-            ],
-        )
-        .await
+        let fields = vec![
+            ("service_id", patch.service_id.map(Value::from)),
+            ("interface", patch.interface.map(|i| Value::from(i.as_str()))),
+            ("url", patch.url.map(Value::from)),
+            ("region_id", patch.region_id.map(|r| json!(r))),
+            ("enabled", patch.enabled.map(Value::from)),
+        ];
+        self.update_in(ctx, ENDPOINTS, id, fields).await
     }
 
     async fn delete_endpoint(&self, ctx: &RequestContext, id: &str) -> Result<()> {
