@@ -204,26 +204,42 @@ pub trait NetworkPort: Send + Sync + std::fmt::Debug {
     async fn delete_port(&self, ctx: &RequestContext, port: PortId) -> Result<(), ComputeError>;
 }
 
-fn injected(service: &'static str, op: &str) -> ComputeError {
-    ComputeError::Dependency {
-        service,
-        message: format!("injected failure of {op}"),
-        kind: ErrorKind::Unavailable,
-    }
-}
-
+/// Failures a test asked a fake to inject: how many more calls of each operation fail.
 #[derive(Debug, Default)]
 struct Failures(HashMap<&'static str, u32>);
 
 impl Failures {
-    fn take(&mut self, op: &'static str) -> bool {
+    /// Counts down `op`'s injected failures: an `Unavailable` error of `service` while any
+    /// are left.
+    fn check(&mut self, service: &'static str, op: &'static str) -> Result<(), ComputeError> {
         match self.0.get_mut(op) {
             Some(n) if *n > 0 => {
                 *n -= 1;
-                true
+                Err(ComputeError::Dependency {
+                    service,
+                    message: format!("injected failure of {op}"),
+                    kind: ErrorKind::Unavailable,
+                })
             }
-            _ => false,
+            _ => Ok(()),
         }
+    }
+}
+
+/// The state of a fake service behind one lock, shared by its clones. A poisoned lock is taken
+/// over: a test that panicked must not hide the state from the next assertion.
+#[derive(Debug, Default)]
+struct Shared<S>(Arc<Mutex<S>>);
+
+impl<S> Clone for Shared<S> {
+    fn clone(&self) -> Self {
+        Shared(self.0.clone())
+    }
+}
+
+impl<S> Shared<S> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, S> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -239,16 +255,13 @@ struct ImagesState {
 /// An in-memory image service.
 #[derive(Debug, Clone, Default)]
 pub struct FakeImages {
-    state: Arc<Mutex<ImagesState>>,
+    state: Shared<ImagesState>,
 }
 
 impl FakeImages {
     /// An empty service.
     pub fn new() -> Self {
         Self::default()
-    }
-    fn lock(&self) -> std::sync::MutexGuard<'_, ImagesState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
     /// Adds an active image with `data`.
     pub fn add(&self, name: &str, disk_format: &str, data: Vec<u8>) -> ImageId {
@@ -262,31 +275,29 @@ impl FakeImages {
             min_disk: 0,
             min_ram: 0,
         };
-        self.lock().images.insert(id, (meta, data));
+        self.state.lock().images.insert(id, (meta, data));
         id
     }
     /// Metadata of an image, if present.
     pub fn get(&self, id: ImageId) -> Option<ImageMeta> {
-        self.lock().images.get(&id).map(|(m, _)| m.clone())
+        self.state.lock().images.get(&id).map(|(m, _)| m.clone())
     }
     /// The number of images.
     pub fn count(&self) -> usize {
-        self.lock().images.len()
+        self.state.lock().images.len()
     }
     /// Makes the next `times` calls of `op` (`"image"`, `"fetch_to"`, `"create_snapshot"`,
     /// `"upload_snapshot"`) fail.
     pub fn fail_next(&self, op: &'static str, times: u32) {
-        self.lock().failures.0.insert(op, times);
+        self.state.lock().failures.0.insert(op, times);
     }
 }
 
 #[async_trait::async_trait]
 impl ImagePort for FakeImages {
     async fn image(&self, _: &RequestContext, id: ImageId) -> Result<ImageMeta, ComputeError> {
-        let mut st = self.lock();
-        if st.failures.take("image") {
-            return Err(injected("image", "image"));
-        }
+        let mut st = self.state.lock();
+        st.failures.check("image", "image")?;
         st.images
             .get(&id)
             .map(|(m, _)| m.clone())
@@ -299,10 +310,8 @@ impl ImagePort for FakeImages {
         dest: &Path,
     ) -> Result<u64, ComputeError> {
         let data = {
-            let mut st = self.lock();
-            if st.failures.take("fetch_to") {
-                return Err(injected("image", "fetch_to"));
-            }
+            let mut st = self.state.lock();
+            st.failures.check("image", "fetch_to")?;
             st.images
                 .get(&id)
                 .map(|(_, d)| d.clone())
@@ -318,10 +327,8 @@ impl ImagePort for FakeImages {
         _server: ServerId,
         _metadata: &BTreeMap<String, String>,
     ) -> Result<ImageId, ComputeError> {
-        let mut st = self.lock();
-        if st.failures.take("create_snapshot") {
-            return Err(injected("image", "create_snapshot"));
-        }
+        let mut st = self.state.lock();
+        st.failures.check("image", "create_snapshot")?;
         let id = ImageId::new();
         let meta = ImageMeta {
             id,
@@ -342,11 +349,9 @@ impl ImagePort for FakeImages {
         src: &Path,
         disk_format: &str,
     ) -> Result<(), ComputeError> {
-        if self.lock().failures.take("upload_snapshot") {
-            return Err(injected("image", "upload_snapshot"));
-        }
+        self.state.lock().failures.check("image", "upload_snapshot")?;
         let data = tokio::fs::read(src).await.map_err(ComputeError::io("reading the snapshot"))?;
-        let mut st = self.lock();
+        let mut st = self.state.lock();
         let (meta, bytes) = st
             .images
             .get_mut(&id)
@@ -358,7 +363,7 @@ impl ImagePort for FakeImages {
         Ok(())
     }
     async fn delete_image(&self, _: &RequestContext, id: ImageId) -> Result<(), ComputeError> {
-        self.lock().images.remove(&id);
+        self.state.lock().images.remove(&id);
         Ok(())
     }
 }
@@ -387,7 +392,7 @@ struct VolumesState {
 /// An in-memory volume service implementing the attachment flow.
 #[derive(Debug, Clone, Default)]
 pub struct FakeVolumes {
-    state: Arc<Mutex<VolumesState>>,
+    state: Shared<VolumesState>,
 }
 
 impl FakeVolumes {
@@ -395,29 +400,27 @@ impl FakeVolumes {
     pub fn new() -> Self {
         Self::default()
     }
-    fn lock(&self) -> std::sync::MutexGuard<'_, VolumesState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
     /// Adds an available volume.
     pub fn add(&self, size_gb: u64) -> VolumeId {
         let id = VolumeId::new();
-        self.lock()
+        self.state
+            .lock()
             .volumes
             .insert(id, VolumeMeta { id, status: "available".into(), size_gb, multiattach: false });
         id
     }
     /// A volume's status.
     pub fn status(&self, id: VolumeId) -> Option<String> {
-        self.lock().volumes.get(&id).map(|v| v.status.clone())
+        self.state.lock().volumes.get(&id).map(|v| v.status.clone())
     }
     /// Every attachment.
     pub fn attachments(&self) -> Vec<(AttachmentId, FakeAttachment)> {
-        self.lock().attachments.iter().map(|(k, v)| (*k, v.clone())).collect()
+        self.state.lock().attachments.iter().map(|(k, v)| (*k, v.clone())).collect()
     }
     /// Makes the next `times` calls of `op` (`"attachment_create"`, `"attachment_update"`,
     /// `"attachment_complete"`, `"attachment_delete"`) fail.
     pub fn fail_next(&self, op: &'static str, times: u32) {
-        self.lock().failures.0.insert(op, times);
+        self.state.lock().failures.0.insert(op, times);
     }
     fn refresh(st: &mut VolumesState, volume: VolumeId) {
         let atts: Vec<_> = st.attachments.values().filter(|a| a.volume == volume).collect();
@@ -439,7 +442,8 @@ impl FakeVolumes {
 #[async_trait::async_trait]
 impl VolumePort for FakeVolumes {
     async fn volume(&self, _: &RequestContext, id: VolumeId) -> Result<VolumeMeta, ComputeError> {
-        self.lock()
+        self.state
+            .lock()
             .volumes
             .get(&id)
             .cloned()
@@ -451,10 +455,8 @@ impl VolumePort for FakeVolumes {
         volume: VolumeId,
         server: ServerId,
     ) -> Result<AttachmentId, ComputeError> {
-        let mut st = self.lock();
-        if st.failures.take("attachment_create") {
-            return Err(injected("volume", "attachment_create"));
-        }
+        let mut st = self.state.lock();
+        st.failures.check("volume", "attachment_create")?;
         let v = st
             .volumes
             .get(&volume)
@@ -477,10 +479,8 @@ impl VolumePort for FakeVolumes {
         attachment: AttachmentId,
         connector: &Connector,
     ) -> Result<ConnectionInfo, ComputeError> {
-        let mut st = self.lock();
-        if st.failures.take("attachment_update") {
-            return Err(injected("volume", "attachment_update"));
-        }
+        let mut st = self.state.lock();
+        st.failures.check("volume", "attachment_update")?;
         let a = st
             .attachments
             .get_mut(&attachment)
@@ -502,10 +502,8 @@ impl VolumePort for FakeVolumes {
         _: &RequestContext,
         attachment: AttachmentId,
     ) -> Result<(), ComputeError> {
-        let mut st = self.lock();
-        if st.failures.take("attachment_complete") {
-            return Err(injected("volume", "attachment_complete"));
-        }
+        let mut st = self.state.lock();
+        st.failures.check("volume", "attachment_complete")?;
         let a = st
             .attachments
             .get_mut(&attachment)
@@ -520,10 +518,8 @@ impl VolumePort for FakeVolumes {
         _: &RequestContext,
         attachment: AttachmentId,
     ) -> Result<(), ComputeError> {
-        let mut st = self.lock();
-        if st.failures.take("attachment_delete") {
-            return Err(injected("volume", "attachment_delete"));
-        }
+        let mut st = self.state.lock();
+        st.failures.check("volume", "attachment_delete")?;
         if let Some(a) = st.attachments.remove(&attachment) {
             Self::refresh(&mut st, a.volume);
         }
@@ -560,7 +556,7 @@ struct NetworksState {
 /// An in-memory network service.
 #[derive(Debug, Clone, Default)]
 pub struct FakeNetworks {
-    state: Arc<Mutex<NetworksState>>,
+    state: Shared<NetworksState>,
 }
 
 impl FakeNetworks {
@@ -568,18 +564,15 @@ impl FakeNetworks {
     pub fn new() -> Self {
         Self::default()
     }
-    fn lock(&self) -> std::sync::MutexGuard<'_, NetworksState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
     /// Adds a network.
     pub fn add_network(&self, name: &str) -> NetworkId {
         let id = NetworkId::new();
-        self.lock().networks.insert(id, name.into());
+        self.state.lock().networks.insert(id, name.into());
         id
     }
     /// Adds an unbound port (as a user would create one).
     pub fn add_port(&self, network: NetworkId) -> PortId {
-        let mut st = self.lock();
+        let mut st = self.state.lock();
         let id = PortId::new();
         st.next_ip += 1;
         let n = st.next_ip;
@@ -602,12 +595,12 @@ impl FakeNetworks {
     }
     /// Every port.
     pub fn ports(&self) -> Vec<(PortId, FakePort)> {
-        self.lock().ports.iter().map(|(k, v)| (*k, v.clone())).collect()
+        self.state.lock().ports.iter().map(|(k, v)| (*k, v.clone())).collect()
     }
     /// Makes the next `times` calls of `op` (`"create_port"`, `"bind_port"`,
     /// `"delete_port"`) fail.
     pub fn fail_next(&self, op: &'static str, times: u32) {
-        self.lock().failures.0.insert(op, times);
+        self.state.lock().failures.0.insert(op, times);
     }
     fn vif(id: PortId, p: &FakePort, network_name: &str, created: bool) -> Vif {
         Vif {
@@ -630,7 +623,8 @@ impl NetworkPort for FakeNetworks {
         _: &RequestContext,
         id: NetworkId,
     ) -> Result<NetworkMeta, ComputeError> {
-        self.lock()
+        self.state
+            .lock()
             .networks
             .get(&id)
             .map(|name| NetworkMeta { id, name: name.clone() })
@@ -644,12 +638,10 @@ impl NetworkPort for FakeNetworks {
         host: &str,
         _fixed_ip: Option<&str>,
     ) -> Result<Vif, ComputeError> {
-        if self.lock().failures.take("create_port") {
-            return Err(injected("network", "create_port"));
-        }
+        self.state.lock().failures.check("network", "create_port")?;
         let meta = self.network(ctx, network).await?;
         let id = self.add_port(network);
-        let mut st = self.lock();
+        let mut st = self.state.lock();
         let p =
             st.ports.get_mut(&id).ok_or_else(|| ComputeError::Internal("port vanished".into()))?;
         p.device_id = Some(server);
@@ -663,17 +655,16 @@ impl NetworkPort for FakeNetworks {
         server: ServerId,
         host: &str,
     ) -> Result<Vif, ComputeError> {
-        if self.lock().failures.take("bind_port") {
-            return Err(injected("network", "bind_port"));
-        }
+        self.state.lock().failures.check("network", "bind_port")?;
         let network = self
+            .state
             .lock()
             .ports
             .get(&port)
             .map(|p| p.network)
             .ok_or(ComputeError::NotFound { what: "Port", id: port.to_string() })?;
         let meta = self.network(ctx, network).await?;
-        let mut st = self.lock();
+        let mut st = self.state.lock();
         let p = st
             .ports
             .get_mut(&port)
@@ -686,17 +677,15 @@ impl NetworkPort for FakeNetworks {
         Ok(Self::vif(port, p, &meta.name, false))
     }
     async fn unbind_port(&self, _: &RequestContext, port: PortId) -> Result<(), ComputeError> {
-        if let Some(p) = self.lock().ports.get_mut(&port) {
+        if let Some(p) = self.state.lock().ports.get_mut(&port) {
             p.device_id = None;
             p.host = None;
         }
         Ok(())
     }
     async fn delete_port(&self, _: &RequestContext, port: PortId) -> Result<(), ComputeError> {
-        let mut st = self.lock();
-        if st.failures.take("delete_port") {
-            return Err(injected("network", "delete_port"));
-        }
+        let mut st = self.state.lock();
+        st.failures.check("network", "delete_port")?;
         st.ports.remove(&port);
         Ok(())
     }
