@@ -95,6 +95,11 @@ async fn json_call(
     (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
 }
 
+/// `POST /v2/images/{id}/import` with `body`: the status.
+async fn import(app: &Router, project: &str, id: &str, body: Value) -> StatusCode {
+    json_call(app, project, Method::POST, &format!("/v2/images/{id}/import"), body).await.0
+}
+
 const PATCH: &str = "application/openstack-images-v2.1-json-patch";
 
 async fn create(app: &Router, project: &str, body: Value) -> String {
@@ -377,48 +382,24 @@ async fn sharing_deactivation_and_tags() {
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, _) = no_body(&e.app, &friend, Method::GET, &format!("/v2/images/{id}")).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, v) = json_call(
-        &e.app,
-        &owner,
-        Method::POST,
-        &format!("/v2/images/{id}/members"),
-        json!({"member": friend}),
-    )
-    .await;
+    let members = format!("/v2/images/{id}/members");
+    let share = json!({"member": friend});
+    let (s, v) = json_call(&e.app, &owner, Method::POST, &members, share.clone()).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["status"], "pending");
-    let (s, _) = json_call(
-        &e.app,
-        &owner,
-        Method::POST,
-        &format!("/v2/images/{id}/members"),
-        json!({"member": friend}),
-    )
-    .await;
+    let (s, _) = json_call(&e.app, &owner, Method::POST, &members, share).await;
     assert_eq!(s, StatusCode::CONFLICT);
     // Visible (get) but not listed until accepted; only the member may accept.
     let (s, _) = no_body(&e.app, &friend, Method::GET, &format!("/v2/images/{id}")).await;
     assert_eq!(s, StatusCode::OK);
     let (_, v) = json_call(&e.app, &friend, Method::GET, "/v2/images", Value::Null).await;
     assert!(v["images"].as_array().unwrap().is_empty());
-    let (s, _) = json_call(
-        &e.app,
-        &owner,
-        Method::PUT,
-        &format!("/v2/images/{id}/members/{friend}"),
-        json!({"status": "accepted"}),
-    )
-    .await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, _) = json_call(
-        &e.app,
-        &friend,
-        Method::PUT,
-        &format!("/v2/images/{id}/members/{friend}"),
-        json!({"status": "accepted"}),
-    )
-    .await;
-    assert_eq!(s, StatusCode::OK);
+    let membership = format!("{members}/{friend}");
+    for (who, want) in [(&owner, StatusCode::FORBIDDEN), (&friend, StatusCode::OK)] {
+        let accept = json!({"status": "accepted"});
+        let (s, _) = json_call(&e.app, who, Method::PUT, &membership, accept).await;
+        assert_eq!(s, want, "{who} accepts");
+    }
     let (_, v) = json_call(&e.app, &friend, Method::GET, "/v2/images", Value::Null).await;
     assert_eq!(v["images"].as_array().unwrap().len(), 1);
     // The member cannot modify or delete.
@@ -514,40 +495,22 @@ async fn glance_direct_import_inspects_staged_data() {
             json!({"name": name, "disk_format": "qcow2", "container_format": "bare"}),
         )
         .await;
-        let (s, _) = call(
-            &e.app,
-            &p,
-            Method::POST,
-            &format!("/v2/images/{id}/import"),
-            Some("application/json"),
-            br#"{"method":{"name":"glance-direct"}}"#.to_vec(),
-        )
-        .await;
+        let s = import(&e.app, &p, &id, json!({"method":{"name":"glance-direct"}})).await;
         assert_eq!(s, StatusCode::CONFLICT, "{name}: import before staging");
         let (s, _) = put_data(&e.app, &p, &format!("/v2/images/{id}/stage"), data.clone()).await;
         assert_eq!(s, StatusCode::NO_CONTENT);
         let (_, v) =
             json_call(&e.app, &p, Method::GET, &format!("/v2/images/{id}"), Value::Null).await;
         assert_eq!(v["status"], "uploading");
-        let (s, _) = call(
+        let s = import(
             &e.app,
             &p,
-            Method::POST,
-            &format!("/v2/images/{id}/import"),
-            Some("application/json"),
-            br#"{"method":{"name":"web-download","uri":"http://169.254.169.254/"}}"#.to_vec(),
+            &id,
+            json!({"method":{"name":"web-download","uri":"http://169.254.169.254/"}}),
         )
         .await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "web-download is not enabled");
-        let (s, _) = call(
-            &e.app,
-            &p,
-            Method::POST,
-            &format!("/v2/images/{id}/import"),
-            Some("application/json"),
-            br#"{"method":{"name":"glance-direct"}}"#.to_vec(),
-        )
-        .await;
+        let s = import(&e.app, &p, &id, json!({"method":{"name":"glance-direct"}})).await;
         let (_, v) =
             json_call(&e.app, &p, Method::GET, &format!("/v2/images/{id}"), Value::Null).await;
         if ok {
