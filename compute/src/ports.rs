@@ -439,6 +439,24 @@ impl FakeVolumes {
     }
 }
 
+impl VolumesState {
+    /// Moves `attachment` to `status` and its volume's status with it; the volume.
+    fn advance(
+        &mut self,
+        attachment: AttachmentId,
+        status: &'static str,
+    ) -> Result<VolumeId, ComputeError> {
+        let a = self
+            .attachments
+            .get_mut(&attachment)
+            .ok_or(ComputeError::NotFound { what: "Attachment", id: attachment.to_string() })?;
+        a.status = status;
+        let volume = a.volume;
+        FakeVolumes::refresh(self, volume);
+        Ok(volume)
+    }
+}
+
 #[async_trait::async_trait]
 impl VolumePort for FakeVolumes {
     async fn volume(&self, _: &RequestContext, id: VolumeId) -> Result<VolumeMeta, ComputeError> {
@@ -481,13 +499,7 @@ impl VolumePort for FakeVolumes {
     ) -> Result<ConnectionInfo, ComputeError> {
         let mut st = self.state.lock();
         st.failures.check("volume", "attachment_update")?;
-        let a = st
-            .attachments
-            .get_mut(&attachment)
-            .ok_or(ComputeError::NotFound { what: "Attachment", id: attachment.to_string() })?;
-        a.status = "attaching";
-        let volume = a.volume;
-        Self::refresh(&mut st, volume);
+        let volume = st.advance(attachment, "attaching")?;
         Ok(ConnectionInfo {
             driver_volume_type: "file".into(),
             data: serde_json::json!({
@@ -504,13 +516,7 @@ impl VolumePort for FakeVolumes {
     ) -> Result<(), ComputeError> {
         let mut st = self.state.lock();
         st.failures.check("volume", "attachment_complete")?;
-        let a = st
-            .attachments
-            .get_mut(&attachment)
-            .ok_or(ComputeError::NotFound { what: "Attachment", id: attachment.to_string() })?;
-        a.status = "attached";
-        let volume = a.volume;
-        Self::refresh(&mut st, volume);
+        st.advance(attachment, "attached")?;
         Ok(())
     }
     async fn attachment_delete(
