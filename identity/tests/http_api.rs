@@ -3,25 +3,18 @@
 
 mod common;
 
+use common::Resp;
+
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use ferrostack_identity::http::router;
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 const BASE: &str = "http://127.0.0.1:9/identity";
 
 struct Api {
     app: Router,
     _dir: tempfile::TempDir,
-}
-
-struct Resp {
-    status: StatusCode,
-    subject: Option<String>,
-    body: Value,
 }
 
 impl Api {
@@ -38,31 +31,7 @@ impl Api {
         subject: Option<&str>,
         body: Option<Value>,
     ) -> Resp {
-        let mut req = Request::builder().method(method).uri(path);
-        if let Some(t) = token {
-            req = req.header("x-auth-token", t);
-        }
-        if let Some(s) = subject {
-            req = req.header("x-subject-token", s);
-        }
-        let req = match body {
-            Some(b) => {
-                req.header("content-type", "application/json").body(Body::from(b.to_string()))
-            }
-            None => req.body(Body::empty()),
-        }
-        .unwrap();
-        let resp = self.app.clone().oneshot(req).await.unwrap();
-        let status = resp.status();
-        let subject = resp.headers().get("x-subject-token").map(|v| v.to_str().unwrap().to_owned());
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
-        };
-        Resp { status, subject, body }
+        common::request(&self.app, method, path, token, subject, body).await
     }
 
     async fn password_token(&self, user: &str, password: &str, scope: Value) -> Resp {

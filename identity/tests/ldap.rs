@@ -9,16 +9,18 @@
 //! by `scripts/test-env/slapd.sh`; without it the tests are skipped visibly (under CI they
 //! fail).
 
+mod common;
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
+use common::Resp;
 use ferrostack_core::store::MemoryStore;
 use ferrostack_core::testing::prerequisite;
 use ferrostack_identity::http::router;
 use ferrostack_identity::ldap::{LdapConfig, LdapDirectory, QueryScope};
 use ferrostack_identity::password::HashParams;
 use ferrostack_identity::{BootstrapOptions, IdentityApi, IdentityConfig, IdentityService};
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -201,12 +203,6 @@ struct Api {
     _keys: tempfile::TempDir,
 }
 
-struct Resp {
-    status: StatusCode,
-    subject: Option<String>,
-    body: Value,
-}
-
 impl Api {
     async fn new(slapd: &Slapd) -> Self {
         let keys = tempfile::tempdir().unwrap();
@@ -239,28 +235,7 @@ impl Api {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Resp {
-        let mut req = Request::builder().method(method).uri(path);
-        if let Some(t) = token {
-            req = req.header("x-auth-token", t);
-        }
-        let req = match body {
-            Some(b) => {
-                req.header("content-type", "application/json").body(Body::from(b.to_string()))
-            }
-            None => req.body(Body::empty()),
-        }
-        .unwrap();
-        let resp = self.app.clone().oneshot(req).await.unwrap();
-        let status = resp.status();
-        let subject = resp.headers().get("x-subject-token").map(|v| v.to_str().unwrap().to_owned());
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
-        };
-        Resp { status, subject, body }
+        common::request(&self.app, method, path, token, None, body).await
     }
 
     async fn get(&self, path: &str, token: &str) -> Resp {

@@ -195,3 +195,51 @@ impl Tempest<'_> {
         assert!(passed >= self.min_passed, "too few tempest tests passed:\n{stdout}");
     }
 }
+
+/// An answer of [`request`].
+pub struct Resp {
+    pub status: axum::http::StatusCode,
+    /// `X-Subject-Token`.
+    pub subject: Option<String>,
+    /// The JSON body (`Null` when empty, the text as a string when it is not JSON).
+    pub body: serde_json::Value,
+}
+
+/// Sends one request to `app` in process, with `X-Auth-Token: token` and
+/// `X-Subject-Token: subject` when given and `body` as JSON.
+pub async fn request(
+    app: &axum::Router,
+    method: axum::http::Method,
+    path: &str,
+    token: Option<&str>,
+    subject: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> Resp {
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use serde_json::Value;
+    use tower::ServiceExt;
+    let mut req = axum::http::Request::builder().method(method).uri(path);
+    if let Some(t) = token {
+        req = req.header("x-auth-token", t);
+    }
+    if let Some(s) = subject {
+        req = req.header("x-subject-token", s);
+    }
+    let req = match body {
+        Some(b) => req.header("content-type", "application/json").body(Body::from(b.to_string())),
+        None => req.body(Body::empty()),
+    }
+    .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let subject = resp.headers().get("x-subject-token").map(|v| v.to_str().unwrap().to_owned());
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    Resp { status, subject, body }
+}
