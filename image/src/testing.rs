@@ -173,41 +173,29 @@ async fn records(api: &dyn ImageApi, fx: &Fixture) {
     assert_eq!((got.name.as_deref(), got.min_ram), (Some("renamed"), 512));
 
     let upd = |ops: Vec<PatchOp>| api.update(&fx.owner, &img.id, ops);
-    expect_kind(
-        upd(vec![PatchOp::replace("/nope", "x")]).await,
-        ErrorKind::Conflict,
-        "replace of a missing property",
-    );
-    expect_kind(
-        upd(vec![PatchOp::add("/status", "active")]).await,
-        ErrorKind::Forbidden,
-        "a read-only attribute",
-    );
-    expect_kind(
-        upd(vec![PatchOp::replace("/min_ram", "lots")]).await,
-        ErrorKind::InvalidInput,
-        "a string for an integer",
-    );
-    expect_kind(
-        upd(vec![PatchOp::replace("/min_disk", 1u64 << 40)]).await,
-        ErrorKind::InvalidInput,
-        "an integer out of range",
-    );
-    expect_kind(
-        upd(vec![PatchOp::replace("/disk_format", "floppy")]).await,
-        ErrorKind::InvalidInput,
-        "an unknown disk format",
-    );
-    expect_kind(
-        upd(vec![PatchOp::replace("/visibility", "public")]).await,
-        ErrorKind::Forbidden,
-        "publicizing needs admin",
-    );
-    expect_kind(
-        upd(vec![PatchOp::replace("name", "x")]).await,
-        ErrorKind::InvalidInput,
-        "a path that is no JSON pointer",
-    );
+    for (op, kind, why) in [
+        (PatchOp::replace("/nope", "x"), ErrorKind::Conflict, "replace of a missing property"),
+        (PatchOp::add("/status", "active"), ErrorKind::Forbidden, "a read-only attribute"),
+        (PatchOp::replace("/min_ram", "lots"), ErrorKind::InvalidInput, "a string for an integer"),
+        (
+            PatchOp::replace("/min_disk", 1u64 << 40),
+            ErrorKind::InvalidInput,
+            "an integer out of range",
+        ),
+        (
+            PatchOp::replace("/disk_format", "floppy"),
+            ErrorKind::InvalidInput,
+            "an unknown disk format",
+        ),
+        (
+            PatchOp::replace("/visibility", "public"),
+            ErrorKind::Forbidden,
+            "publicizing needs admin",
+        ),
+        (PatchOp::replace("name", "x"), ErrorKind::InvalidInput, "a path that is no JSON pointer"),
+    ] {
+        expect_kind(upd(vec![op]).await, kind, why);
+    }
     let failed = vec![PatchOp::replace("/name", "half"), PatchOp::replace("/nope", "x")];
     expect_kind(upd(failed).await, ErrorKind::Conflict, "a patch failing half-way");
     assert_eq!(
@@ -227,33 +215,42 @@ async fn records(api: &dyn ImageApi, fx: &Fixture) {
     );
 
     // Refused creates.
-    let bad = CreateImage::new("bad", "floppy", "bare");
-    expect_kind(
-        api.create(&fx.owner, bad).await,
-        ErrorKind::InvalidInput,
-        "an unknown disk format",
-    );
-    let bad = CreateImage::new("bad", "raw", "bare").property("status", "active");
-    expect_kind(
-        api.create(&fx.owner, bad).await,
-        ErrorKind::Forbidden,
-        "a read-only attribute as a property",
-    );
-    let bad = CreateImage { min_ram: Some(u64::MAX), ..CreateImage::default() };
-    expect_kind(api.create(&fx.owner, bad).await, ErrorKind::InvalidInput, "min_ram out of range");
-    let bad = CreateImage { visibility: Some(Visibility::Public), ..CreateImage::default() };
-    expect_kind(
-        api.create(&fx.owner, bad).await,
-        ErrorKind::Forbidden,
-        "a public image by a member",
-    );
-    expect_kind(
-        api.create(&fx.reader, CreateImage::default()).await,
-        ErrorKind::Forbidden,
-        "a reader creates",
-    );
-    let dup = CreateImage { id: Some(img.id), ..CreateImage::default() };
-    expect_kind(api.create(&fx.owner, dup).await, ErrorKind::Conflict, "an id in use");
+    let owner = &fx.owner;
+    for (ctx, req, kind, why) in [
+        (
+            owner,
+            CreateImage::new("bad", "floppy", "bare"),
+            ErrorKind::InvalidInput,
+            "an unknown disk format",
+        ),
+        (
+            owner,
+            CreateImage::new("bad", "raw", "bare").property("status", "active"),
+            ErrorKind::Forbidden,
+            "a read-only attribute as a property",
+        ),
+        (
+            owner,
+            CreateImage { min_ram: Some(u64::MAX), ..CreateImage::default() },
+            ErrorKind::InvalidInput,
+            "min_ram out of range",
+        ),
+        (
+            owner,
+            CreateImage { visibility: Some(Visibility::Public), ..CreateImage::default() },
+            ErrorKind::Forbidden,
+            "a public image by a member",
+        ),
+        (&fx.reader, CreateImage::default(), ErrorKind::Forbidden, "a reader creates"),
+        (
+            owner,
+            CreateImage { id: Some(img.id), ..CreateImage::default() },
+            ErrorKind::Conflict,
+            "an id in use",
+        ),
+    ] {
+        expect_kind(api.create(ctx, req).await, kind, why);
+    }
 
     // Protected images are not deleted.
     expect_kind(
