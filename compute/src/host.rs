@@ -477,9 +477,8 @@ impl ComputeHost {
             };
             vifs.push(vif);
         }
-        let vifs2 = vifs.clone();
         d.db.update_server(id, |s| {
-            s.vifs = vifs2.clone();
+            s.vifs.clone_from(&vifs);
             s.task_state = Some(TaskState::BlockDeviceMapping);
             Ok(())
         })
@@ -513,9 +512,8 @@ impl ComputeHost {
             Some(img) => Some(self.cache_image(ctx, img).await?),
             None => None,
         };
-        let atts2 = attachments.clone();
         d.db.update_server(id, |s| {
-            s.volumes = atts2.clone();
+            s.volumes.clone_from(&attachments);
             s.task_state = Some(TaskState::Spawning);
             Ok(())
         })

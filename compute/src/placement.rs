@@ -384,6 +384,13 @@ mod tests {
     use super::*;
     use ferrostack_core::store::MemoryStore;
 
+    /// Reports `n` hosts `h0`, `h1`, ... of capacity `total`, up, in zone `nova`.
+    async fn report_hosts(p: &StorePlacement, n: usize, total: Resources) {
+        for i in 0..n {
+            p.report(&format!("h{i}"), "nova", total, true).await.unwrap();
+        }
+    }
+
     fn res(v: u64, r: u64) -> Resources {
         Resources { vcpus: v, ram_mb: r, disk_gb: 1 }
     }
@@ -394,16 +401,7 @@ mod tests {
             Arc::new(MemoryStore::new()),
             PlacementConfig { cpu_ratio: 1.0, ram_ratio: 1.0, disk_ratio: 1.0 },
         ));
-        for i in 0..3 {
-            p.report(
-                &format!("h{i}"),
-                "nova",
-                Resources { vcpus: 4, ram_mb: 4096, disk_gb: 100 },
-                true,
-            )
-            .await
-            .unwrap();
-        }
+        report_hosts(&p, 3, Resources { vcpus: 4, ram_mb: 4096, disk_gb: 100 }).await;
         let mut tasks = Vec::new();
         for _ in 0..20 {
             let p = p.clone();
@@ -435,16 +433,7 @@ mod tests {
     #[tokio::test]
     async fn anti_affinity_spreads_and_release_frees() {
         let p = StorePlacement::new(Arc::new(MemoryStore::new()), PlacementConfig::default());
-        for i in 0..2 {
-            p.report(
-                &format!("h{i}"),
-                "nova",
-                Resources { vcpus: 8, ram_mb: 8192, disk_gb: 100 },
-                true,
-            )
-            .await
-            .unwrap();
-        }
+        report_hosts(&p, 2, Resources { vcpus: 8, ram_mb: 8192, disk_gb: 100 }).await;
         let g = ServerGroupId::new();
         let mk = |s| ClaimRequest {
             server: s,
