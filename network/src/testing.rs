@@ -389,25 +389,23 @@ async fn api_networks_and_subnets(api: &dyn NetworkApi, fx: &ApiFixture) -> (Net
     );
     assert_kind(api.delete_network(mb, net.id).await, ErrorKind::NotFound, "B deletes");
     assert_kind(api.get_network(ma, NetworkId::new()).await, ErrorKind::NotFound, "no such id");
-    assert_kind(
-        api.create_network(ma, req(json!({"name": "n".repeat(256)}))).await,
-        ErrorKind::InvalidInput,
-        "a 256-character name",
-    );
-    assert_kind(
-        api.create_network(ma, req(json!({"name": "s", "shared": true}))).await,
-        ErrorKind::Forbidden,
-        "a member creates a shared network",
-    );
-    assert_kind(
-        api.create_network(
+    for (ctx, body, kind, why) in [
+        (ma, json!({"name": "n".repeat(256)}), ErrorKind::InvalidInput, "a 256-character name"),
+        (
             ma,
-            req(json!({"name": "theirs", "project_id": fx.member_b.project_id()})),
-        )
-        .await,
-        ErrorKind::Forbidden,
-        "a member creates a network for another project",
-    );
+            json!({"name": "s", "shared": true}),
+            ErrorKind::Forbidden,
+            "a member creates a shared network",
+        ),
+        (
+            ma,
+            json!({"name": "theirs", "project_id": fx.member_b.project_id()}),
+            ErrorKind::Forbidden,
+            "a member creates a network for another project",
+        ),
+    ] {
+        assert_kind(api.create_network(ctx, req(body)).await, kind, why);
+    }
 
     // Subnets: the gateway is the first host, the same CIDR works in another project.
     let subnet = api
@@ -438,33 +436,28 @@ async fn api_networks_and_subnets(api: &dyn NetworkApi, fx: &ApiFixture) -> (Net
     assert_eq!(subnet_b.cidr, subnet.cidr);
     assert_kind(api.get_subnet(mb, subnet.id).await, ErrorKind::NotFound, "B gets A's subnet");
     assert!(!api.list_subnets(mb).await.expect("list").iter().any(|s| s.id == subnet.id));
-    assert_kind(
-        api.create_subnet(
+    for (ctx, body, kind, why) in [
+        (
             mb,
-            req(json!({"network_id": net.id, "cidr": "10.78.0.0/24", "ip_version": 4})),
-        )
-        .await,
-        ErrorKind::NotFound,
-        "B adds a subnet to A's network",
-    );
-    assert_kind(
-        api.create_subnet(
+            json!({"network_id": net.id, "cidr": "10.78.0.0/24", "ip_version": 4}),
+            ErrorKind::NotFound,
+            "B adds a subnet to A's network",
+        ),
+        (
             ma,
-            req(json!({"network_id": net.id, "cidr": "10.79.0.1/24", "ip_version": 4})),
-        )
-        .await,
-        ErrorKind::InvalidInput,
-        "a CIDR with host bits",
-    );
-    assert_kind(
-        api.create_subnet(
+            json!({"network_id": net.id, "cidr": "10.79.0.1/24", "ip_version": 4}),
+            ErrorKind::InvalidInput,
+            "a CIDR with host bits",
+        ),
+        (
             ma,
-            req(json!({"network_id": net.id, "cidr": "10.77.0.128/25", "ip_version": 4})),
-        )
-        .await,
-        ErrorKind::InvalidInput,
-        "a CIDR overlapping another subnet of the network",
-    );
+            json!({"network_id": net.id, "cidr": "10.77.0.128/25", "ip_version": 4}),
+            ErrorKind::InvalidInput,
+            "a CIDR overlapping another subnet of the network",
+        ),
+    ] {
+        assert_kind(api.create_subnet(ctx, req(body)).await, kind, why);
+    }
     assert_kind(api.get_subnet(ma, SubnetId::new()).await, ErrorKind::NotFound, "no such id");
     api.delete_subnet(mb, subnet_b.id).await.expect("B deletes its subnet");
     api.delete_network(mb, net_b.id).await.expect("B deletes its network");
@@ -498,24 +491,22 @@ async fn api_ports(
     assert_ne!(ip1, p2.fixed_ips[0].ip_address);
     assert_ne!(p1.mac_address, p2.mac_address);
     assert_eq!(p1.security_groups.len(), 1, "the project's default group");
-    assert_kind(
-        api.create_port(
+    for (ctx, body, kind, why) in [
+        (
             ma,
-            req(json!({"network_id": net.id, "fixed_ips": [{"ip_address": "10.77.0.50"}]})),
-        )
-        .await,
-        ErrorKind::Conflict,
-        "an address already allocated",
-    );
-    assert_kind(
-        api.create_port(
+            json!({"network_id": net.id, "fixed_ips": [{"ip_address": "10.77.0.50"}]}),
+            ErrorKind::Conflict,
+            "an address already allocated",
+        ),
+        (
             ma,
-            req(json!({"network_id": net.id, "fixed_ips": [{"ip_address": "10.99.0.5"}]})),
-        )
-        .await,
-        ErrorKind::InvalidInput,
-        "an address on no subnet of the network",
-    );
+            json!({"network_id": net.id, "fixed_ips": [{"ip_address": "10.99.0.5"}]}),
+            ErrorKind::InvalidInput,
+            "an address on no subnet of the network",
+        ),
+    ] {
+        assert_kind(api.create_port(ctx, req(body)).await, kind, why);
+    }
     assert_eq!(api.get_port(ma, p1.id).await.expect("get").fixed_ips, p1.fixed_ips);
     let ports = api.list_ports(ma).await.expect("list");
     assert!(ports.iter().any(|p| p.id == p1.id) && ports.iter().any(|p| p.id == p2.id));
@@ -718,27 +709,25 @@ async fn api_security_groups(api: &dyn NetworkApi, fx: &ApiFixture) {
     assert!(api.list_security_group_rules(ma).await.expect("list").iter().any(|r| r.id == rule.id));
     let got = api.get_security_group(ma, sg.id).await.expect("get");
     assert_eq!(got.security_group_rules.len(), 3);
-    assert_kind(
-        api.create_security_group_rule(
+    for (ctx, body, kind, why) in [
+        (
             ma,
-            req(json!({"security_group_id": sg.id, "direction": "ingress", "protocol": "tcp",
+            json!({"security_group_id": sg.id, "direction": "ingress", "protocol": "tcp",
                        "port_range_min": 22, "port_range_max": 22,
-                       "remote_ip_prefix": "192.0.2.0/24"})),
-        )
-        .await,
-        ErrorKind::Conflict,
-        "the same rule twice",
-    );
-    assert_kind(
-        api.create_security_group_rule(
+                       "remote_ip_prefix": "192.0.2.0/24"}),
+            ErrorKind::Conflict,
+            "the same rule twice",
+        ),
+        (
             ma,
-            req(json!({"security_group_id": sg.id, "direction": "ingress", "protocol": "tcp",
-                       "port_range_min": 90, "port_range_max": 80})),
-        )
-        .await,
-        ErrorKind::InvalidInput,
-        "a port range with min above max",
-    );
+            json!({"security_group_id": sg.id, "direction": "ingress", "protocol": "tcp",
+                       "port_range_min": 90, "port_range_max": 80}),
+            ErrorKind::InvalidInput,
+            "a port range with min above max",
+        ),
+    ] {
+        assert_kind(api.create_security_group_rule(ctx, req(body)).await, kind, why);
+    }
     let renamed =
         api.update_security_group(ma, sg.id, req(json!({"name": "web2"}))).await.expect("update");
     assert_eq!(renamed.name, "web2");
