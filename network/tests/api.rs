@@ -16,16 +16,28 @@ async fn public_network(e: &Env) -> (String, String) {
     let a = admin();
     let nid = create(&e.app, &a, "/v2.0/networks", "network", json!({
         "name": "public", "router:external": true, "provider:network_type": "flat", "provider:physical_network": "public"})).await;
-    let (s, sub) = post(
+    let sid = create(
         &e.app,
         &a,
         "/v2.0/subnets",
-        json!({"subnet": {
-        "network_id": nid, "cidr": "203.0.113.0/24", "ip_version": 4, "name": "public-subnet"}}),
+        "subnet",
+        json!({"network_id": nid, "cidr": "203.0.113.0/24", "ip_version": 4, "name": "public-subnet"}),
     )
     .await;
-    assert_eq!(s, StatusCode::CREATED, "{sub}");
-    (nid, sub["subnet"]["id"].as_str().unwrap().to_owned())
+    (nid, sid)
+}
+
+/// A network named `name` with an IPv4 subnet on `cidr`, created as `ctx`: their ids.
+async fn network_with_subnet(
+    app: &axum::Router,
+    ctx: &ferrostack_core::RequestContext,
+    name: &str,
+    cidr: &str,
+) -> (String, String) {
+    let nid = create(app, ctx, "/v2.0/networks", "network", json!({ "name": name })).await;
+    let body = json!({"network_id": nid, "cidr": cidr, "ip_version": 4});
+    let sid = create(app, ctx, "/v2.0/subnets", "subnet", body).await;
+    (nid, sid)
 }
 
 /// `PUT /v2.0/routers/{router}/{op}_router_interface` with `body` as `ctx` (`op`: add, remove).
@@ -238,16 +250,8 @@ async fn two_projects_with_the_same_cidr_never_see_each_other() {
     for _ in 0..2 {
         let p = ProjectId::new();
         let c = member(&p);
-        let nid = create(app, &c, "/v2.0/networks", "network", json!({"name": "private"})).await;
         // The same CIDR in both projects: overlap across projects is allowed.
-        let sid = create(
-            app,
-            &c,
-            "/v2.0/subnets",
-            "subnet",
-            json!({"network_id": nid, "cidr": "192.168.0.0/24", "ip_version": 4}),
-        )
-        .await;
+        let (nid, sid) = network_with_subnet(app, &c, "private", "192.168.0.0/24").await;
         let (_, port) = post(app, &c, "/v2.0/ports", json!({"port": {"network_id": nid}})).await;
         assert!(
             port["port"]["fixed_ips"][0]["ip_address"].as_str().unwrap().starts_with("192.168.0.")
@@ -350,15 +354,7 @@ async fn bad_input_gets_neutron_errors_and_changes_nothing() {
     let app = &e.app;
     let p = ProjectId::new();
     let c = member(&p);
-    let nid = create(app, &c, "/v2.0/networks", "network", json!({"name": "n"})).await;
-    let sid = create(
-        app,
-        &c,
-        "/v2.0/subnets",
-        "subnet",
-        json!({"network_id": nid, "cidr": "10.0.0.0/24", "ip_version": 4}),
-    )
-    .await;
+    let (nid, sid) = network_with_subnet(app, &c, "n", "10.0.0.0/24").await;
     let sgid =
         create(app, &c, "/v2.0/security-groups", "security_group", json!({"name": "g"})).await;
     let (_, before) = get(app, &c, "/v2.0/subnets").await;
