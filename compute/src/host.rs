@@ -688,9 +688,18 @@ impl ComputeHost {
     }
 
     async fn confirm_resize(&self, id: ServerId) -> Result<(), ComputeError> {
+        self.end_resize(id, None).await
+    }
+
+    /// Ends a resize: the server goes back to `back_to` (a revert) or keeps its new flavor (a
+    /// confirm), forgets the old one and settles.
+    async fn end_resize(&self, id: ServerId, back_to: Option<Flavor>) -> Result<(), ComputeError> {
         self.deps
             .db
             .update_server(id, |s| {
+                if let Some(f) = &back_to {
+                    s.flavor = f.clone();
+                }
                 s.old_flavor = None;
                 s.vm_state = settled(s.power_state);
                 s.task_state = None;
@@ -707,15 +716,7 @@ impl ComputeHost {
             return Err(ComputeError::Conflict(format!("instance {id} has no resize to revert")));
         };
         d.placement.resize(id, old.resources()).await?;
-        d.db.update_server(id, |s| {
-            s.flavor = old.clone();
-            s.old_flavor = None;
-            s.vm_state = settled(s.power_state);
-            s.task_state = None;
-            Ok(())
-        })
-        .await?;
-        Ok(())
+        self.end_resize(id, Some(old)).await
     }
 
     async fn rebuild(
