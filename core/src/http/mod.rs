@@ -15,12 +15,12 @@
 //!   [`crate::RequestContext`] into the request's extensions).
 //! * [`Microversion`], [`MicroversionRange`], [`with_microversions`]: microversion negotiation.
 //! * [`client`] (feature `client`): the base of every service's remote `http::Client`.
-//! * [`testing`] (feature `testing`): a fake token table and a loopback server for tests.
+//! * `testing` (feature `testing`): a fake token table and a loopback server for tests.
 
 #[cfg(feature = "client")]
 pub mod client;
 mod context;
-mod microversion;
+pub mod microversion;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

@@ -18,7 +18,7 @@
 //! | `network/fip-assoc/<port>/<addr hex>` | a fixed address's floating IP (one-to-one NAT) |
 //!
 //! A losing transaction is rebuilt from fresh reads and retried (through core's
-//! [`retry_txn`], which bounds the attempts and counts the lost races), so concurrent creators never
+//! [`retry_txn`](ferrostack_core::store::retry::retry_txn), which bounds the attempts and counts the lost races), so concurrent creators never
 //! share an address, a MAC or a segment, and a quota is never overshot. Deleting a subnet,
 //! network or security group first marks it (a CAS that makes every in-flight transaction
 //! depending on it fail), then checks it is unused, then deletes it.
