@@ -209,8 +209,9 @@ fn main() {
         }
 
         println!(
-            "server on 127.0.0.1: {cpus} runtime threads and password_concurrency {cpus} (the \
-             defaults: one per CPU), bcrypt cost {cost}; {clients} concurrent validation clients"
+            "server on 127.0.0.1: {cpus} runtime threads and password_concurrency {} (the \
+             defaults: half the CPUs for passwords), bcrypt cost {cost}; {clients} concurrent validation clients",
+            (cpus / 2).max(1)
         );
         println!("{}", alone.line("alone"));
         println!(

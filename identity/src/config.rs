@@ -55,7 +55,7 @@ pub struct IdentityConfig {
     /// How many password (and application credential secret) hashes and verifications run at
     /// once, each on its own thread of the blocking pool; further logins queue for a turn, so
     /// that they never occupy the async runtime's threads and token validations keep being
-    /// served. `None` (default): the number of CPUs.
+    /// served. `None` (default): half the CPUs, at least one.
     pub password_concurrency: Option<usize>,
 }
 

@@ -39,7 +39,7 @@
 //!   Keystone and Ferrostack side by side.
 //! * **Passwords off the runtime threads.** Hashing and verifying passwords and application
 //!   credential secrets (bcrypt of cost 12 is ~250 ms of CPU) runs on tokio's blocking pool,
-//!   at most [`IdentityConfig::password_concurrency`] at a time (default: one per CPU); more
+//!   at most [`IdentityConfig::password_concurrency`] at a time (default: half the CPUs); more
 //!   logins queue for a turn without holding a thread, so token validations stay served while
 //!   logins run. Key repositories are read from disk on the blocking pool too.
 //! * **Atomic writes.** A resource and its unique-name index are written in one store

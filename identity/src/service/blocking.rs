@@ -15,6 +15,15 @@ use crate::fernet::{KeyRepository, MultiFernet};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
+/// The default of [`crate::IdentityConfig::password_concurrency`]: half the CPUs, at least
+/// one. Validations run on every API call of every service and logins are rare, so password
+/// work may take half the machine, never all of it: with one permit per CPU, eight bcrypt-12
+/// logins on a 2-CPU host left validations 0.53 of their throughput alone (measured with
+/// `scripts/identity/validate_under_logins.sh`).
+pub(crate) fn default_password_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get() / 2).max(1)
+}
+
 /// A bounded gate in front of [`tokio::task::spawn_blocking`] for password hashing and
 /// verification.
 pub(crate) struct PasswordPool {
@@ -36,11 +45,9 @@ impl std::fmt::Debug for PasswordPool {
 }
 
 impl PasswordPool {
-    /// A pool running at most `size` jobs at once (`None`: one per CPU).
+    /// A pool running at most `size` jobs at once (`None`: half the CPUs, at least one).
     pub(crate) fn new(size: Option<usize>) -> Self {
-        let size = size
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .max(1);
+        let size = size.unwrap_or_else(default_password_concurrency).max(1);
         PasswordPool {
             permits: Arc::new(Semaphore::new(size)),
             size,
