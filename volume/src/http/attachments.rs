@@ -2,10 +2,8 @@
 //! `/attachments` (3.27+): create, list, show, update with a connector, delete, `os-complete`
 //! (3.44+).
 
-use super::router::{
-    AppState, check_project, err, invalid, need, opt_str, parse_id, parse_list_query, root,
-    single_action, uuid_field,
-};
+use super::body::{AttachmentAction, AttachmentBody, parse};
+use super::router::{AppState, check_project, err, need, parse_id, parse_list_query};
 use super::views::{attachment_summary, attachment_view};
 use crate::VolumeError;
 use crate::types::*;
@@ -15,19 +13,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ferrostack_core::RequestContext;
 use ferrostack_core::http::{ApiError, Ctx, JsonBody, Microversion};
-use ferrostack_core::id::{ServerId, VolumeId};
+use ferrostack_core::id::VolumeId;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-
-pub(super) fn parse_connector(v: &Value) -> Result<Option<Connector>, ApiError> {
-    match v {
-        Value::Null => Ok(None),
-        Value::Object(_) => serde_json::from_value(v.clone())
-            .map(Some)
-            .map_err(|e| invalid("connector", v, &e.to_string())),
-        other => Err(invalid("connector", other, "is not of type 'object'")),
-    }
-}
 
 /// The attachment id in a path, once the project and the microversion (3.`minor`) are right.
 fn attachment_id(
@@ -51,16 +39,11 @@ pub(super) async fn create_attachment(
 ) -> Result<Response, ApiError> {
     check_project(&ctx, &project)?;
     need(mv, 27)?;
-    let m = root(&body, "attachment")?;
-    let volume_id = match uuid_field::<VolumeId>(m, "volume_uuid")? {
-        Some(v) => v,
-        None => uuid_field::<VolumeId>(m, "volume_id")?.ok_or_else(|| {
-            ApiError::bad_request("Invalid input received: 'volume_uuid' is a required property")
-        })?,
-    };
-    let instance = uuid_field::<ServerId>(m, "instance_uuid")?;
-    let connector = parse_connector(m.get("connector").unwrap_or(&Value::Null))?;
-    let mode = opt_str(m, "mode", 8)?;
+    let AttachmentBody { attachment: f } = parse(body)?;
+    let volume_id = f.volume_uuid.or(f.volume_id).ok_or_else(|| {
+        ApiError::bad_request("Invalid input received: 'volume_uuid' is a required property")
+    })?;
+    let (instance, connector, mode) = (f.instance_uuid, f.connector, f.mode);
     if mode.is_some() && !mv.at_least(3, 54) {
         return Err(ApiError::bad_request(
             "Invalid input received: mode requires microversion 3.54",
@@ -117,11 +100,10 @@ pub(super) async fn update_attachment(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     let id = attachment_id(&ctx, &project, mv, 27, &id)?;
-    let m = root(&body, "attachment")?;
-    let connector =
-        parse_connector(m.get("connector").unwrap_or(&Value::Null))?.ok_or_else(|| {
-            ApiError::bad_request("Invalid input received: 'connector' is a required property")
-        })?;
+    let AttachmentBody { attachment: f } = parse(body)?;
+    let connector = f.connector.ok_or_else(|| {
+        ApiError::bad_request("Invalid input received: 'connector' is a required property")
+    })?;
     let a = s.api.update_attachment(&ctx, &id, connector).await.map_err(err)?;
     Ok(Json(json!({ "attachment": attachment_view(&a) })).into_response())
 }
@@ -146,13 +128,7 @@ pub(super) async fn attachment_action(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     let id = attachment_id(&ctx, &project, mv, 44, &id)?;
-    let (action, _) = single_action(&body)?;
-    if action != "os-complete" {
-        return Err(ApiError::bad_request(format!(
-            "There is no such action: {}",
-            ferrostack_core::id::truncate_for_message(action)
-        )));
-    }
+    let AttachmentAction::Complete(_) = parse(body)?;
     s.api.complete_attachment(&ctx, &id).await.map_err(err)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

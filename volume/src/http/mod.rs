@@ -31,6 +31,7 @@
 //! | `client.rs` | [`Client`]: [`VolumeApi`] over this API |
 
 mod attachments;
+mod body;
 mod client;
 mod quotas;
 mod router;

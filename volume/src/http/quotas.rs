@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //! `/os-quota-sets`: show (with usage), defaults, update.
 
-use super::router::{AppState, check_project, err, invalid, root};
+use super::body::{QuotaSetBody, QuotaSetFields, parse};
+use super::router::{AppState, check_project, err};
 use super::views::quota_json;
 use crate::api::QuotaUpdate;
 use axum::Json;
@@ -49,29 +50,11 @@ pub(super) async fn update_quotas(
 ) -> Result<Response, ApiError> {
     check_project(&ctx, &project)?;
     let tp = quota_target(&target)?;
-    let m = root(&body, "quota_set")?;
-    let mut change = QuotaUpdate::default();
-    let mut bad = Vec::new();
-    for (k, v) in m {
-        let slot = match k.as_str() {
-            "volumes" => &mut change.volumes,
-            "gigabytes" => &mut change.gigabytes,
-            "snapshots" => &mut change.snapshots,
-            "per_volume_gigabytes" => &mut change.per_volume_gigabytes,
-            "id" | "tenant_id" => continue,
-            _ => {
-                bad.push(k.clone());
-                continue;
-            }
-        };
-        let n = match v {
-            Value::Number(n) => n.as_i64(),
-            Value::String(s) => s.parse::<i64>().ok(),
-            _ => None,
-        }
-        .ok_or_else(|| invalid(k, v, "is not an integer"))?;
-        *slot = Some(n);
-    }
+    let QuotaSetBody {
+        quota_set: QuotaSetFields { volumes, gigabytes, snapshots, per_volume_gigabytes, other, .. },
+    } = parse(body)?;
+    let change = QuotaUpdate { volumes, gigabytes, snapshots, per_volume_gigabytes };
+    let bad: Vec<&str> = other.keys().map(String::as_str).collect();
     if !bad.is_empty() {
         return Err(ApiError::bad_request(format!(
             "Bad key(s) in quota set: {}",

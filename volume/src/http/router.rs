@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 //! [`router`]: the routes, the microversion range, and what every handler shares (the error
-//! mapping and the parsing of Cinder's request bodies).
+//! mapping, the project check and the list query; request bodies are in `body`).
 
 use super::{attachments, quotas, snapshots, types, volumes};
 use crate::VolumeError;
 use crate::api::{ListFilter, VolumeApi};
 use crate::error::RemoteError;
-use crate::types::MAX_SIZE_GB;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -18,8 +17,7 @@ use ferrostack_core::http::{
     with_error_style, with_microversions,
 };
 use ferrostack_core::id::ProjectId;
-use serde_json::{Map, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The microversions served: `volume` 3.0 to 3.60 (`OpenStack-API-Version: volume 3.x`; no
@@ -118,117 +116,6 @@ async fn version() -> Response {
 
 // ---- input helpers -------------------------------------------------------------------------
 
-pub(super) fn invalid(field: &str, v: &Value, why: &str) -> ApiError {
-    let shown = ferrostack_core::id::truncate_for_message(&v.to_string());
-    ApiError::bad_request(format!(
-        "Invalid input for field/attribute {field}. Value: {shown}. {why}"
-    ))
-}
-
-pub(super) fn root<'a>(body: &'a Value, key: &str) -> Result<&'a Map<String, Value>, ApiError> {
-    match body.get(key) {
-        Some(Value::Object(m)) => Ok(m),
-        Some(other) => Err(invalid(key, other, "is not of type 'object'")),
-        None => Err(ApiError::bad_request(format!(
-            "Invalid input received: '{key}' is a required property"
-        ))),
-    }
-}
-
-pub(super) fn opt_str(
-    m: &Map<String, Value>,
-    key: &str,
-    max: usize,
-) -> Result<Option<String>, ApiError> {
-    match m.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.chars().count() <= max => Ok(Some(s.clone())),
-        Some(v @ Value::String(_)) => Err(invalid(key, v, &format!("is too long (maximum {max})"))),
-        Some(v) => Err(invalid(key, v, "is not of type 'string'")),
-    }
-}
-
-pub(super) fn opt_bool(m: &Map<String, Value>, key: &str) -> Result<Option<bool>, ApiError> {
-    match m.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(Value::String(s)) => match s.to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" | "on" | "t" | "y" => Ok(Some(true)),
-            "false" | "0" | "no" | "off" | "f" | "n" => Ok(Some(false)),
-            _ => Err(ApiError::bad_request(format!(
-                "Invalid value '{}' for {key}.",
-                ferrostack_core::id::truncate_for_message(s)
-            ))),
-        },
-        Some(v) => Err(invalid(key, v, "is not of type 'boolean'")),
-    }
-}
-
-pub(super) fn size_value(key: &str, v: &Value) -> Result<Option<u64>, ApiError> {
-    let n: i128 = match v {
-        Value::Null => return Ok(None),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => i128::from(i),
-            None if n.as_u64().is_some() => i128::from(n.as_u64().unwrap_or(u64::MAX)),
-            None => {
-                return Err(invalid(key, v, &format!("{n} is not of type 'integer', 'string'")));
-            }
-        },
-        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
-            s.parse::<i128>().unwrap_or(i128::MAX)
-        }
-        Value::String(s) => {
-            return Err(invalid(
-                key,
-                v,
-                &format!(
-                    "'{}' does not match '^[0-9]+$'",
-                    ferrostack_core::id::truncate_for_message(s)
-                ),
-            ));
-        }
-        _ => return Err(invalid(key, v, "is not of type 'integer', 'string'")),
-    };
-    if n < 1 {
-        return Err(invalid(key, v, &format!("{n} is less than the minimum of 1")));
-    }
-    if n > i128::from(MAX_SIZE_GB) {
-        return Err(invalid(key, v, &format!("{n} is greater than the maximum of {MAX_SIZE_GB}")));
-    }
-    Ok(Some(n as u64))
-}
-
-pub(super) fn opt_metadata(
-    m: &Map<String, Value>,
-    key: &str,
-) -> Result<Option<BTreeMap<String, String>>, ApiError> {
-    match m.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(o)) => o
-            .iter()
-            .map(|(k, v)| match v {
-                Value::String(s) => Ok((k.clone(), s.clone())),
-                other => Err(invalid(key, other, "metadata values must be strings")),
-            })
-            .collect::<Result<_, _>>()
-            .map(Some),
-        Some(v) => Err(invalid(key, v, "is not of type 'object'")),
-    }
-}
-
-pub(super) fn uuid_field<T: std::str::FromStr>(
-    m: &Map<String, Value>,
-    key: &str,
-) -> Result<Option<T>, ApiError> {
-    match opt_str(m, key, 255)? {
-        None => Ok(None),
-        Some(s) => s
-            .parse::<T>()
-            .map(Some)
-            .map_err(|_| invalid(key, &Value::String(s.clone()), "is not a 'uuid'")),
-    }
-}
-
 pub(super) fn check_project(ctx: &RequestContext, project: &str) -> Result<(), ApiError> {
     if ctx.project_id().map(ProjectId::as_str) != Some(project) {
         return Err(ApiError::bad_request("Malformed request url"));
@@ -293,15 +180,4 @@ pub(super) fn need(mv: Microversion, minor: u16) -> Result<(), ApiError> {
         return Err(ApiError::not_found("The resource could not be found."));
     }
     Ok(())
-}
-
-pub(super) fn single_action(body: &Value) -> Result<(&str, &Value), ApiError> {
-    match body {
-        Value::Object(m) if m.len() == 1 => {
-            let (k, v) =
-                m.iter().next().ok_or_else(|| ApiError::bad_request("Malformed request body"))?;
-            Ok((k.as_str(), v))
-        }
-        _ => Err(ApiError::bad_request("Malformed request body")),
-    }
 }

@@ -1,20 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 //! `/snapshots`: create, list, show, update, delete.
 
-use super::router::{
-    AppState, check_project, err, opt_bool, opt_metadata, opt_str, parse_list_query, path_id, root,
-    uuid_field,
-};
+use super::body::{SnapshotBody, SnapshotFields, parse};
+use super::router::{AppState, check_project, err, parse_list_query, path_id};
 use super::views::snapshot_view;
 use crate::VolumeError;
 use crate::api::UpdateVolume;
-use crate::types::*;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ferrostack_core::http::{ApiError, Ctx, JsonBody};
-use ferrostack_core::id::{SnapshotId, VolumeId};
+use ferrostack_core::id::SnapshotId;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
@@ -25,19 +22,11 @@ pub(super) async fn create_snapshot(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     check_project(&ctx, &project)?;
-    let m = root(&body, "snapshot")?;
-    let volume_id = uuid_field::<VolumeId>(m, "volume_id")?.ok_or_else(|| {
+    let SnapshotBody { snapshot: f } = parse(body)?;
+    let volume_id = f.volume_id.ok_or_else(|| {
         ApiError::bad_request("Invalid input received: 'volume_id' is a required property")
     })?;
-    let name = match opt_str(m, "name", MAX_NAME_LEN)? {
-        Some(n) => Some(n),
-        None => opt_str(m, "display_name", MAX_NAME_LEN)?,
-    };
-    let description = match opt_str(m, "description", MAX_DESCRIPTION_LEN)? {
-        Some(d) => Some(d),
-        None => opt_str(m, "display_description", MAX_DESCRIPTION_LEN)?,
-    };
-    let force = opt_bool(m, "force")?.unwrap_or(false);
+    let (name, description, force) = (f.name, f.description, f.force.unwrap_or(false));
     let snap =
         s.api.create_snapshot(&ctx, &volume_id, name, description, force).await.map_err(err)?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "snapshot": snapshot_view(&snap) }))).into_response())
@@ -90,12 +79,9 @@ pub(super) async fn update_snapshot(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     let id: SnapshotId = path_id(&ctx, &project, &id, VolumeError::snapshot_not_found)?;
-    let m = root(&body, "snapshot")?;
-    let change = UpdateVolume {
-        name: opt_str(m, "name", MAX_NAME_LEN)?,
-        description: opt_str(m, "description", MAX_DESCRIPTION_LEN)?,
-        metadata: opt_metadata(m, "metadata")?,
-    };
+    let SnapshotBody { snapshot: SnapshotFields { name, description, metadata, .. } } =
+        parse(body)?;
+    let change = UpdateVolume { name, description, metadata };
     let snap = s.api.update_snapshot(&ctx, &id, change).await.map_err(err)?;
     Ok(Json(json!({ "snapshot": snapshot_view(&snap) })).into_response())
 }

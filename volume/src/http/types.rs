@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //! `/types`: list, show, create, delete, extra specs.
 
-use super::router::{AppState, check_project, err, opt_bool, opt_metadata, opt_str, path_id, root};
+use super::body::{ExtraSpecsBody, VolumeTypeBody, parse};
+use super::router::{AppState, check_project, err, path_id};
 use super::views::type_view;
 use crate::VolumeError;
 use crate::api::CreateVolumeType;
@@ -46,19 +47,15 @@ pub(super) async fn create_type(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     check_project(&ctx, &project)?;
-    let m = root(&body, "volume_type")?;
-    let name = opt_str(m, "name", 255)?.ok_or_else(|| {
+    let VolumeTypeBody { volume_type: f } = parse(body)?;
+    let name = f.name.ok_or_else(|| {
         ApiError::bad_request("Invalid input received: 'name' is a required property")
     })?;
-    let is_public = match opt_bool(m, "os-volume-type-access:is_public")? {
-        Some(b) => b,
-        None => opt_bool(m, "is_public")?.unwrap_or(true),
-    };
     let req = CreateVolumeType {
         name,
-        description: opt_str(m, "description", MAX_DESCRIPTION_LEN)?,
-        is_public,
-        extra_specs: opt_metadata(m, "extra_specs")?.unwrap_or_default(),
+        description: f.description,
+        is_public: f.access_is_public.or(f.is_public).unwrap_or(true),
+        extra_specs: f.extra_specs.unwrap_or_default(),
     };
     let t = s.api.create_type(&ctx, req).await.map_err(err)?;
     Ok(Json(json!({ "volume_type": type_view(&t) })).into_response())
@@ -91,10 +88,11 @@ pub(super) async fn set_extra_specs(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     let id: VolumeTypeId = path_id(&ctx, &project, &id, type_not_found)?;
-    let Value::Object(m) = &body else {
+    if !body.is_object() {
         return Err(ApiError::bad_request("Malformed request body"));
-    };
-    let specs = opt_metadata(m, "extra_specs")?.ok_or_else(|| {
+    }
+    let ExtraSpecsBody { extra_specs } = parse(body)?;
+    let specs = extra_specs.ok_or_else(|| {
         ApiError::bad_request("Invalid input received: 'extra_specs' is a required property")
     })?;
     let t = s.api.set_type_extra_specs(&ctx, &id, specs.clone()).await.map_err(err)?;

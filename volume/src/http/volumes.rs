@@ -2,10 +2,10 @@
 //! `/volumes`: create, list, show, update, delete, and the actions `os-extend`,
 //! `os-volume_upload_image` and `os-retype`.
 
-use super::router::{
-    AppState, check_project, err, invalid, opt_bool, opt_metadata, opt_str, parse_list_query,
-    path_id, root, single_action, size_value, uuid_field,
+use super::body::{
+    ExtendArgs, RetypeArgs, UploadImageArgs, VolumeAction, VolumeBody, VolumeFields, parse,
 };
+use super::router::{AppState, check_project, err, parse_list_query, path_id};
 use super::views::{fmt_opt, link, volume_view};
 use crate::VolumeError;
 use crate::api::{CreateVolume, MigrationPolicy, UpdateVolume, UploadToImage};
@@ -17,22 +17,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ferrostack_core::RequestContext;
 use ferrostack_core::http::{ApiError, Ctx, JsonBody, Microversion};
-use ferrostack_core::id::{ImageId, SnapshotId, VolumeId};
-use serde_json::{Map, Value, json};
+use ferrostack_core::id::{ImageId, VolumeId};
+use serde_json::{Value, json};
 use std::collections::HashMap;
-
-/// `key`, or where it is absent its older spelling `legacy` (`display_name`, `image_id`, ..).
-fn str_or_legacy(
-    m: &Map<String, Value>,
-    key: &str,
-    legacy: &str,
-    max: usize,
-) -> Result<Option<String>, ApiError> {
-    match opt_str(m, key, max)? {
-        Some(v) => Ok(Some(v)),
-        None => opt_str(m, legacy, max),
-    }
-}
 
 /// `{"volume": ..}` for `v` with its attachments (`extended`: see [`volume_view`]).
 async fn one_volume(
@@ -55,12 +42,13 @@ pub(super) async fn create_volume(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     check_project(&ctx, &project)?;
-    let m = root(&body, "volume")?;
-    let size_gb = size_value("size", m.get("size").unwrap_or(&Value::Null))?;
-    let name = str_or_legacy(m, "name", "display_name", MAX_NAME_LEN)?;
-    let description = str_or_legacy(m, "description", "display_description", MAX_DESCRIPTION_LEN)?;
-    let image = str_or_legacy(m, "imageRef", "image_id", 255)?;
-    let image_id = match image {
+    let VolumeBody { volume: f } = parse(body)?;
+    if let Some(unsupported) = f.unsupported() {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input received: {unsupported} is not supported"
+        )));
+    }
+    let image_id = match f.image_ref {
         None => None,
         Some(i) => Some(i.parse::<ImageId>().map_err(|_| {
             err(VolumeError::NotFound {
@@ -69,24 +57,17 @@ pub(super) async fn create_volume(
             })
         })?),
     };
-    for unsupported in ["backup_id", "consistencygroup_id", "group_id", "source_replica"] {
-        if m.get(unsupported).is_some_and(|v| !v.is_null()) {
-            return Err(ApiError::bad_request(format!(
-                "Invalid input received: {unsupported} is not supported"
-            )));
-        }
-    }
     let req = CreateVolume {
-        name,
-        description,
-        size_gb,
-        volume_type: opt_str(m, "volume_type", 255)?,
-        snapshot_id: uuid_field::<SnapshotId>(m, "snapshot_id")?,
-        source_volid: uuid_field::<VolumeId>(m, "source_volid")?,
+        name: f.name,
+        description: f.description,
+        size_gb: f.size,
+        volume_type: f.volume_type,
+        snapshot_id: f.snapshot_id,
+        source_volid: f.source_volid,
         image_id,
-        multiattach: opt_bool(m, "multiattach")?.unwrap_or(false),
-        metadata: opt_metadata(m, "metadata")?.unwrap_or_default(),
-        availability_zone: opt_str(m, "availability_zone", 255)?,
+        multiattach: f.multiattach.unwrap_or(false),
+        metadata: f.metadata.unwrap_or_default(),
+        availability_zone: f.availability_zone,
     };
     let v = s.api.create_volume(&ctx, req).await.map_err(err)?;
     let admin = crate::policy::is_admin(&ctx);
@@ -137,12 +118,8 @@ pub(super) async fn update_volume(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     let id: VolumeId = path_id(&ctx, &project, &id, VolumeError::volume_not_found)?;
-    let m = root(&body, "volume")?;
-    let change = UpdateVolume {
-        name: str_or_legacy(m, "name", "display_name", MAX_NAME_LEN)?,
-        description: str_or_legacy(m, "description", "display_description", MAX_DESCRIPTION_LEN)?,
-        metadata: opt_metadata(m, "metadata")?,
-    };
+    let VolumeBody { volume: VolumeFields { name, description, metadata, .. } } = parse(body)?;
+    let change = UpdateVolume { name, description, metadata };
     let v = s.api.update_volume(&ctx, &id, change).await.map_err(err)?;
     one_volume(&s, &ctx, &v, mv, false).await
 }
@@ -165,21 +142,11 @@ pub(super) async fn volume_action(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     let id: VolumeId = path_id(&ctx, &project, &id, VolumeError::volume_not_found)?;
-    let (action, args) = single_action(&body)?;
-    let empty = Map::new();
-    let m = match args {
-        Value::Object(m) => m,
-        Value::Null => &empty,
-        other => return Err(invalid(action, other, "is not of type 'object'")),
-    };
-    match action {
-        "os-extend" => {
-            let new_size = size_value("new_size", m.get("new_size").unwrap_or(&Value::Null))?
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "Invalid input received: 'new_size' is a required property",
-                    )
-                })?;
+    match parse::<VolumeAction>(body)? {
+        VolumeAction::Extend(ExtendArgs { new_size }) => {
+            let new_size = new_size.ok_or_else(|| {
+                ApiError::bad_request("Invalid input received: 'new_size' is a required property")
+            })?;
             let v = s.api.get_volume(&ctx, &id).await.map_err(err)?;
             if v.status == VolumeStatus::InUse && !mv.at_least(3, 42) {
                 return Err(err(VolumeError::InvalidVolume(format!(
@@ -189,11 +156,16 @@ pub(super) async fn volume_action(
             s.api.extend_volume(&ctx, &id, new_size).await.map_err(err)?;
             Ok(StatusCode::ACCEPTED.into_response())
         }
-        "os-volume_upload_image" => {
-            let image_name = opt_str(m, "image_name", 255)?.ok_or_else(|| {
+        VolumeAction::UploadImage(UploadImageArgs {
+            image_name,
+            disk_format,
+            container_format,
+            force,
+        }) => {
+            let image_name = image_name.ok_or_else(|| {
                 ApiError::bad_request("Invalid input received: 'image_name' is a required property")
             })?;
-            let disk_format = match opt_str(m, "disk_format", 32)? {
+            let disk_format = match disk_format {
                 None => DiskFormat::Raw,
                 Some(f) => DiskFormat::parse(&f).ok_or_else(|| {
                     ApiError::bad_request(format!(
@@ -202,15 +174,14 @@ pub(super) async fn volume_action(
                     ))
                 })?,
             };
-            let container_format =
-                opt_str(m, "container_format", 32)?.unwrap_or_else(|| "bare".into());
+            let container_format = container_format.unwrap_or_else(|| "bare".into());
             if container_format != "bare" {
                 return Err(ApiError::bad_request(format!(
                     "Invalid container-format '{}' specified. Allowed container-formats are bare.",
                     ferrostack_core::id::truncate_for_message(&container_format)
                 )));
             }
-            let force = opt_bool(m, "force")?.unwrap_or(false);
+            let force = force.unwrap_or(false);
             let up = s
                 .api
                 .upload_to_image(
@@ -238,11 +209,11 @@ pub(super) async fn volume_action(
             )
                 .into_response())
         }
-        "os-retype" => {
-            let new_type = opt_str(m, "new_type", 255)?.ok_or_else(|| {
+        VolumeAction::Retype(RetypeArgs { new_type, migration_policy }) => {
+            let new_type = new_type.ok_or_else(|| {
                 ApiError::bad_request("Invalid input received: 'new_type' is a required property")
             })?;
-            let policy = match opt_str(m, "migration_policy", 32)?.as_deref() {
+            let policy = match migration_policy.as_deref() {
                 None | Some("never") => MigrationPolicy::Never,
                 Some("on-demand") => MigrationPolicy::OnDemand,
                 Some(other) => {
@@ -255,9 +226,5 @@ pub(super) async fn volume_action(
             s.api.retype_volume(&ctx, &id, &new_type, policy).await.map_err(err)?;
             Ok(StatusCode::ACCEPTED.into_response())
         }
-        other => Err(ApiError::bad_request(format!(
-            "There is no such action: {}",
-            ferrostack_core::id::truncate_for_message(other)
-        ))),
     }
 }
