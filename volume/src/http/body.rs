@@ -439,3 +439,83 @@ pub(super) struct QuotaSetFields {
     #[serde(flatten)]
     pub other: BTreeMap<String, IgnoredAny>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn error<T: DeserializeOwned>(body: Value) -> String {
+        match parse::<T>(body) {
+            Ok(_) => panic!("should be refused"),
+            Err(e) => e.message,
+        }
+    }
+
+    #[test]
+    fn legacy_names_are_aliases() {
+        let VolumeBody { volume: f } = parse(json!({"volume": {
+            "display_name": "a", "display_description": "b", "image_id": "i", "size": "2"
+        }}))
+        .unwrap();
+        assert_eq!(
+            (f.name.as_deref(), f.description.as_deref(), f.image_ref.as_deref(), f.size),
+            (Some("a"), Some("b"), Some("i"), Some(2))
+        );
+        let SnapshotBody { snapshot: f } =
+            parse(json!({"snapshot": {"display_name": "s", "force": "yes"}})).unwrap();
+        assert_eq!((f.name.as_deref(), f.force), (Some("s"), Some(true)));
+    }
+
+    #[test]
+    fn errors_use_cinders_messages() {
+        assert_eq!(
+            error::<VolumeBody>(json!([1, 2])),
+            "Invalid input received: 'volume' is a required property"
+        );
+        assert_eq!(
+            error::<VolumeBody>(json!({"volume": "x"})),
+            "Invalid input for field/attribute volume. Value: \"x\". is not of type 'object'"
+        );
+        assert_eq!(
+            error::<VolumeBody>(json!({"volume": {"size": 0}})),
+            "Invalid input for field/attribute size. Value: 0. 0 is less than the minimum of 1"
+        );
+        assert_eq!(
+            error::<VolumeBody>(json!({"volume": {"name": 7}})),
+            "Invalid input for field/attribute name. Value: 7. is not of type 'string'"
+        );
+        assert_eq!(
+            error::<VolumeAction>(json!({"os-frobnicate": {}})),
+            "There is no such action: os-frobnicate"
+        );
+        assert_eq!(error::<VolumeAction>(json!({"a": 1, "b": 2})), "Malformed request body");
+        assert_eq!(
+            error::<VolumeAction>(json!({"os-extend": 3})),
+            "Invalid input for field/attribute os-extend. Value: 3. is not of type 'object'"
+        );
+        assert_eq!(
+            error::<QuotaSetBody>(json!({"quota_set": {"volumes": "many"}})),
+            "Invalid input for field/attribute volumes. Value: \"many\". is not an integer"
+        );
+    }
+
+    #[test]
+    fn actions_and_quota_sets_parse() {
+        let VolumeAction::Extend(ExtendArgs { new_size }) =
+            parse(json!({"os-extend": {"new_size": 3}})).unwrap()
+        else {
+            panic!("os-extend")
+        };
+        assert_eq!(new_size, Some(3));
+        assert!(matches!(
+            parse(json!({"os-retype": null})).unwrap(),
+            VolumeAction::Retype(RetypeArgs { new_type: None, .. })
+        ));
+        let QuotaSetBody { quota_set: q } =
+            parse(json!({"quota_set": {"volumes": "4", "id": "p", "bogus": 1}})).unwrap();
+        assert_eq!(q.volumes, Some(4));
+        assert_eq!(q.other.keys().collect::<Vec<_>>(), ["bogus"]);
+        assert!(parse::<AttachmentAction>(json!({"os-complete": null})).is_ok());
+    }
+}
