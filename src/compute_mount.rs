@@ -30,7 +30,7 @@ use ferrostack_network::api::NetworkApi;
 use ferrostack_network::types::{Port, PortUpdate};
 use ferrostack_volume::VolumeApi;
 use futures::StreamExt;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -222,33 +222,15 @@ impl VolumePort for VolumesForCompute {
         attachment: AttachmentId,
         connector: &Connector,
     ) -> Result<ConnectionInfo, ComputeError> {
-        let mut extra = BTreeMap::new();
-        extra.insert("os_type".to_string(), json!(connector.os_type));
-        extra.insert("platform".to_string(), json!(connector.platform));
-        if let Some(m) = &connector.mountpoint {
-            extra.insert("mountpoint".to_string(), json!(m));
-        }
-        let cinder = ferrostack_volume::types::Connector {
-            host: Some(connector.host.clone()),
-            ip: Some(connector.ip.clone()),
-            initiator: connector.initiator.clone(),
-            multipath: Some(connector.multipath),
-            mode: None,
-            extra,
-        };
         let a = self
             .0
-            .update_attachment(ctx, &cinder_attachment(attachment), cinder)
+            .update_attachment(ctx, &cinder_attachment(attachment), connector.clone())
             .await
             .map_err(|e| dependency("volume", e))?;
-        let info = a.connection_info.ok_or_else(|| ComputeError::Dependency {
+        a.connection_info.ok_or_else(|| ComputeError::Dependency {
             service: "volume",
             message: format!("attachment {attachment} has no connection info"),
             kind: ErrorKind::Internal,
-        })?;
-        Ok(ConnectionInfo {
-            driver_volume_type: info.driver_volume_type,
-            data: Value::Object(info.data),
         })
     }
 

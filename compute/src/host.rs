@@ -371,13 +371,13 @@ impl ComputeHost {
     /// This host's connector for a volume that appears in the guest as `device`.
     fn connector(&self, device: &str) -> Connector {
         Connector {
-            host: self.cfg.name.clone(),
-            ip: self.cfg.ip.clone(),
-            initiator: None,
-            multipath: false,
-            os_type: "linux".into(),
-            platform: std::env::consts::ARCH.into(),
+            host: Some(self.cfg.name.clone()),
+            ip: Some(self.cfg.ip.clone()),
+            multipath: Some(false),
+            os_type: Some("linux".into()),
+            platform: Some(std::env::consts::ARCH.into()),
             mountpoint: Some(device.to_owned()),
+            ..Connector::default()
         }
     }
 
@@ -496,7 +496,7 @@ impl ComputeHost {
                 volume_id: *vol,
                 device: device.clone(),
                 driver_volume_type: conn.driver_volume_type,
-                connection: conn.data,
+                connection: serde_json::Value::Object(conn.data),
                 boot_index: if s.image_id.is_none() && i == 0 { Some(0) } else { None },
             });
             attachments.push(VolumeAttachment {
@@ -825,7 +825,7 @@ impl ComputeHost {
                 volume_id: volume,
                 device: device.clone(),
                 driver_volume_type: conn.driver_volume_type,
-                connection: conn.data,
+                connection: serde_json::Value::Object(conn.data),
                 boot_index: None,
             };
             d.hypervisor.attach_volume(id, &dev).await?;

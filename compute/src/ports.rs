@@ -85,34 +85,9 @@ pub struct VolumeMeta {
     pub multiattach: bool,
 }
 
-/// The host's connector (os-brick's `get_connector_properties`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Connector {
-    /// Host name.
-    pub host: String,
-    /// Host IP.
-    pub ip: String,
-    /// iSCSI initiator, if any.
-    pub initiator: Option<String>,
-    /// Multipath enabled.
-    pub multipath: bool,
-    /// `linux`.
-    pub os_type: String,
-    /// `x86_64`.
-    pub platform: String,
-    /// The device name the volume gets in the guest (`/dev/vdb`); Nova passes it to Cinder
-    /// as the connector's `mountpoint`, which becomes the attachment's `device`.
-    pub mountpoint: Option<String>,
-}
-
-/// The connection info the volume service returns for a connector.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConnectionInfo {
-    /// `file`, `iscsi`, `rbd`, ...
-    pub driver_volume_type: String,
-    /// Driver-specific data.
-    pub data: serde_json::Value,
-}
+/// The host's connector (os-brick's connector properties) and the connection info the volume
+/// service returns for it: the shared wire vocabulary of [`ferrostack_core::attach`].
+pub use ferrostack_core::attach::{ConnectionInfo, Connector};
 
 /// What compute needs from the volume service: Cinder's 3.44 attachment flow.
 ///
@@ -502,11 +477,14 @@ impl VolumePort for FakeVolumes {
         let volume = st.advance(attachment, "attaching")?;
         Ok(ConnectionInfo {
             driver_volume_type: "file".into(),
-            data: serde_json::json!({
-                "device_path": format!("/var/lib/ferrostack/volumes/volume-{volume}"),
-                "format": "raw",
-                "host": connector.host,
-            }),
+            data: serde_json::Map::from_iter([
+                (
+                    "device_path".to_owned(),
+                    format!("/var/lib/ferrostack/volumes/volume-{volume}").into(),
+                ),
+                ("format".to_owned(), "raw".into()),
+                ("host".to_owned(), connector.host.clone().into()),
+            ]),
         })
     }
     async fn attachment_complete(

@@ -64,6 +64,7 @@
 //! | `client` | no | `http::client::ServiceClient` (reqwest), the base of the remote clients |
 //! | `testing` | no | conformance suites (`store::conformance`, `bus::conformance`) and `testing` helpers |
 
+pub mod attach;
 pub mod bus;
 pub mod command;
 pub mod context;

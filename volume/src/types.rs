@@ -385,43 +385,17 @@ pub fn is_true_spec(v: &str) -> bool {
     v.eq_ignore_ascii_case("true")
 }
 
-/// What the consumer of an attachment tells the backend about itself (os-brick's connector
-/// properties). Unknown keys are kept.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Connector {
-    /// The consumer's host name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host: Option<String>,
-    /// Its IP address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip: Option<String>,
-    /// Its iSCSI initiator name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub initiator: Option<String>,
-    /// Whether it uses multipath.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub multipath: Option<bool>,
-    /// `"rw"` or `"ro"`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<String>,
-    /// Everything else the consumer sent.
-    #[serde(flatten)]
-    pub extra: BTreeMap<String, serde_json::Value>,
+pub use ferrostack_core::attach::{ConnectionInfo, Connector};
+
+/// The flat form Cinder's attachment API returns for [`ConnectionInfo`].
+pub trait CinderConnectionInfo {
+    /// `data` merged into the top level next to `driver_volume_type` and `attachment_id`;
+    /// Nova puts `data` back.
+    fn to_cinder_attachment_json(&self, attachment: &AttachmentId) -> serde_json::Value;
 }
 
-/// How a consumer reaches an exported volume: os-brick's `driver_volume_type` and `data`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ConnectionInfo {
-    /// `"local"` (a file or block device path), `"iscsi"`, `"rbd"`, ...
-    pub driver_volume_type: String,
-    /// Protocol-specific data (`device_path`, `target_iqn`, `name`, ...).
-    pub data: serde_json::Map<String, serde_json::Value>,
-}
-
-impl ConnectionInfo {
-    /// The flat form Cinder's attachment API returns (`data` merged into the top level, plus
-    /// `attachment_id`); Nova puts `data` back.
-    pub fn to_cinder_attachment_json(&self, attachment: &AttachmentId) -> serde_json::Value {
+impl CinderConnectionInfo for ConnectionInfo {
+    fn to_cinder_attachment_json(&self, attachment: &AttachmentId) -> serde_json::Value {
         let mut m = self.data.clone();
         m.insert("driver_volume_type".into(), self.driver_volume_type.clone().into());
         m.insert("attachment_id".into(), attachment.to_string().into());

@@ -154,8 +154,7 @@ pub(super) async fn update(
         let mut na = a.value.clone();
         na.attach_status = AttachStatus::Attaching;
         na.attached_host = connector.host.clone();
-        na.mountpoint =
-            connector.extra.get("mountpoint").and_then(|m| m.as_str()).map(str::to_owned);
+        na.mountpoint = connector.mountpoint.clone();
         na.connector = Some(connector.clone());
         na.connection_info = Some(info.clone());
         let mut nv = v.value.clone();
