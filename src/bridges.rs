@@ -18,7 +18,8 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct ImagesForVolumes(pub Arc<dyn ImageApi>);
 
-fn meta(image: &Image) -> ImageMeta {
+/// The metadata compute and volume read from a Glance image record.
+pub(crate) fn meta(image: &Image) -> ImageMeta {
     let status = image.status.as_str().to_owned();
     ImageMeta {
         id: image.id,
@@ -27,6 +28,7 @@ fn meta(image: &Image) -> ImageMeta {
         container_format: image.container_format.clone(),
         size: image.size,
         min_disk: image.min_disk,
+        min_ram: image.min_ram,
         status,
     }
 }

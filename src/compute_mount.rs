@@ -79,16 +79,7 @@ impl ImagePort for ImagesForCompute {
     async fn image(&self, ctx: &RequestContext, id: ImageId) -> Result<ImageMeta, ComputeError> {
         let image =
             self.0.get(ctx, &id).await.map_err(|e| lookup_error("Image", id, "image", e))?;
-        let status = image.status.as_str().to_owned();
-        Ok(ImageMeta {
-            id,
-            name: image.name.unwrap_or_default(),
-            status,
-            disk_format: image.disk_format,
-            size: image.size,
-            min_disk: image.min_disk,
-            min_ram: image.min_ram,
-        })
+        Ok(crate::bridges::meta(&image))
     }
 
     async fn fetch_to(

@@ -14,24 +14,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-/// Image metadata compute reads.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImageMeta {
-    /// The image.
-    pub id: ImageId,
-    /// Its name.
-    pub name: String,
-    /// Glance status (`active`, `queued`, ...).
-    pub status: String,
-    /// Disk format.
-    pub disk_format: Option<String>,
-    /// Size in bytes.
-    pub size: Option<u64>,
-    /// Minimum disk in GiB.
-    pub min_disk: u64,
-    /// Minimum RAM in MiB.
-    pub min_ram: u64,
-}
+/// Image metadata compute reads (shared with volume).
+pub use ferrostack_core::image_meta::ImageMeta;
 
 /// What compute needs from the image service.
 ///
@@ -246,6 +230,7 @@ impl FakeImages {
             name: name.into(),
             status: "active".into(),
             disk_format: Some(disk_format.into()),
+            container_format: Some("bare".into()),
             size: Some(data.len() as u64),
             min_disk: 0,
             min_ram: 0,
@@ -310,6 +295,7 @@ impl ImagePort for FakeImages {
             name: name.into(),
             status: "queued".into(),
             disk_format: None,
+            container_format: None,
             size: None,
             min_disk: 0,
             min_ram: 0,

@@ -72,6 +72,7 @@ pub mod error;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod id;
+pub mod image_meta;
 pub mod pagination;
 pub mod placement;
 pub mod policy;

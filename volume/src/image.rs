@@ -13,24 +13,8 @@ use futures::StreamExt;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-/// An image's metadata, as far as volumes care.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageMeta {
-    /// The id.
-    pub id: ImageId,
-    /// The name.
-    pub name: String,
-    /// `"raw"`, `"qcow2"`, ...
-    pub disk_format: Option<String>,
-    /// `"bare"`, ...
-    pub container_format: Option<String>,
-    /// Size of the data in bytes, once uploaded.
-    pub size: Option<u64>,
-    /// The smallest disk it fits on, GiB.
-    pub min_disk: u64,
-    /// `"active"` when its data can be downloaded.
-    pub status: String,
-}
+/// An image's metadata, as far as volumes care (shared with compute).
+pub use ferrostack_core::image_meta::ImageMeta;
 
 /// A request to create an image for [`ImageSink::create`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +133,7 @@ impl MemoryImages {
             container_format: Some("bare".into()),
             size: Some(data.len() as u64),
             min_disk: 0,
+            min_ram: 0,
             status: "active".into(),
         };
         self.lock().insert(id, (meta, Some(data)));
@@ -217,6 +202,7 @@ impl ImageSink for MemoryImages {
             container_format: Some(req.container_format.clone()),
             size: None,
             min_disk: 0,
+            min_ram: 0,
             status: "queued".into(),
         };
         self.lock().insert(id, (meta.clone(), None));
